@@ -1,0 +1,53 @@
+# The README's commands. Each installs what is missing (scripts/setup.sh),
+# configures with CMake and builds; `make test` runs every test twice: a
+# normal build and an ASan+UBSan build.
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+BENCH_BUILD?= build-bench
+JOBS       ?= $(shell nproc)
+CMAKE_ARGS ?=
+
+.PHONY: all setup build demo test test-normal test-asan bench install clean fuzz
+
+all: build
+
+setup:
+	@bash scripts/setup.sh
+
+build: setup
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+demo: build
+	@bash scripts/run-examples.sh $(BUILD)
+
+test-normal: build
+	cd $(BUILD) && ctest --output-on-failure -j 2
+
+test-asan: setup
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DMP_ASAN=ON -DMP_UBSAN=ON \
+	  -DMP_BUILD_BENCH=OFF $(CMAKE_ARGS) >/dev/null
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j 2
+
+test: test-normal test-asan
+
+bench:
+	@bash scripts/setup.sh --bench
+	cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release -DMP_BUILD_TESTS=OFF \
+	  -DMP_BUILD_EXAMPLES=OFF $(CMAKE_ARGS) >/dev/null
+	cmake --build $(BENCH_BUILD) -j $(JOBS)
+	bash bench/run.sh $(BENCH_BUILD)
+
+fuzz: setup
+	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DMP_LIBFUZZER=ON -DMP_ASAN=ON \
+	  -DMP_UBSAN=ON -DMP_BUILD_BENCH=OFF -DMP_BUILD_EXAMPLES=OFF >/dev/null
+	cmake --build build-fuzz -j $(JOBS)
+	@echo "fuzzers built in build-fuzz/: run e.g. build-fuzz/fuzz_obj fuzz/corpus/fuzz_obj"
+
+install: build
+	cmake --install $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(BENCH_BUILD) build-fuzz

@@ -1,0 +1,10 @@
+/* mproc.h: the one header users include. mproc is Python's multiprocessing
+ * for C; each area has its own header under mproc/, documented inline. */
+#ifndef MPROC_H
+#define MPROC_H
+
+#include "mproc/version.h"
+#include "mproc/errors.h"
+#include "mproc/runtime.h"
+
+#endif
