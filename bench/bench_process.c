@@ -1,0 +1,54 @@
+/* bench_process.c: the cost of starting and joining a process that does
+ * nothing, with the fork start method: mproc's process object against bare
+ * fork()+_exit()+waitpid() in the same program (the floor), and CPython's
+ * multiprocessing in bench/python/bench_process.py.
+ *
+ * Rows (us per start+join; smaller is better):
+ *   process.start_join.fork       parent and child pinned to one CPU: the
+ *                                 work of starting and joining, without the
+ *                                 machine's cross-CPU wake-up latency;
+ *   process.start_join.fork.2cpu  unpinned: what a program sees, wake-ups
+ *                                 included (noisy in VMs). */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <mproc.h>
+
+#include "bench_util.h"
+
+#define ROW_PINNED "process.start_join.fork"
+#define ROW_2CPU "process.start_join.fork.2cpu"
+
+/* The floor: what any process library must do at least. */
+static int raw_fork_join(void *ctx) {
+  (void)ctx;
+  pid_t pid = fork();
+  if (pid < 0)
+    return -errno;
+  if (pid == 0)
+    _exit(0);
+  int status;
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR)
+      return -errno;
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -ECHILD;
+}
+
+static void measure(const char *id) {
+  bench_row(id, "us", "raw", bench_ns_per_op(raw_fork_join, NULL, NULL) / 1e3);
+  bench_skip(id, "mproc column waits for include/mproc/process.h");
+}
+
+int main(void) {
+  bench_desc(ROW_PINNED, "Process start+join, fork, no-op target, one CPU");
+  bench_desc(ROW_2CPU, "Process start+join, fork, no-op target, unpinned");
+  int rc = bench_pin(1);
+  if (rc < 0)
+    bench_fail("pinning to one CPU", rc);
+  measure(ROW_PINNED);
+  bench_pin(0);
+  measure(ROW_2CPU);
+  return 0;
+}
