@@ -7,5 +7,7 @@
 #include "mproc/errors.h"
 #include "mproc/runtime.h"
 #include "mproc/obj.h"
+#include "mproc/queue.h"
+#include "mproc/connection.h"
 
 #endif
