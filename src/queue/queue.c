@@ -15,14 +15,19 @@
  * (waker: change, fence seq_cst, then read the bit): either the waker sees
  * the sleeper or the sleeper sees the change. */
 #include <limits.h>
+#include <sched.h>
 #include <string.h>
 
 #include "queue_internal.h"
 
-/* Spin iterations before sleeping on a futex: long enough to catch a
- * ping-pong partner on another core (a few microseconds), short enough not
- * to burn a shared machine. */
-#define MP__Q_SPIN 2000
+/* Before sleeping on a futex a waiter spins briefly (about a microsecond:
+ * a partner running on another core answers within it), then yields a few
+ * times. Yielding matters on a busy machine: the partner we just woke is
+ * often queued on our own CPU (the scheduler's wake-affine placement), and
+ * a long spin would only keep it from running; measured on a loaded 2-CPU
+ * VM, round-trip time grew linearly with spin length. */
+#define MP__Q_SPIN 30
+#define MP__Q_YIELDS 8
 
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -100,6 +105,11 @@ static int wait_until(mp_queue *q, uint32_t *seq, ready_fn ready,
     return MP_ETIMEOUT;
   for (int i = 0; i < MP__Q_SPIN; i++) {
     cpu_relax();
+    if (ready(q))
+      return 0;
+  }
+  for (int i = 0; i < MP__Q_YIELDS; i++) {
+    sched_yield();
     if (ready(q))
       return 0;
   }
