@@ -7,5 +7,6 @@
 #include "mproc/errors.h"
 #include "mproc/runtime.h"
 #include "mproc/queue.h"
+#include "mproc/connection.h"
 
 #endif
