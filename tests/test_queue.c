@@ -331,6 +331,53 @@ static void test_mpmc_processes(void **state) {
   }
 }
 
+/* A program that did not inherit the queue (exec'd, given only the memfd
+ * as a descriptor number) attaches to it and uses it both ways. */
+static void test_attach_exec(void **state) {
+  (void)state;
+  mp_test_watchdog(30);
+  const char *bindir = getenv("MP_TEST_BINDIR");
+  char path[4096];
+  snprintf(path, sizeof path, "%s/queue_peer", bindir ? bindir : ".");
+  if (access(path, X_OK) != 0) {
+    fprintf(stderr, "test_attach_exec: %s not built; skipped\n", path);
+    return;
+  }
+  mp_queue *q = small_queue(MP__Q_QUEUE, 0);
+  const uint32_t N = 500; /* several chunks */
+  for (uint32_t i = 0; i < N; i++)
+    assert_int_equal(mp_queue_put(q, &i, sizeof i, 0), 0);
+  int fd = fcntl(q->fd, F_DUPFD, 3); /* inheritable across exec */
+  assert_true(fd >= 0);
+  pid_t p = fork_or_die();
+  if (p == 0) {
+    char a1[16], a2[16];
+    snprintf(a1, sizeof a1, "%d", fd);
+    snprintf(a2, sizeof a2, "%u", N);
+    execl(path, path, a1, a2, (char *)NULL);
+    _exit(127);
+  }
+  close(fd);
+  uint32_t v;
+  size_t n;
+  assert_int_equal(mp_queue_get_into(q, &v, sizeof v, &n, 10.0), 0);
+  assert_int_equal(v, N + 1000);
+  wait_ok(p);
+  assert_true(mp_queue_empty(q));
+  /* A descriptor that is not a queue is refused. */
+  int other = memfd_create("not-a-queue", MFD_CLOEXEC);
+  assert_true(other >= 0);
+  assert_int_equal(ftruncate(other, 4096), 0);
+  errno = 0;
+  assert_null(mp__queue_attach(other));
+  assert_int_equal(mp_errno_code(errno), MP_EPROTO);
+  assert_int_equal(ftruncate(other, 0), 0); /* too small to look into */
+  assert_null(mp__queue_attach(other));
+  assert_int_equal(mp_errno_code(errno), MP_EPROTO);
+  close(other);
+  mp_queue_free(q);
+}
+
 /* ---- threads --------------------------------------------------------------- */
 
 typedef struct targ {
@@ -503,6 +550,7 @@ int main(void) {
       cmocka_unit_test(test_put_then_exit),
       cmocka_unit_test(test_blocking_processes),
       cmocka_unit_test(test_mpmc_processes),
+      cmocka_unit_test(test_attach_exec),
       cmocka_unit_test(test_mpmc_threads),
       cmocka_unit_test(test_joinable),
       cmocka_unit_test(test_huge_item),
