@@ -26,7 +26,8 @@ int main(int argc, char **argv) {
     size_t len;
     int r = mp_queue_get_into(q, &v, sizeof v, &len, 10.0);
     if (r != 0 || len != sizeof v || v != i) {
-      fprintf(stderr, "queue_peer: item %u: %s\n", i, mp_strerror(r));
+      fprintf(stderr, "queue_peer: item %u: %s (len %zu, value %u)\n", i,
+              mp_strerror(r), len, v);
       return 4;
     }
   }
