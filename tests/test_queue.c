@@ -455,6 +455,46 @@ static void test_mpmc_threads(void **state) {
   mp_queue_free(q);
 }
 
+/* ---- typed values ----------------------------------------------------------- */
+
+static void test_objects(void **state) {
+  (void)state;
+  mp_test_watchdog(30);
+  mp_queue *q = mp_queue_new(0);
+  mp_obj *o = mp_obj_build("[i N s]", 42, "hello");
+  assert_non_null(o);
+  pid_t p = fork_or_die();
+  if (p == 0)
+    _exit(mp_queue_put_obj(q, o, MP_FOREVER) == 0 ? 0 : 1);
+  mp_obj *got = NULL;
+  assert_int_equal(mp_queue_get_obj(q, &got, 10.0), 0);
+  wait_ok(p);
+  char *text;
+  assert_int_equal(mp_obj_repr(got, &text, NULL), 0);
+  assert_string_equal(text, "[42, None, 'hello']");
+  mp_free(text);
+  assert_true(mp_obj_equal(o, got));
+  mp_obj_free(got);
+  /* A big object goes through the heap-encoded path. */
+  mp_obj *big = mp_obj_list_new();
+  for (int i = 0; i < 2000; i++)
+    mp_obj_list_append_steal(big, mp_obj_strf("item %d", i));
+  assert_int_equal(mp_queue_put_obj(q, big, 0), 0);
+  assert_int_equal(mp_queue_get_obj(q, &got, 0), 0);
+  assert_true(mp_obj_equal(big, got));
+  mp_obj_free(got);
+  mp_obj_free(big);
+  /* Bytes that are not an encoded object: MP_EDECODE, and the item is gone. */
+  assert_int_equal(mp_queue_put(q, "\xc1", 1, 0), 0);
+  assert_int_equal(mp_queue_get_obj(q, &got, 0), MP_EDECODE);
+  assert_true(mp_queue_empty(q));
+  assert_int_equal(mp_queue_get_obj(q, &got, 0), MP_EEMPTY);
+  assert_int_equal(mp_queue_put_obj(q, NULL, 0), -EINVAL);
+  assert_int_equal(mp_queue_get_obj(q, NULL, 0), -EINVAL);
+  mp_obj_free(o);
+  mp_queue_free(q);
+}
+
 /* ---- JoinableQueue ----------------------------------------------------------- */
 
 static void test_joinable(void **state) {
@@ -552,6 +592,7 @@ int main(void) {
       cmocka_unit_test(test_mpmc_processes),
       cmocka_unit_test(test_attach_exec),
       cmocka_unit_test(test_mpmc_threads),
+      cmocka_unit_test(test_objects),
       cmocka_unit_test(test_joinable),
       cmocka_unit_test(test_huge_item),
   };
