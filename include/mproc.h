@@ -6,6 +6,8 @@
 #include "mproc/version.h"
 #include "mproc/errors.h"
 #include "mproc/runtime.h"
+#include "mproc/queue.h"
+#include "mproc/connection.h"
 #include "mproc/process.h"
 
 #endif
