@@ -136,6 +136,7 @@ void mp__qheap_free(mp_queue *q, uint64_t blk) {
   b->warm = warm;
   if (mp__qlock(&hp->lock, NULL, NULL) < 0)
     return; /* unrecoverable lock: the block is leaked, nothing breaks */
+  MP__QHOOK(MP__QHOOK_HEAP_LOCKED);
   if (warm)
     hp->cached += size;
   b->next = hp->free_head[b->cls];

@@ -92,16 +92,13 @@ typedef struct mp__qhdr {
   uint64_t inline_max;      /* larger payloads go out of line */
   alignas(64) mp__qside prod;
   alignas(64) mp__qside cons;
-  /* Waiting: a sleeper bumps *_waiters, reads *_seq, re-checks, sleeps on
-   * *_seq; the side that changes the condition fences, and only if it sees
-   * waiters, bumps *_seq and wakes them all. */
+  /* Futex words for sleeping: bit 0 "someone may sleep", the rest a wake
+   * count (see wait_until in queue.c). Consumers sleep on data_seq,
+   * producers of a bounded queue on space_seq, join() on join_seq. */
   alignas(64) uint32_t data_seq;
-  uint32_t data_waiters;
   alignas(64) uint32_t space_seq;
-  uint32_t space_waiters;
   alignas(64) uint64_t ndone; /* JoinableQueue: task_done calls */
   uint32_t join_seq;
-  uint32_t join_waiters;
   alignas(64) uint64_t spare_chunk; /* a drained chunk kept for the next jump */
   alignas(64) mp__qheap heap;
 } mp__qhdr;
