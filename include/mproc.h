@@ -6,6 +6,7 @@
 #include "mproc/version.h"
 #include "mproc/errors.h"
 #include "mproc/runtime.h"
+#include "mproc/obj.h"
 #include "mproc/queue.h"
 #include "mproc/connection.h"
 #include "mproc/process.h"
