@@ -11,5 +11,6 @@
 #include "mproc/shm.h"
 #include "mproc/sync.h"
 #include "mproc/connection.h"
+#include "mproc/process.h"
 
 #endif
