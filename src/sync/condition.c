@@ -11,7 +11,7 @@
 
 #include "sync_internal.h"
 
-#define COND_SPIN 2000
+#define COND_SPIN_NS 20000
 
 struct mp_condition {
   mp__sync_obj o;
@@ -28,12 +28,9 @@ int mp__cond_shm_wait(mp__cond_shm *c, mp__lock_shm *lock, const mp__deadline *d
   /* A short spin first: a notify that comes within microseconds (a
    * Barrier's other party, a busy producer) then costs no sleep and no
    * wake-up call, as we are not counted among the sleepers yet. */
-  for (int i = 0; i < COND_SPIN; i++) {
-    if (__atomic_load_n(&c->seq, __ATOMIC_ACQUIRE) != seq) {
-      int r2 = mp__lock_shm_reacquire(lock, depth);
-      return r2 < 0 ? r2 : 0;
-    }
-    mp__cpu_relax();
+  if (mp__spin_while_eq(&c->seq, seq, COND_SPIN_NS)) {
+    int r2 = mp__lock_shm_reacquire(lock, depth);
+    return r2 < 0 ? r2 : 0;
   }
   /* Counted before the futex compares seq, and notify bumps seq before
    * reading the count: one of the two sees the other. */
@@ -43,7 +40,7 @@ int mp__cond_shm_wait(mp__cond_shm *c, mp__lock_shm *lock, const mp__deadline *d
     mp__deadline sl = mp__slice_deadline(dl, slice_ns);
     r = mp__futex_wait(&c->seq, seq, &sl);
     if (r == MP_ETIMEOUT && !(dl && mp__deadline_passed(dl)))
-      r = 0;
+      r = 1;
   } else {
     r = mp__futex_wait(&c->seq, seq, dl);
   }
