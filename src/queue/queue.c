@@ -11,18 +11,23 @@
  * need): P1 (producer commit: payload, then count, then pos, release) pairs
  * with C1 (consumer's acquire load of prod.pos): a consumer never sees a
  * position before the bytes behind it. The waiting protocol is a Dekker
- * pair: W1 (sleeper: waiters++ seq_cst, then re-check) against W2 (waker:
- * change, fence seq_cst, then read waiters): either the waker sees the
- * sleeper or the sleeper sees the change. */
+ * pair: W1 (sleeper: set the sleeper bit seq_cst, then re-check) against W2
+ * (waker: change, fence seq_cst, then read the bit): either the waker sees
+ * the sleeper or the sleeper sees the change. */
 #include <limits.h>
+#include <sched.h>
 #include <string.h>
 
 #include "queue_internal.h"
 
-/* Spin iterations before sleeping on a futex: long enough to catch a
- * ping-pong partner on another core (a few microseconds), short enough not
- * to burn a shared machine. */
-#define MP__Q_SPIN 2000
+/* Before sleeping on a futex a waiter spins briefly (about a microsecond:
+ * a partner running on another core answers within it), then yields a few
+ * times. Yielding matters on a busy machine: the partner we just woke is
+ * often queued on our own CPU (the scheduler's wake-affine placement), and
+ * a long spin would only keep it from running; measured on a loaded 2-CPU
+ * VM, round-trip time grew linearly with spin length. */
+#define MP__Q_SPIN 30
+#define MP__Q_YIELDS 8
 
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -37,15 +42,27 @@ static inline uint64_t round8(uint64_t n) { return (n + 7) & ~(uint64_t)7; }
 /* ---- commits and their replay -------------------------------------------- */
 
 /* Replays a dead owner's valid redo log (the payload behind it is complete:
- * the log is written after it); an invalid log means nothing was changed. */
+ * the log is written after it); an invalid log means nothing was changed.
+ * A chunk the dead producer took but never linked goes back. */
+typedef struct side_ref {
+  mp_queue *q;
+  mp__qside *s;
+} side_ref;
+
+static void release_chunk(mp_queue *q, uint64_t blk);
+
 static void side_replay(void *arg) {
-  mp__qside *s = arg;
+  side_ref *ref = arg;
+  mp__qside *s = ref->s;
   if (__atomic_load_n(&s->log_valid, __ATOMIC_ACQUIRE)) {
     s->chunk = s->log_chunk;
     __atomic_store_n(&s->count, s->log_count, __ATOMIC_RELEASE);
     __atomic_store_n(&s->pos, s->log_pos, __ATOMIC_RELEASE);
     __atomic_store_n(&s->log_valid, 0, __ATOMIC_RELEASE);
   }
+  if (s->pending && s->pending != s->chunk)
+    release_chunk(ref->q, s->pending);
+  s->pending = 0;
 }
 
 /* P1: count before pos, so whoever sees an item also sees it counted
@@ -62,8 +79,9 @@ static void side_commit(mp__qside *s, uint64_t pos, uint64_t count,
   __atomic_store_n(&s->log_valid, 0, __ATOMIC_RELEASE);
 }
 
-static int side_lock(mp__qside *s) {
-  return mp__qlock(&s->lock, side_replay, s);
+static int side_lock(mp_queue *q, mp__qside *s, const mp__deadline *dl) {
+  side_ref ref = {q, s};
+  return mp__qlock(&s->lock, dl, side_replay, &ref);
 }
 
 /* ---- waiting --------------------------------------------------------------- */
@@ -88,9 +106,12 @@ static bool join_ready(mp_queue *q) {
 }
 
 /* Waits until ready(q) may have become true: spins a little, then sleeps on
- * *seq. Returns 0 (the caller re-checks under its lock) or MP_ETIMEOUT. */
-static int wait_until(mp_queue *q, uint32_t *seq, uint32_t *waiters,
-                      ready_fn ready, const mp__deadline *dl) {
+ * *seq. Bit 0 of *seq says "someone may be asleep"; the rest counts wakes.
+ * A sleeper killed in its sleep leaves the bit set only until the next
+ * wake clears it: no count of sleepers can be left wrong by a death.
+ * Returns 0 (the caller re-checks under its lock) or MP_ETIMEOUT. */
+static int wait_until(mp_queue *q, uint32_t *seq, ready_fn ready,
+                      const mp__deadline *dl) {
   if (ready(q))
     return 0;
   if (mp__deadline_passed(dl))
@@ -100,24 +121,32 @@ static int wait_until(mp_queue *q, uint32_t *seq, uint32_t *waiters,
     if (ready(q))
       return 0;
   }
+  for (int i = 0; i < MP__Q_YIELDS; i++) {
+    sched_yield();
+    if (ready(q))
+      return 0;
+  }
   /* W1 */
-  __atomic_fetch_add(waiters, 1, __ATOMIC_SEQ_CST);
-  uint32_t s = __atomic_load_n(seq, __ATOMIC_SEQ_CST);
+  uint32_t s = __atomic_fetch_or(seq, 1, __ATOMIC_SEQ_CST) | 1;
   int r = 0;
   if (!ready(q))
     r = mp__futex_wait(seq, s, dl);
-  __atomic_fetch_sub(waiters, 1, __ATOMIC_SEQ_CST);
   if (r == MP_ETIMEOUT && ready(q))
     r = 0;
   return r == MP_ETIMEOUT ? r : 0;
 }
 
-/* W2: called after the change is committed. */
-static void wake_all(uint32_t *seq, uint32_t *waiters) {
+/* W2: called after the change is committed. Only when the sleeper bit is
+ * set: clear it and bump the count in one step (odd + 1), then wake. */
+static void wake_all(uint32_t *seq) {
   __atomic_thread_fence(__ATOMIC_SEQ_CST);
-  if (__atomic_load_n(waiters, __ATOMIC_RELAXED)) {
-    __atomic_fetch_add(seq, 1, __ATOMIC_SEQ_CST);
-    mp__futex_wake(seq, INT_MAX);
+  uint32_t v = __atomic_load_n(seq, __ATOMIC_RELAXED);
+  while (v & 1) {
+    if (__atomic_compare_exchange_n(seq, &v, v + 1, false, __ATOMIC_SEQ_CST,
+                                    __ATOMIC_RELAXED)) {
+      mp__futex_wake(seq, INT_MAX);
+      return;
+    }
   }
 }
 
@@ -149,6 +178,7 @@ static int write_record(mp_queue *q, const void *data, size_t len,
       nc = mp__qheap_alloc(q, h->chunk_size - MP__QBLK_HDR);
     if (!nc)
       return -ENOMEM;
+    h->prod.pending = nc; /* reclaimed if we die before the commit */
     uint64_t *j = mp__qptr(q, pos);
     j[1] = nc + MP__QBLK_HDR;
     j[2] = chunk;
@@ -193,7 +223,7 @@ MP_EXPORT int mp_queue_put(mp_queue *q, const void *data, size_t len,
   if (len > h->inline_max) {
     /* Wait for room first, so a put that will fail copies nothing. */
     while (bounded && !space_ready(q)) {
-      if (wait_until(q, &h->space_seq, &h->space_waiters, space_ready, &dl))
+      if (wait_until(q, &h->space_seq, space_ready, &dl))
         return MP_EFULL;
     }
     ool = mp__qheap_alloc(q, len);
@@ -202,12 +232,15 @@ MP_EXPORT int mp_queue_put(mp_queue *q, const void *data, size_t len,
     copy_hooked(q->base + ool + MP__QBLK_HDR, data, len);
   }
   for (;;) {
-    if ((r = side_lock(&h->prod)) < 0)
+    if ((r = side_lock(q, &h->prod, &dl)) < 0) {
+      if (r == MP_ETIMEOUT)
+        r = MP_EFULL;
       goto fail;
+    }
     if (!bounded || space_ready(q))
       break;
     mp__qunlock(&h->prod.lock);
-    if (wait_until(q, &h->space_seq, &h->space_waiters, space_ready, &dl)) {
+    if (wait_until(q, &h->space_seq, space_ready, &dl)) {
       r = MP_EFULL;
       goto fail;
     }
@@ -220,8 +253,9 @@ MP_EXPORT int mp_queue_put(mp_queue *q, const void *data, size_t len,
   }
   MP__QHOOK(MP__QHOOK_PUT_WRITTEN);
   side_commit(&h->prod, pos, h->prod.count + 1, chunk);
+  h->prod.pending = 0;
   mp__qunlock(&h->prod.lock);
-  wake_all(&h->data_seq, &h->data_waiters);
+  wake_all(&h->data_seq);
   return 0;
 fail:
   mp__qheap_free(q, ool);
@@ -260,8 +294,8 @@ static int get_common(mp_queue *q, sink *sk, double timeout) {
     return r;
   mp__qhdr *h = q->h;
   for (;;) {
-    if ((r = side_lock(&h->cons)) < 0)
-      return r;
+    if ((r = side_lock(q, &h->cons, &dl)) < 0)
+      return r == MP_ETIMEOUT ? MP_EEMPTY : r;
     uint64_t head = h->cons.pos;
     uint64_t tail = __atomic_load_n(&h->prod.pos, __ATOMIC_ACQUIRE); /* C1 */
     while (head != tail) {
@@ -300,11 +334,11 @@ static int get_common(mp_queue *q, sink *sk, double timeout) {
       mp__qunlock(&h->cons.lock);
       mp__qheap_free(q, ool);
       if (h->maxsize > 0)
-        wake_all(&h->space_seq, &h->space_waiters);
+        wake_all(&h->space_seq);
       return 0;
     }
     mp__qunlock(&h->cons.lock);
-    if (wait_until(q, &h->data_seq, &h->data_waiters, data_ready, &dl))
+    if (wait_until(q, &h->data_seq, data_ready, &dl))
       return MP_EEMPTY;
   }
 }
@@ -343,7 +377,7 @@ MP_EXPORT int mp_queue_task_done(mp_queue *q) {
       return MP_EVALUE;
   } while (!__atomic_compare_exchange_n(&h->ndone, &done, done + 1, true,
                                         __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
-  wake_all(&h->join_seq, &h->join_waiters);
+  wake_all(&h->join_seq);
   return 0;
 }
 
@@ -358,7 +392,7 @@ MP_EXPORT int mp_queue_join(mp_queue *q, double timeout) {
   if (r < 0)
     return r;
   while (!join_ready(q)) {
-    if (wait_until(q, &h->join_seq, &h->join_waiters, join_ready, &dl))
+    if (wait_until(q, &h->join_seq, join_ready, &dl))
       return MP_ETIMEOUT;
   }
   return 0;

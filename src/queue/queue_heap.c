@@ -14,6 +14,7 @@
  * (MADV_REMOVE) and the address range stays on the free list. */
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "queue_internal.h"
@@ -48,8 +49,23 @@ static uint64_t class_size(unsigned cls) {
   return (UINT64_C(4) + sub) << (k - 2);
 }
 
-int mp__qlock(pthread_mutex_t *m, void (*on_dead)(void *), void *arg) {
-  int r = pthread_mutex_lock(m);
+int mp__qlock(pthread_mutex_t *m, const mp__deadline *dl,
+              void (*on_dead)(void *), void *arg) {
+  int r = pthread_mutex_trylock(m);
+  if (MP__UNLIKELY(r == EBUSY)) {
+    if (!dl || mp__deadline_forever(dl)) {
+      r = pthread_mutex_lock(m);
+    } else {
+      /* Locks are held for short copies, but a holder may be stopped
+       * (SIGSTOP, a debugger): a timeout still ends the wait. */
+      struct timespec ts = mp__deadline_timespec(dl);
+      do
+        r = pthread_mutex_clocklock(m, CLOCK_MONOTONIC, &ts);
+      while (r == EINTR);
+      if (r == ETIMEDOUT)
+        return MP_ETIMEOUT;
+    }
+  }
   if (MP__LIKELY(r == 0))
     return 0;
   if (r == EOWNERDEAD) {
@@ -84,7 +100,7 @@ uint64_t mp__qheap_alloc(mp_queue *q, uint64_t n) {
   if (cls >= MP__Q_NCLASS)
     return 0;
   uint64_t size = class_size(cls);
-  if (mp__qlock(&hp->lock, NULL, NULL) < 0)
+  if (mp__qlock(&hp->lock, NULL, NULL, NULL) < 0)
     return 0;
   MP__QHOOK(MP__QHOOK_HEAP_LOCKED);
   uint64_t blk = hp->free_head[cls];
@@ -134,8 +150,9 @@ void mp__qheap_free(mp_queue *q, uint64_t blk) {
       (void)madvise(q->base + from, to - from, MADV_REMOVE);
   }
   b->warm = warm;
-  if (mp__qlock(&hp->lock, NULL, NULL) < 0)
+  if (mp__qlock(&hp->lock, NULL, NULL, NULL) < 0)
     return; /* unrecoverable lock: the block is leaked, nothing breaks */
+  MP__QHOOK(MP__QHOOK_HEAP_LOCKED);
   if (warm)
     hp->cached += size;
   b->next = hp->free_head[b->cls];
@@ -235,6 +252,14 @@ mp_queue *mp__queue_attach(int fd) {
     errno = -nfd;
     return NULL;
   }
+  /* Reading a mapping beyond the file's end is SIGBUS: check the size
+   * before looking inside. */
+  struct stat st;
+  if (fstat(nfd, &st) < 0 || st.st_size < (off_t)MP__Q_HDR_SIZE) {
+    mp__close(nfd);
+    errno = -MP_EPROTO;
+    return NULL;
+  }
   mp__qhdr *h = mmap(NULL, MP__Q_PAGE, PROT_READ, MAP_SHARED, nfd, 0);
   if (h == MAP_FAILED) {
     int e = errno;
@@ -245,7 +270,7 @@ mp_queue *mp__queue_attach(int fd) {
   uint64_t magic = __atomic_load_n(&h->magic, __ATOMIC_ACQUIRE);
   uint64_t region = h->region_size;
   munmap(h, MP__Q_PAGE);
-  if (magic != MP__Q_MAGIC) {
+  if (magic != MP__Q_MAGIC || region != (uint64_t)st.st_size) {
     mp__close(nfd);
     errno = -MP_EPROTO;
     return NULL;
