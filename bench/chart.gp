@@ -22,6 +22,12 @@ set grid ytics
 set key top left
 set xtics rotate by -30 scale 0
 set yrange [0.1:*]
-plot datafile using 2:xtic(1) title "mproc" linecolor rgb "#1f77b4", \
-     "" using 3 title "raw syscalls (floor)" linecolor rgb "#999999", \
-     1 with lines dashtype 2 linecolor rgb "#d62728" title "CPython"
+# A column with no value at all is left out (gnuplot would warn about it).
+hasm = system("awk '$2 != \"-\"' " . datafile . " | wc -l") + 0
+hasr = system("awk '$3 != \"-\"' " . datafile . " | wc -l") + 0
+pm = 'datafile using 2:xtic(1) title "mproc" linecolor rgb "#1f77b4", '
+pr = (hasm ? '""' : 'datafile') . ' using 3' . (hasm ? '' : ':xtic(1)') . \
+     ' title "raw syscalls (floor)" linecolor rgb "#999999", '
+cmd = (hasm ? pm : '') . (hasr ? pr : '') . \
+      '1 with lines dashtype 2 linecolor rgb "#d62728" title "CPython"'
+plot @cmd

@@ -6,5 +6,9 @@
 #include "mproc/version.h"
 #include "mproc/errors.h"
 #include "mproc/runtime.h"
+#include "mproc/obj.h"
+#include "mproc/queue.h"
+#include "mproc/connection.h"
+#include "mproc/process.h"
 
 #endif
