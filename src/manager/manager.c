@@ -5,6 +5,7 @@
  * through a pidfd), connecting to a running server, get_server /
  * serve_forever, shutdown, and the SyncManager constructors. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>

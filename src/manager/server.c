@@ -10,6 +10,7 @@
  * starting process through a pidfd, so the server ends when that process
  * does, however it ends. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -171,11 +172,11 @@ static int sconn_hello(mgr_sconn *c) {
   if (m == MAP_FAILED)
     return -errno;
   c->chan = m;
-  c->seen = __atomic_load_n(&c->chan->req_seq, __ATOMIC_ACQUIRE);
+  c->seen = 0; /* a fresh channel: the client may have posted already */
   return 0;
 }
 
-/* Receives the next request into *req/*len: from the channel (buf points
+/* Receives the next request into *req and *len: from the channel (buf points
  * into it) or a socket frame (*owned set: free it). */
 static int sconn_next(mgr_sconn *c, const void **req, size_t *len,
                       void **owned) {

@@ -5,6 +5,7 @@
  * values that may be nested in one another). */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "manager/manager_internal.h"
@@ -213,7 +214,7 @@ static const mp_method_def dict_methods[] = {
 
 static int l_getitem(void *self, mp_method_call *c) {
   NARGS(1, 1);
-  ptrdiff_t i;
+  ptrdiff_t i = 0;
   CHECK(get_index(c, 0, &i));
   mp_obj *v;
   CHECK(mp_obj_list_get(self, i, &v));
@@ -223,7 +224,7 @@ static int l_getitem(void *self, mp_method_call *c) {
 
 static int l_setitem(void *self, mp_method_call *c) {
   NARGS(2, 2);
-  ptrdiff_t i;
+  ptrdiff_t i = 0;
   CHECK(get_index(c, 0, &i));
   CHECK(mp_obj_list_set(self, i, ARG(1)));
   return 0;
@@ -231,7 +232,7 @@ static int l_setitem(void *self, mp_method_call *c) {
 
 static int l_delitem(void *self, mp_method_call *c) {
   NARGS(1, 1);
-  ptrdiff_t i;
+  ptrdiff_t i = 0;
   CHECK(get_index(c, 0, &i));
   CHECK(mp_obj_list_delete(self, i));
   return 0;
@@ -298,7 +299,7 @@ static int l_extend(void *self, mp_method_call *c) {
 
 static int l_insert(void *self, mp_method_call *c) {
   NARGS(2, 2);
-  ptrdiff_t i;
+  ptrdiff_t i = 0;
   CHECK(get_index(c, 0, &i));
   CHECK(mp_obj_list_insert(self, i, ARG(1)));
   return 0;
@@ -655,7 +656,7 @@ static int array_getslice(void *self, mp_method_call *c) {
 static int array_setitem(void *self, mp_method_call *c) {
   NARGS(2, 2);
   mgr_value *a = self;
-  ptrdiff_t i;
+  ptrdiff_t i = 0;
   CHECK(get_index(c, 0, &i));
   mp_obj *conv;
   CHECK(array_item(c, a->typecode[0], ARG(1), &conv));
