@@ -40,6 +40,7 @@
 #include <stddef.h>
 
 #include "errors.h"
+#include "obj.h"
 
 MP_EXTERN_C_BEGIN
 
@@ -99,6 +100,18 @@ MP_EXPORT int mp_queue_get_nowait(mp_queue *q, void **data, size_t *len);
  * stays at the front of the queue. buf may be NULL when cap is 0. */
 MP_EXPORT int mp_queue_get_into(mp_queue *q, void *buf, size_t cap,
                                 size_t *len, double timeout);
+
+/* ---- typed values (Python's pickled objects) ---------------------------- */
+
+/* Puts obj (encoded as MessagePack, see mproc/obj.h) as one item: what
+ * Python's q.put([42, None, 'hello']) does. The caller keeps obj. Codes as
+ * mp_queue_put, plus the encoder's (-ENOMEM; -EINVAL for NULL obj). */
+MP_EXPORT int mp_queue_put_obj(mp_queue *q, const mp_obj *obj, double timeout);
+
+/* Gets one item and decodes it into *obj (a new reference: mp_obj_free).
+ * Codes as mp_queue_get; MP_EDECODE when the item is not an encoded mp_obj
+ * (the item has been taken from the queue and is dropped). */
+MP_EXPORT int mp_queue_get_obj(mp_queue *q, mp_obj **obj, double timeout);
 
 /* ---- size -------------------------------------------------------------- */
 
