@@ -23,7 +23,7 @@
 
 #include "manager/manager_internal.h"
 
-#define CLIENT_SPIN_NS (40 * 1000)
+#define CLIENT_SPIN_NS (20 * 1000)
 #define CLIENT_SLICE_NS (100 * 1000 * 1000)
 
 typedef struct cconn {
@@ -31,6 +31,7 @@ typedef struct cconn {
   int fd;
   mgr_chan *chan;
   uint32_t seq;
+  int skip;
   bool broken;
   mgr_buf buf;
   struct cconn *next;
@@ -65,13 +66,27 @@ static void atfork_after(void) {
   pthread_mutex_unlock(&g_mu);
 }
 
+static pid_t g_pid;
+
+static void atfork_child(void) {
+  g_pid = getpid();
+  atfork_after();
+}
+
 static void register_atfork(void) {
-  pthread_atfork(atfork_prepare, atfork_after, atfork_after);
+  g_pid = getpid();
+  pthread_atfork(atfork_prepare, atfork_after, atfork_child);
+}
+
+pid_t mp__mgr_getpid(void) {
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, register_atfork);
+  return g_pid;
 }
 
 /* This process's client uid (a new one after fork). */
 static uint64_t client_uid(void) {
-  pid_t me = getpid();
+  pid_t me = mp__mgr_getpid();
   if (__atomic_load_n(&g_uid_pid, __ATOMIC_ACQUIRE) != me) {
     uint64_t u;
     mp__random_bytes(&u, sizeof u);
@@ -90,8 +105,8 @@ static uint64_t client_uid(void) {
 static uint64_t caller_id(void) {
   static __thread uint64_t id;
   static __thread pid_t pid;
-  if (pid != getpid()) {
-    pid = getpid();
+  if (pid != mp__mgr_getpid()) {
+    pid = mp__mgr_getpid();
     id = (client_uid() ^ ((uint64_t)gettid() * 0x9E3779B97F4A7C15ull)) &
          INT64_MAX;
   }
@@ -127,8 +142,7 @@ static bool same_addr(const mp_address *a, const mp_address *b) {
 
 mgr_endpoint *mp__mgr_endpoint_get(const mp_address *addr, const void *key,
                                    size_t keylen) {
-  static pthread_once_t once = PTHREAD_ONCE_INIT;
-  pthread_once(&once, register_atfork);
+  mp__mgr_getpid(); /* installs the fork handlers */
   if (!key) {
     mp__self *me = mp__self_get();
     key = me->authkey;
@@ -151,7 +165,7 @@ mgr_endpoint *mp__mgr_endpoint_get(const mp_address *addr, const void *key,
     e->keylen = keylen;
     pthread_mutex_init(&e->mu, NULL);
     e->refs = 1;
-    e->pid = getpid();
+    e->pid = mp__mgr_getpid();
     e->next = g_endpoints;
     g_endpoints = e;
   }
@@ -186,7 +200,7 @@ static void cconn_free(cconn *c) {
 
 /* With e->mu held: forgets connections inherited from a parent. */
 static void endpoint_check_pid(mgr_endpoint *e) {
-  pid_t me = getpid();
+  pid_t me = mp__mgr_getpid();
   if (e->pid == me)
     return;
   while (e->idle) {
@@ -246,7 +260,7 @@ static int cconn_open(mgr_endpoint *e, cconn **out) {
   c->conn = conn;
   c->fd = mp_conn_fileno(conn);
   bool local = e->addr.family == MP_AF_UNIX;
-  mp_obj *args = mp_obj_build("[i b]", (int)getpid(), (int)local);
+  mp_obj *args = mp_obj_build("[i b]", (int)mp__mgr_getpid(), (int)local);
   int rc = args ? mp__mgr_put_header(&c->buf, MGR_OP_HELLO, client_uid(), 0,
                                      NULL)
                 : -ENOMEM;
@@ -316,7 +330,7 @@ static int cconn_get(mgr_endpoint *e, cconn **out) {
 
 static void cconn_put(mgr_endpoint *e, cconn *c) {
   pthread_mutex_lock(&e->mu);
-  if (c->broken || e->pid != getpid()) {
+  if (c->broken || e->pid != mp__mgr_getpid()) {
     pthread_mutex_unlock(&e->mu);
     cconn_free(c);
     return;
@@ -369,7 +383,8 @@ static int cconn_exchange(cconn *c, const char **rep, size_t *replen,
   uint32_t seen = c->seq;
   mp__mgr_chan_post(&ch->req_seq, ++c->seq, &ch->server_sleeping);
   rc = mp__mgr_chan_wait(&ch->rep_seq, seen, &ch->client_sleeping,
-                         mp__mgr_spin_ns(CLIENT_SPIN_NS), CLIENT_SLICE_NS,
+                         mp__mgr_spin_ns(CLIENT_SPIN_NS), &c->skip,
+                         CLIENT_SLICE_NS,
                          cconn_alive, c);
   if (rc < 0)
     return rc;

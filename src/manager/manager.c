@@ -229,7 +229,7 @@ int mp_manager_shutdown(mp_manager *m) {
   if (!m)
     return -EINVAL;
   pthread_mutex_lock(&m->mu);
-  if (m->state == M_STARTED && getpid() == m->starter) {
+  if (m->state == M_STARTED && mp__mgr_getpid() == m->starter) {
     int st;
     mp_obj *v;
     mp__mgr_roundtrip(m->ep, MGR_OP_SHUTDOWN, 0, NULL, NULL, &st, &v);
@@ -253,7 +253,7 @@ void mp_manager_free(mp_manager *m) {
     return;
   /* Only the process that started the server stops it; a child that
    * inherited the manager through fork just lets go. */
-  if (m->state == M_STARTED && getpid() == m->starter)
+  if (m->state == M_STARTED && mp__mgr_getpid() == m->starter)
     mp_manager_shutdown(m);
   else if (m->pidfd >= 0)
     mp__close(m->pidfd);
@@ -431,4 +431,20 @@ mp_proxy *mp_manager_barrier(mp_manager *m, long parties, double timeout) {
                      timeout == MP_FOREVER
                          ? mp_obj_build("(l N N)", parties)
                          : mp_obj_build("(l N d)", parties, timeout));
+}
+
+int mp__mgr_info(mp_manager *m, size_t *objects, size_t *conns) {
+  if (!m || !m->ep)
+    return MP_ESTATE;
+  int st;
+  mp_obj *v, *a, *b;
+  int rc = mp__mgr_roundtrip(m->ep, MGR_OP_INFO, 0, NULL, NULL, &st, &v);
+  int64_t x = 0, y = 0;
+  if (rc == 0 && (mp_obj_list_get(v, 0, &a) < 0 || mp_obj_list_get(v, 1, &b) < 0 ||
+                  mp_obj_int_value(a, &x) < 0 || mp_obj_int_value(b, &y) < 0))
+    rc = MP_EPROTO;
+  mp_obj_unref(v);
+  *objects = (size_t)x;
+  *conns = (size_t)y;
+  return rc;
 }

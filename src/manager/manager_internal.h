@@ -106,10 +106,11 @@ typedef struct mgr_chan {
 } mgr_chan;
 
 /* Waits until *word != seen: spins up to spin_ns, then sleeps in slices;
+ * *skip counts waits left without spinning (the caller keeps it);
  * between slices alive(ctx) says whether to go on. Sets *sleeping while
  * asleep. Returns 0, or the negative code alive() returned. */
 int mp__mgr_chan_wait(uint32_t *word, uint32_t seen, uint32_t *sleeping,
-                      int64_t spin_ns, int64_t slice_ns,
+                      int64_t spin_ns, int *skip, int64_t slice_ns,
                       int (*alive)(void *ctx), void *ctx);
 /* Publishes *word = val and wakes the other side if it sleeps. */
 void mp__mgr_chan_post(uint32_t *word, uint32_t val, uint32_t *sleeping);
@@ -242,6 +243,7 @@ struct mgr_sconn {
   mgr_client *client;
   uint64_t conn_id;
   uint32_t seen;
+  int skip;
   mgr_sconn *next, *prev;
 };
 
@@ -253,6 +255,12 @@ int mp__mgr_dispatch(mgr_server *s, mgr_sconn *c, const void *req, size_t len,
 void mp__mgr_client_release(mgr_server *s, mgr_client *cl);
 /* Frees all objects (server teardown). */
 void mp__mgr_table_free(mgr_server *s);
+
+/* The server's object and connection counts (tests). */
+int mp__mgr_info(mp_manager *m, size_t *objects, size_t *conns);
+
+/* getpid() without a system call: cached, refreshed in a fork child. */
+pid_t mp__mgr_getpid(void);
 
 /* ---- Client -------------------------------------------------------------------------- */
 

@@ -69,13 +69,12 @@ mp_proxy *mp__mgr_proxy_new(mgr_endpoint *e, const mp_obj *info) {
                : proxy_fill(p, info, 1);
   p->ep = e; /* the caller's reference on e becomes ours */
   p->id = (uint64_t)id;
-  p->owner = getpid();
+  p->owner = mp__mgr_getpid();
   if (rc < 0) {
     int st;
     mp_obj *v;
     mp__mgr_roundtrip(e, MGR_OP_DECREF, p->id, NULL, NULL, &st, &v);
     mp_obj_unref(v);
-    p->ep = NULL;
     proxy_release(p);
     errno = -rc;
     return NULL;
@@ -85,7 +84,7 @@ mp_proxy *mp__mgr_proxy_new(mgr_endpoint *e, const mp_obj *info) {
 
 /* A child that inherited p through fork takes its own reference first. */
 static int proxy_own(mp_proxy *p) {
-  pid_t me = getpid(), was = __atomic_load_n(&p->owner, __ATOMIC_ACQUIRE);
+  pid_t me = mp__mgr_getpid(), was = __atomic_load_n(&p->owner, __ATOMIC_ACQUIRE);
   if (was == me)
     return 0;
   if (!__atomic_compare_exchange_n(&p->owner, &was, me, false, __ATOMIC_ACQ_REL,
@@ -103,7 +102,7 @@ static int proxy_own(mp_proxy *p) {
 void mp_proxy_free(mp_proxy *p) {
   if (!p)
     return;
-  if (__atomic_load_n(&p->owner, __ATOMIC_ACQUIRE) == getpid()) {
+  if (__atomic_load_n(&p->owner, __ATOMIC_ACQUIRE) == mp__mgr_getpid()) {
     int st;
     mp_obj *v;
     mp__mgr_roundtrip(p->ep, MGR_OP_DECREF, p->id, NULL, NULL, &st, &v);
@@ -253,19 +252,12 @@ mp_proxy *mp_proxy_from_token(const mp_obj *token, const void *authkey,
   int st;
   mp_obj *v;
   int rc = mp__mgr_roundtrip(e, MGR_OP_INCREF, t.id, NULL, NULL, &st, &v);
-  mp_obj *info = NULL;
-  if (rc == 0) {
-    info = mp_obj_build("[K]", (unsigned long long)t.id);
-    if (!info || mp_obj_list_extend(info, v) < 0)
-      rc = -ENOMEM;
-  }
-  mp_obj_unref(v);
   mp_proxy *p = NULL;
   if (rc == 0)
-    p = mp__mgr_proxy_new(e, info);
+    p = mp__mgr_proxy_new(e, v); /* v is [id, typeid, proxytype, exposed] */
   else
     mp__mgr_endpoint_put(e);
-  mp_obj_unref(info);
+  mp_obj_unref(v);
   if (rc < 0)
     errno = -rc;
   return p;

@@ -216,14 +216,11 @@ int mp__mgr_cond_wait(pthread_cond_t *cv, pthread_mutex_t *mu,
   mp__deadline d = {.at_ns = mp__now_ns() + (left < slice ? left : slice)};
   struct timespec ts = mp__deadline_timespec(&d);
   int e = pthread_cond_timedwait(cv, mu, &ts);
-  if (e == ETIMEDOUT) {
-    if (tl_alive) {
-      int a = tl_alive(tl_alive_ctx);
-      if (a < 0)
-        return MP_ECLOSED;
-    }
-    if (mp__deadline_passed(dl))
-      return MP_ETIMEOUT;
-  }
+  /* Checked after every wake-up, not only timeouts: a waiter whose client
+   * died must not take what it waited for (a lock) on its behalf. */
+  if (tl_alive && tl_alive(tl_alive_ctx) < 0)
+    return MP_ECLOSED;
+  if (e == ETIMEDOUT && mp__deadline_passed(dl))
+    return MP_ETIMEOUT;
   return 0;
 }

@@ -23,7 +23,7 @@
 #include "manager/manager_internal.h"
 
 #define IDLE_SLICE_NS (200 * 1000 * 1000)
-#define SERVER_SPIN_NS (60 * 1000)
+#define SERVER_SPIN_NS (30 * 1000)
 #define HANDSHAKE_TIMEOUT_S 10
 
 static uint64_t next_conn_id;
@@ -188,7 +188,8 @@ static int sconn_next(mgr_sconn *c, const void **req, size_t *len,
   }
   int rc = mp__mgr_chan_wait(&c->chan->req_seq, c->seen,
                              &c->chan->server_sleeping,
-                             mp__mgr_spin_ns(SERVER_SPIN_NS), IDLE_SLICE_NS,
+                             mp__mgr_spin_ns(SERVER_SPIN_NS), &c->skip,
+                             IDLE_SLICE_NS,
                              sconn_alive, c);
   if (rc < 0)
     return rc;

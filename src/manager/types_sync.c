@@ -137,8 +137,8 @@ static int lock_release_locked(mlock *l, mp_method_call *c) {
                         "RuntimeError: cannot release un-acquired lock");
   if (!l->count)
     return mp__mgr_fail(c, MP_ESTATE, "RuntimeError: release unlocked lock");
-  if (--l->count == 0)
-    pthread_cond_signal(&l->b.cv);
+  if (--l->count == 0) /* broadcast: a waiter may be one whose client died */
+    pthread_cond_broadcast(&l->b.cv);
   return 0;
 }
 
@@ -338,7 +338,7 @@ static int cond_wait(void *self, mp_method_call *c) {
   }
   long saved = l->count;
   l->count = 0;
-  pthread_cond_signal(&l->b.cv);
+  pthread_cond_broadcast(&l->b.cv);
   cwaiter w = {0}, **pp = &cd->head;
   while (*pp)
     pp = &(*pp)->next;
@@ -683,7 +683,7 @@ static int queue_put_impl(mqueue *q, mp_method_call *c, mp_obj *item,
   if (rc == 0) {
     q->ring[(q->head + q->count++) % q->cap] = mp_obj_ref(item);
     q->unfinished++;
-    pthread_cond_signal(&q->b.cv);
+    pthread_cond_broadcast(&q->b.cv);
   }
   pthread_mutex_unlock(&q->b.mu);
   if (rc == MP_ETIMEOUT)
@@ -715,7 +715,7 @@ static int queue_get_impl(mqueue *q, mp_method_call *c, const mp__deadline *dl) 
     c->result = q->ring[q->head];
     q->head = (q->head + 1) % q->cap;
     q->count--;
-    pthread_cond_signal(&q->not_full);
+    pthread_cond_broadcast(&q->not_full);
   }
   pthread_mutex_unlock(&q->b.mu);
   if (rc == MP_ETIMEOUT)

@@ -4,6 +4,8 @@
  * it), error replies, proxy tokens, descriptor passing for setting up a
  * channel, and the spin-then-futex wait both ends of a channel use. */
 #include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -196,23 +198,43 @@ int64_t mp__mgr_spin_ns(int64_t want) {
   static int ncpu;
   if (!ncpu)
     ncpu = mp_cpu_count_usable();
+  const char *e = getenv("MP_MGR_SPIN_NS");
+  if (e)
+    return atoll(e);
   return ncpu > 1 ? want : 0;
 }
 
 int mp__mgr_chan_wait(uint32_t *word, uint32_t seen, uint32_t *sleeping,
-                      int64_t spin_ns, int64_t slice_ns,
+                      int64_t spin_ns, int *skip, int64_t slice_ns,
                       int (*alive)(void *ctx), void *ctx) {
   if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != seen)
     return 0;
+  /* Spinning pays only when the peer answers within the spin: after a
+   * spin that ended in sleep anyway (a busy machine, a slow method), skip
+   * spinning for the next waits and try again later. */
+  if (*skip > 0) {
+    (*skip)--;
+    spin_ns = 0;
+  }
   if (spin_ns > 0) {
-    int64_t until = mp__now_ns() + spin_ns;
+    /* A few microseconds of pure spinning catch a peer that is running;
+     * after that, yield between looks, so that on a busy machine the peer
+     * (or anyone else) gets the CPU we would burn. */
+    int64_t start = mp__now_ns(), until = start + spin_ns;
+    int64_t pure = start + (spin_ns < 3000 ? spin_ns : 3000);
     for (unsigned i = 1;; i++) {
       cpu_relax();
       if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != seen)
         return 0;
-      if ((i & 63) == 0 && mp__now_ns() >= until)
-        break;
+      if ((i & 15) == 0) {
+        int64_t now = mp__now_ns();
+        if (now >= until)
+          break;
+        if (now >= pure)
+          sched_yield();
+      }
     }
+    *skip = 1024;
   }
   for (;;) {
     /* S1 pairs with P1: either we see the new value, or the poster sees
