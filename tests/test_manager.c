@@ -373,6 +373,7 @@ static void test_custom(void **state) {
   assert_int_equal(mp_proxy_call_proxy(p, "newlist", NULL, &l), 0);
   ASSERT_STR(l, "['made']");
   assert_string_equal(mp_proxy_typeid(l), "list");
+  mp_proxy_free(p);
   assert_int_equal(mp_manager_create(m, "Hidden", NULL, &p), MP_EATTR);
   assert_int_equal(mp_manager_create(m, "Nope", NULL, &p), MP_EATTR);
   mp_proxy_free(l);

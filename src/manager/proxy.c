@@ -63,7 +63,7 @@ mp_proxy *mp__mgr_proxy_new(mgr_endpoint *e, const mp_obj *info) {
   if (!p)
     return NULL;
   mp_obj *idv;
-  int64_t id;
+  int64_t id = 0;
   int rc = (mp_obj_list_get(info, 0, &idv) < 0 || mp_obj_int_value(idv, &id) < 0)
                ? MP_EPROTO
                : proxy_fill(p, info, 1);
