@@ -438,6 +438,10 @@ static int t_family(void *arg, size_t len) {
     return 10;
   if (mp_process_pid(mp_current_process()) != getpid())
     return 11;
+  /* The parent's sentinel is not readable while it lives. */
+  struct pollfd pf = {.fd = mp_process_sentinel(par), .events = POLLIN};
+  if (pf.fd < 0 || poll(&pf, 1, 0) != 0 || mp_process_join(par, 0.01) != MP_ETIMEOUT)
+    return 14;
   mp_process *g1 = mp_process_new(t_grandchild_name, NULL, 0, NULL);
   mp_process *g2 = mp_process_new(t_grandchild_name, NULL, 0, NULL);
   if (!g1 || !g2 || mp_process_start(g2) < 0 ||
