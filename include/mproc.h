@@ -9,5 +9,6 @@
 #include "mproc/obj.h"
 #include "mproc/queue.h"
 #include "mproc/connection.h"
+#include "mproc/process.h"
 
 #endif
