@@ -8,6 +8,8 @@
 #include "mproc/runtime.h"
 #include "mproc/obj.h"
 #include "mproc/queue.h"
+#include "mproc/shm.h"
+#include "mproc/sync.h"
 #include "mproc/connection.h"
 #include "mproc/process.h"
 

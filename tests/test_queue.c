@@ -8,6 +8,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include "mp_test.h"
@@ -331,6 +332,78 @@ static void test_mpmc_processes(void **state) {
   }
 }
 
+/* A program that did not inherit the queue (exec'd) receives its handle
+ * over a Unix socket, opens it and uses it both ways. */
+static void test_handle_exec(void **state) {
+  (void)state;
+  mp_test_watchdog(30);
+  const char *bindir = getenv("MP_TEST_BINDIR");
+  char path[4096];
+  snprintf(path, sizeof path, "%s/queue_peer", bindir ? bindir : ".");
+  if (access(path, X_OK) != 0) {
+    fprintf(stderr, "test_handle_exec: %s not built; skipped\n", path);
+    return;
+  }
+  int fds = mp_test_count_fds();
+  mp_queue *q = small_queue(MP__Q_QUEUE, 0);
+  const uint32_t N = 500; /* several chunks */
+  for (uint32_t i = 0; i < N; i++)
+    assert_int_equal(mp_queue_put(q, &i, sizeof i, 0), 0);
+  int sv[2];
+  assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  int child_end = fcntl(sv[1], F_DUPFD, 3); /* inheritable across exec */
+  assert_true(child_end >= 0);
+  pid_t p = fork_or_die();
+  if (p == 0) {
+    char a1[16], a2[16];
+    snprintf(a1, sizeof a1, "%d", child_end);
+    snprintf(a2, sizeof a2, "%u", N);
+    execl(path, path, a1, a2, (char *)NULL);
+    _exit(127);
+  }
+  close(child_end);
+  close(sv[1]);
+  mp_handle h;
+  assert_int_equal(mp_queue_handle(q, &h), 0);
+  assert_int_equal(h.type, MP_TYPE_QUEUE);
+  assert_int_equal(mp_handle_send(sv[0], &h), 0);
+  close(sv[0]);
+  wait_ok(p); /* first: the parent must not take the peer's items */
+  uint32_t v;
+  size_t n;
+  assert_int_equal(mp_queue_get_into(q, &v, sizeof v, &n, 0), 0);
+  assert_int_equal(v, N + 1000);
+  assert_true(mp_queue_empty(q));
+  /* Opening in this process too gives a second, independent handle. */
+  mp_queue *q2 = mp_queue_open(&h);
+  assert_non_null(q2);
+  assert_int_equal(mp_queue_put(q2, "x", 1, 0), 0);
+  assert_int_equal(mp_queue_close(q2), 0);
+  assert_int_equal(mp_queue_get_into(q, &v, sizeof v, &n, 0), 0);
+  mp_queue_free(q2);
+  /* Bad handles. */
+  mp_handle bad = h;
+  bad.type = MP_TYPE_LOCK;
+  errno = 0;
+  assert_null(mp_queue_open(&bad));
+  assert_int_equal(mp_errno_code(errno), MP_ETYPE);
+  assert_null(mp_queue_open(NULL));
+  assert_int_equal(mp_queue_handle(NULL, &h), -EINVAL);
+  int other = memfd_create("not-a-queue", MFD_CLOEXEC);
+  assert_true(other >= 0);
+  assert_int_equal(ftruncate(other, 1 << 20), 0);
+  bad = h;
+  bad.parts[0].fd = other;
+  assert_null(mp_queue_open(&bad));
+  assert_int_equal(mp_errno_code(errno), MP_EPROTO);
+  assert_int_equal(ftruncate(other, 0), 0); /* too small to look into */
+  assert_null(mp_queue_open(&bad));
+  assert_int_equal(mp_errno_code(errno), MP_EPROTO);
+  close(other);
+  mp_queue_free(q);
+  assert_int_equal(mp_test_count_fds(), fds);
+}
+
 /* ---- threads --------------------------------------------------------------- */
 
 typedef struct targ {
@@ -405,6 +478,46 @@ static void test_mpmc_threads(void **state) {
   for (int i = 0; i < NP * PER; i++)
     assert_int_equal(seen[i], 1);
   free(seen);
+  mp_queue_free(q);
+}
+
+/* ---- typed values ----------------------------------------------------------- */
+
+static void test_objects(void **state) {
+  (void)state;
+  mp_test_watchdog(30);
+  mp_queue *q = mp_queue_new(0);
+  mp_obj *o = mp_obj_build("[i N s]", 42, "hello");
+  assert_non_null(o);
+  pid_t p = fork_or_die();
+  if (p == 0)
+    _exit(mp_queue_put_obj(q, o, MP_FOREVER) == 0 ? 0 : 1);
+  mp_obj *got = NULL;
+  assert_int_equal(mp_queue_get_obj(q, &got, 10.0), 0);
+  wait_ok(p);
+  char *text;
+  assert_int_equal(mp_obj_repr(got, &text, NULL), 0);
+  assert_string_equal(text, "[42, None, 'hello']");
+  mp_free(text);
+  assert_true(mp_obj_equal(o, got));
+  mp_obj_free(got);
+  /* A big object goes through the heap-encoded path. */
+  mp_obj *big = mp_obj_list_new();
+  for (int i = 0; i < 2000; i++)
+    mp_obj_list_append_steal(big, mp_obj_strf("item %d", i));
+  assert_int_equal(mp_queue_put_obj(q, big, 0), 0);
+  assert_int_equal(mp_queue_get_obj(q, &got, 0), 0);
+  assert_true(mp_obj_equal(big, got));
+  mp_obj_free(got);
+  mp_obj_free(big);
+  /* Bytes that are not an encoded object: MP_EDECODE, and the item is gone. */
+  assert_int_equal(mp_queue_put(q, "\xc1", 1, 0), 0);
+  assert_int_equal(mp_queue_get_obj(q, &got, 0), MP_EDECODE);
+  assert_true(mp_queue_empty(q));
+  assert_int_equal(mp_queue_get_obj(q, &got, 0), MP_EEMPTY);
+  assert_int_equal(mp_queue_put_obj(q, NULL, 0), -EINVAL);
+  assert_int_equal(mp_queue_get_obj(q, NULL, 0), -EINVAL);
+  mp_obj_free(o);
   mp_queue_free(q);
 }
 
@@ -503,7 +616,9 @@ int main(void) {
       cmocka_unit_test(test_put_then_exit),
       cmocka_unit_test(test_blocking_processes),
       cmocka_unit_test(test_mpmc_processes),
+      cmocka_unit_test(test_handle_exec),
       cmocka_unit_test(test_mpmc_threads),
+      cmocka_unit_test(test_objects),
       cmocka_unit_test(test_joinable),
       cmocka_unit_test(test_huge_item),
   };

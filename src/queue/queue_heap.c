@@ -14,6 +14,7 @@
  * (MADV_REMOVE) and the address range stays on the free list. */
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "queue_internal.h"
@@ -236,6 +237,14 @@ mp_queue *mp__queue_attach(int fd) {
     errno = -nfd;
     return NULL;
   }
+  /* Reading a mapping beyond the file's end is SIGBUS: check the size
+   * before looking inside. */
+  struct stat st;
+  if (fstat(nfd, &st) < 0 || st.st_size < (off_t)MP__Q_HDR_SIZE) {
+    mp__close(nfd);
+    errno = -MP_EPROTO;
+    return NULL;
+  }
   mp__qhdr *h = mmap(NULL, MP__Q_PAGE, PROT_READ, MAP_SHARED, nfd, 0);
   if (h == MAP_FAILED) {
     int e = errno;
@@ -246,7 +255,7 @@ mp_queue *mp__queue_attach(int fd) {
   uint64_t magic = __atomic_load_n(&h->magic, __ATOMIC_ACQUIRE);
   uint64_t region = h->region_size;
   munmap(h, MP__Q_PAGE);
-  if (magic != MP__Q_MAGIC) {
+  if (magic != MP__Q_MAGIC || region != (uint64_t)st.st_size) {
     mp__close(nfd);
     errno = -MP_EPROTO;
     return NULL;
