@@ -153,6 +153,9 @@ static void test_bad_input(void **state) {
   assert_int_equal(mp_queue_get(q, &d, &n, 0), 0);
   assert_memory_equal(d, "abc", 3);
   mp_free(d);
+  /* The segment cannot be shrunk under the mappings. */
+  assert_int_equal(ftruncate(q->fd, 4096), -1);
+  assert_int_equal(errno, EPERM);
   mp_queue_free(q);
   /* Negative maxsize is unbounded, as in Python; too big is MP_EVALUE. */
   q = mp_queue_new(-5);

@@ -12,6 +12,7 @@
  * which is what makes a 64 MiB item move at memcpy speed) up to a cache
  * limit per queue; beyond it their pages go back to the kernel
  * (MADV_REMOVE) and the address range stays on the free list. */
+#include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -194,7 +195,7 @@ mp_queue *mp__queue_create(const mp__qparams *p) {
     errno = EINVAL;
     return NULL;
   }
-  int fd = memfd_create("mproc-queue", MFD_CLOEXEC);
+  int fd = memfd_create("mproc-queue", MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (fd >= 0 && fd <= 2) { /* never hand out 0..2 */
     int nfd = mp__dup_cloexec(fd);
     mp__close(fd);
@@ -202,7 +203,10 @@ mp_queue *mp__queue_create(const mp__qparams *p) {
   }
   if (fd < 0)
     return NULL;
-  if (ftruncate(fd, (off_t)region) < 0) {
+  /* Sealed at its size: no process can shrink it under the others'
+   * mappings (SIGBUS). Punching holes (MADV_REMOVE) stays allowed. */
+  if (ftruncate(fd, (off_t)region) < 0 ||
+      fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
     int e = errno;
     mp__close(fd);
     errno = e;
