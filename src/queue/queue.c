@@ -126,14 +126,14 @@ static int wait_until(mp_queue *q, uint32_t *seq, ready_fn ready,
     if (ready(q))
       return 0;
   }
-  /* W1 */
+  /* W1. The sleep is sliced: a waker killed between clearing the bit and
+   * its futex_wake leaves us asleep only until the slice ends. */
   uint32_t s = __atomic_fetch_or(seq, 1, __ATOMIC_SEQ_CST) | 1;
-  int r = 0;
-  if (!ready(q))
-    r = mp__futex_wait(seq, s, dl);
-  if (r == MP_ETIMEOUT && ready(q))
-    r = 0;
-  return r == MP_ETIMEOUT ? r : 0;
+  if (!ready(q)) {
+    mp__deadline slice = mp__qslice(dl);
+    (void)mp__futex_wait(seq, s, &slice);
+  }
+  return !ready(q) && mp__deadline_passed(dl) ? MP_ETIMEOUT : 0;
 }
 
 /* W2: called after the change is committed. Only when the sleeper bit is
@@ -144,6 +144,7 @@ static void wake_all(uint32_t *seq) {
   while (v & 1) {
     if (__atomic_compare_exchange_n(seq, &v, v + 1, false, __ATOMIC_SEQ_CST,
                                     __ATOMIC_RELAXED)) {
+      MP__QHOOK(MP__QHOOK_WAKE);
       mp__futex_wake(seq, INT_MAX);
       return;
     }

@@ -53,18 +53,20 @@ static uint64_t class_size(unsigned cls) {
 int mp__qlock(pthread_mutex_t *m, const mp__deadline *dl,
               void (*on_dead)(void *), void *arg) {
   int r = pthread_mutex_trylock(m);
-  if (MP__UNLIKELY(r == EBUSY)) {
-    if (!dl || mp__deadline_forever(dl)) {
-      r = pthread_mutex_lock(m);
-    } else {
-      /* Locks are held for short copies, but a holder may be stopped
-       * (SIGSTOP, a debugger): a timeout still ends the wait. */
-      struct timespec ts = mp__deadline_timespec(dl);
-      do
-        r = pthread_mutex_clocklock(m, CLOCK_MONOTONIC, &ts);
-      while (r == EINTR);
-      if (r == ETIMEDOUT)
+  while (MP__UNLIKELY(r == EBUSY)) {
+    /* Sleep in slices, never unbounded. When an owner dies the kernel
+     * wakes one waiter; if that waiter is killed too before it takes the
+     * lock, the others would sleep forever. A slice ends their sleep, and
+     * the next attempt finds the dead owner's mark and takes the lock
+     * (EOWNERDEAD). A timeout also bounds the wait, so a holder that is
+     * stopped (SIGSTOP, a debugger) cannot make a timed call hang. */
+    mp__deadline slice = mp__qslice(dl);
+    struct timespec ts = mp__deadline_timespec(&slice);
+    r = pthread_mutex_clocklock(m, CLOCK_MONOTONIC, &ts);
+    if (r == ETIMEDOUT || r == EINTR) {
+      if (dl && mp__deadline_passed(dl))
         return MP_ETIMEOUT;
+      r = EBUSY;
     }
   }
   if (MP__LIKELY(r == 0))
@@ -76,6 +78,13 @@ int mp__qlock(pthread_mutex_t *m, const mp__deadline *dl,
     return 0;
   }
   return r == ENOTRECOVERABLE ? MP_ENOTRECOVERABLE : -r;
+}
+
+mp__deadline mp__qslice(const mp__deadline *dl) {
+  mp__deadline s = {mp__now_ns() + MP__Q_SLICE_NS};
+  if (dl && dl->at_ns < s.at_ns)
+    s = *dl;
+  return s;
 }
 
 void mp__qunlock(pthread_mutex_t *m) { pthread_mutex_unlock(m); }
