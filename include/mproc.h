@@ -12,5 +12,6 @@
 #include "mproc/sync.h"
 #include "mproc/connection.h"
 #include "mproc/process.h"
+#include "mproc/context.h"
 
 #endif

@@ -38,6 +38,7 @@ static struct {
   bool exiting;
   bool result_written;
   int result_fd; /* in a child: where its result goes */
+  int unwaitable; /* registered children waitid cannot see (thread, ...) */
   mp_process parent;
   char parent_name[MP__NAME_MAX];
 } g __attribute__((aligned(4096))) = {
@@ -45,10 +46,26 @@ static struct {
     .result_fd = -1,
 };
 
+/* In a thread-process (the thread start method): its object and result
+ * file. NULL in every other thread. */
+static __thread mp_process *t_current;
+static __thread int t_result_fd;
+static __thread bool t_result_written;
+
+void mp__proc_thread_enter(mp_process *p, int result_fd) {
+  t_current = p;
+  t_result_fd = result_fd;
+  t_result_written = false;
+}
+
+void mp__proc_thread_leave(void) { t_current = NULL; }
+
 void mp__proc_lock(void) { pthread_mutex_lock(&g.lock); }
 void mp__proc_unlock(void) { pthread_mutex_unlock(&g.lock); }
 
-bool mp__proc_is_current(const mp_process *p) { return p == g.current; }
+bool mp__proc_is_current(const mp_process *p) {
+  return p == g.current || (t_current && p == t_current);
+}
 
 pid_t mp__proc_getpid(void) {
   pid_t pid = __atomic_load_n(&g.pid, __ATOMIC_RELAXED);
@@ -60,11 +77,17 @@ pid_t mp__proc_getpid(void) {
 }
 
 int *mp__proc_result_fd(bool **written) {
+  if (t_current) {
+    *written = &t_result_written;
+    return &t_result_fd;
+  }
   *written = &g.result_written;
   return &g.result_fd;
 }
 
 MP_EXPORT mp_process *mp_current_process(void) {
+  if (t_current)
+    return t_current;
   return g.current ? g.current : &g_main;
 }
 
@@ -75,6 +98,8 @@ MP_EXPORT mp_process *mp_parent_process(void) {
 void mp__children_add(mp_process *p) {
   p->refs++;
   p->registered = true;
+  if (!p->method->waitable)
+    g.unwaitable++;
   p->prev = NULL;
   p->next = g.children;
   if (g.children)
@@ -95,6 +120,8 @@ void mp__children_remove(mp_process *p) {
     p->next->prev = p->prev;
   p->prev = p->next = NULL;
   p->registered = false;
+  if (!p->method->waitable)
+    g.unwaitable--;
   mp__proc_unref(p);
 }
 
@@ -112,7 +139,8 @@ void mp__children_reap(void) {
    * ours (the program forks too) only costs the full scan. */
   siginfo_t si;
   si.si_pid = 0;
-  if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == 0)
+  if (!g.unwaitable &&
+      waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == 0)
     return;
   for (mp_process *p = g.children, *next; p; p = next) {
     next = p->next;
@@ -190,6 +218,8 @@ void mp__children_after_fork(mp_process *p, int result_fd, pid_t parent_pid,
                              const char *parent_name) {
   /* Another thread may have held the lock at fork; it does not exist here. */
   pthread_mutex_init(&g.lock, NULL);
+  t_current = NULL; /* forked from a thread-process: now a real one */
+  g.unwaitable = 0;
   g.pid = 0;
   g.result_fd = result_fd;
   g.result_written = false;

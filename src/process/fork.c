@@ -37,8 +37,12 @@ static _Noreturn void child_main(mp_process *p, int result_fd,
       raise(SIGKILL);
   }
   mp__atfork_child_run();
+  mp__child_run(p->target, p->arg, p->len);
+}
+
+_Noreturn void mp__child_run(mp_target_fn target, void *arg, size_t len) {
   mp_log(MP_LOG_INFO, "child process calling self.run()");
-  int code = p->target(p->arg, p->len) & 0xff;
+  int code = target(arg, len) & 0xff;
   mp__process_exit_function();
   mp_log(MP_LOG_INFO, "process exiting with exitcode %d", code);
   /* As Python's child flushes sys.stdout and sys.stderr. Checked first:
@@ -93,7 +97,7 @@ static int fork_start(mp_process *p, mp__started *out) {
   return 0;
 }
 
-static int fork_poll(mp_process *p) {
+int mp__fork_poll(mp_process *p) {
   siginfo_t si;
   si.si_pid = 0;
   if (waitid(P_PIDFD, (id_t)p->pidfd, &si, WEXITED | WNOHANG) < 0) {
@@ -114,7 +118,7 @@ static int fork_poll(mp_process *p) {
   return 1;
 }
 
-static int fork_send_signal(mp_process *p, int sig) {
+int mp__fork_send_signal(mp_process *p, int sig) {
   if (syscall(SYS_pidfd_send_signal, p->pidfd, sig, NULL, 0) < 0 &&
       errno != ESRCH)
     return -errno;
@@ -123,7 +127,8 @@ static int fork_send_signal(mp_process *p, int sig) {
 
 const mp__start_method mp__method_fork = {
     .name = "fork",
+    .waitable = true,
     .start = fork_start,
-    .poll = fork_poll,
-    .send_signal = fork_send_signal,
+    .poll = mp__fork_poll,
+    .send_signal = mp__fork_send_signal,
 };
