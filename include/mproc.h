@@ -13,5 +13,6 @@
 #include "mproc/connection.h"
 #include "mproc/process.h"
 #include "mproc/context.h"
+#include "mproc/manager.h"
 
 #endif

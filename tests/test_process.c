@@ -153,9 +153,7 @@ static void test_bad_input(void **state) {
   o.start_method = "nonsense";
   assert_null(mp_process_new(t_nothing, NULL, 0, &o));
   assert_int_equal(errno, EINVAL);
-  o.start_method = "spawn";
-  assert_null(mp_process_new(t_nothing, NULL, 0, &o));
-  assert_int_equal(mp_errno_code(errno), MP_ENOTSUP);
+  /* spawn, forkserver and thread: tests/test_start.c */
   o.start_method = "fork";
   o.daemon = 7;
   assert_null(mp_process_new(t_nothing, NULL, 0, &o));
@@ -438,6 +436,10 @@ static int t_family(void *arg, size_t len) {
     return 10;
   if (mp_process_pid(mp_current_process()) != getpid())
     return 11;
+  /* The parent's sentinel is not readable while it lives. */
+  struct pollfd pf = {.fd = mp_process_sentinel(par), .events = POLLIN};
+  if (pf.fd < 0 || poll(&pf, 1, 0) != 0 || mp_process_join(par, 0.01) != MP_ETIMEOUT)
+    return 14;
   mp_process *g1 = mp_process_new(t_grandchild_name, NULL, 0, NULL);
   mp_process *g2 = mp_process_new(t_grandchild_name, NULL, 0, NULL);
   if (!g1 || !g2 || mp_process_start(g2) < 0 ||
@@ -576,6 +578,8 @@ static void test_daemon_flags(void **state) {
 
 static void test_active_children_and_zombies(void **state) {
   mp_test_watchdog(60);
+  int c = 0;
+  run_code(t_exit_with, &c, sizeof c); /* the result arena exists now */
   int fds = mp_test_count_fds();
   mp_process *sleeper = start_or_fail(t_sleep_forever, NULL, 0, NULL);
   /* Quick children: some kept, some freed while (maybe) running. */
@@ -622,8 +626,93 @@ static void test_active_children_and_zombies(void **state) {
   assert_int_equal(mp_test_count_fds(), fds);
 }
 
+/* Returns its argument bytes, reversed, as its result. */
+static int t_return_reversed(void *arg, size_t len) {
+  unsigned char *b = arg;
+  for (size_t i = 0; i < len / 2; i++) {
+    unsigned char t = b[i];
+    b[i] = b[len - 1 - i];
+    b[len - 1 - i] = t;
+  }
+  return mp_process_return(b, len) == 0 ? 0 : 1;
+}
+
+/* Many children at once, each with its own result; then more processes
+ * than an arena has slots, one after another (slots are reused). */
+static void test_many_results(void **state) {
+  mp_test_watchdog(120);
+  enum { N = 40 };
+  mp_process *ps[N];
+  for (int i = 0; i < N; i++) {
+    char buf[64];
+    int n = snprintf(buf, sizeof buf, "result number %d, %*s|", i, i, "");
+    ps[i] = start_or_fail(t_return_reversed, buf, (size_t)n, NULL);
+  }
+  for (int i = N - 1; i >= 0; i--) {
+    char buf[64], want[64];
+    int n = snprintf(buf, sizeof buf, "result number %d, %*s|", i, i, "");
+    for (int k = 0; k < n; k++)
+      want[k] = buf[n - 1 - k];
+    assert_int_equal(mp_process_join(ps[i], MP_FOREVER), 0);
+    const void *d;
+    size_t len;
+    assert_int_equal(mp_process_result(ps[i], &d, &len), 1);
+    assert_int_equal(len, n);
+    assert_memory_equal(d, want, (size_t)n);
+    mp_process_free(ps[i]);
+  }
+  for (int i = 0; i < 1100; i++) {
+    mp_process *p = start_or_fail(t_return_reversed, &i, sizeof i, NULL);
+    mp_process_join(p, MP_FOREVER);
+    const void *d;
+    size_t len;
+    assert_int_equal(mp_process_result(p, &d, &len), 1);
+    assert_int_equal(len, sizeof i);
+    mp_process_free(p);
+  }
+}
+
+/* White box: more children outstanding than an arena has slots get a
+ * second arena; given-back slots are reused. */
+static void test_arena_overflow(void **state) {
+  mp_test_watchdog(30);
+  enum { N = 1100 };
+  mp_process **ps = calloc(N, sizeof *ps);
+  mp__proc_lock();
+  for (int i = 0; i < N; i++) {
+    ps[i] = mp_process_new(t_nothing, NULL, 0, NULL);
+    assert_non_null(ps[i]);
+    assert_int_equal(mp__result_slot_take(ps[i]), 0);
+  }
+  int arenas = 1;
+  for (int i = 1; i < N; i++)
+    if (ps[i]->arena != ps[i - 1]->arena)
+      arenas++;
+  assert_true(arenas >= 2);
+  for (int i = 0; i < N; i++)
+    for (int j = i + 1; j < N && j < i + 1030; j++)
+      assert_false(ps[i]->arena == ps[j]->arena && ps[i]->slot == ps[j]->slot);
+  for (int i = 0; i < N; i++)
+    mp__result_slot_drop(ps[i]);
+  mp__proc_unlock();
+  for (int i = 0; i < N; i++)
+    mp_process_free(ps[i]);
+  free(ps);
+  /* Real children still get their results afterwards. */
+  mp_process *p = start_or_fail(t_return_twice, NULL, 0, NULL);
+  mp_process_join(p, MP_FOREVER);
+  const void *d;
+  size_t len;
+  assert_int_equal(mp_process_result(p, &d, &len), 1);
+  assert_memory_equal(d, "second", 6);
+  mp_process_free(p);
+}
+
 static void test_no_leaked_fds(void **state) {
   mp_test_watchdog(60);
+  /* The first start creates this process's result arena, kept for good. */
+  int c = 0;
+  run_code(t_exit_with, &c, sizeof c);
   int before = mp_test_count_fds();
   for (int i = 0; i < 20; i++) {
     mp_process *p = start_or_fail(i % 2 ? t_return_twice : t_nothing, NULL, 0,
@@ -692,6 +781,44 @@ static void test_reaped_by_someone_else(void **state) {
   mp_process_free(p);
 }
 
+/* A child the program forks itself (not through mproc) may use mproc:
+ * it starts with no children and arenas of its own, and the parent's
+ * objects are not its to join. */
+static void test_raw_fork_child_uses_mproc(void **state) {
+  mp_test_watchdog(30);
+  mp_process *sleeper = start_or_fail(t_sleep_forever, NULL, 0, NULL);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    int code = 0;
+    size_t n = 9;
+    if (mp_active_children(NULL, &n) != 0 || n != 0)
+      code = 10;
+    else if (mp_process_join(sleeper, 0) != MP_ESTATE)
+      code = 11;
+    else {
+      mp_process *p = mp_process_new(t_return_twice, NULL, 0, NULL);
+      const void *d;
+      size_t len;
+      if (!p || mp_process_start(p) != 0 ||
+          mp_process_join(p, MP_FOREVER) != 0 ||
+          mp_process_result(p, &d, &len) != 1 || len != 6 ||
+          memcmp(d, "second", 6) != 0)
+        code = 12;
+      mp_process_free(p);
+    }
+    _exit(code);
+  }
+  int st;
+  assert_int_equal(waitpid(pid, &st, 0), pid);
+  assert_true(WIFEXITED(st));
+  assert_int_equal(WEXITSTATUS(st), 0);
+  assert_true(mp_process_is_alive(sleeper));
+  mp_process_kill(sleeper);
+  assert_int_equal(mp_process_join(sleeper, MP_FOREVER), 0);
+  mp_process_free(sleeper);
+}
+
 static int g_hook_runs;
 static void hook(void) { g_hook_runs++; }
 static int t_hook_ran(void *arg, size_t len) { return g_hook_runs; }
@@ -715,10 +842,13 @@ int main(void) {
       cmocka_unit_test(test_authkey),
       cmocka_unit_test(test_daemon_flags),
       cmocka_unit_test(test_active_children_and_zombies),
+      cmocka_unit_test(test_many_results),
+      cmocka_unit_test(test_arena_overflow),
       cmocka_unit_test(test_no_leaked_fds),
       cmocka_unit_test(test_threads_join_one),
       cmocka_unit_test(test_reaped_by_someone_else),
       cmocka_unit_test(test_atfork_child_hook),
+      cmocka_unit_test(test_raw_fork_child_uses_mproc),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

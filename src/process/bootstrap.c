@@ -21,6 +21,8 @@ typedef struct {
   uint32_t identity_len, authkey_len;
   int32_t parent_pid;
   uint32_t flags;
+  int32_t slot;
+  uint32_t pad;
   uint64_t arg_len;
   mp__fnref target;
 } boot_hdr;
@@ -61,6 +63,7 @@ int mp__boot_encode(const mp_process *p, const mp__fnref *target,
       .authkey_len = (uint32_t)p->authkey_len,
       .parent_pid = mp__proc_getpid(),
       .flags = flags,
+      .slot = p->slot,
       .arg_len = p->len,
       .target = *target,
   };
@@ -155,6 +158,7 @@ int mp__boot_recv(int sock, mp__boot *b, const mp__deadline *dl) {
   r = -ENOMEM;
   b->flags = h.flags;
   b->parent_pid = h.parent_pid;
+  b->slot = h.slot;
   b->target = h.target;
   b->len = h.arg_len;
   if (b->len && !(b->arg = mp__malloc(b->len)))
@@ -237,7 +241,8 @@ _Noreturn void mp__boot_run(mp__boot *b, mp_target_fn fn, pid_t direct_parent) {
   p->parent_pid = b->parent_pid;
   p->refs = 1;
   p->state = MP__ST_STARTED;
-  p->pidfd = p->result_fd = -1;
+  p->pidfd = -1;
+  p->slot = -1;
   p->result_state = -1;
   p->name = b->name;
   p->identity = b->identity;
@@ -247,7 +252,10 @@ _Noreturn void mp__boot_run(mp__boot *b, mp_target_fn fn, pid_t direct_parent) {
   p->daemon = b->flags & MP__BOOT_DAEMON;
   p->passed = b->passed;
   p->target = fn;
-  mp__children_after_fork(p, b->result_fd, b->parent_pid, b->parent_name);
+  /* The result arena: mapped here, as a forked child inherits it. */
+  if (mp__result_attach(p, b->result_fd, b->slot) == 0)
+    b->result_fd = -1;
+  mp__children_after_fork(p, b->parent_pid, b->parent_name);
   mp_process *parent = mp_parent_process();
   if (b->parent_pidfd >= 0 && parent)
     parent->pidfd = b->parent_pidfd;

@@ -22,7 +22,7 @@ static mp_process g_main = {
     .kind = MP__PROC_MAIN,
     .state = MP__ST_STARTED,
     .pidfd = -1,
-    .result_fd = -1,
+    .slot = -1,
     .result_state = -1,
 };
 
@@ -36,38 +36,29 @@ static struct {
   pid_t pid;            /* getpid(), cached; 0 = not known yet */
   bool has_parent;
   bool exiting;
-  bool result_written;
-  int result_fd; /* in a child: where its result goes */
-  int unwaitable; /* registered children waitid cannot see (thread, ...) */
+  mp__arena *arenas; /* result arenas of our children (result.c) */
+  int unwaitable;    /* registered children waitid cannot see (thread, ...) */
   mp_process parent;
   char parent_name[MP__NAME_MAX];
 } g __attribute__((aligned(4096))) = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
-    .result_fd = -1,
 };
 
-/* In a thread-process (the thread start method): its object and result
- * file. NULL in every other thread. */
+/* In a thread-process (the thread start method): its object. NULL in
+ * every other thread. */
 static __thread mp_process *t_current;
-static __thread int t_result_fd;
-static __thread bool t_result_written;
 
-void mp__proc_thread_enter(mp_process *p, int result_fd) {
-  t_current = p;
-  t_result_fd = result_fd;
-  t_result_written = false;
-}
-
+void mp__proc_thread_enter(mp_process *p) { t_current = p; }
 void mp__proc_thread_leave(void) { t_current = NULL; }
 
-void mp__proc_lock(void) { pthread_mutex_lock(&g.lock); }
-void mp__proc_unlock(void) { pthread_mutex_unlock(&g.lock); }
+MP__HOT void mp__proc_lock(void) { pthread_mutex_lock(&g.lock); }
+MP__HOT void mp__proc_unlock(void) { pthread_mutex_unlock(&g.lock); }
 
-bool mp__proc_is_current(const mp_process *p) {
+MP__HOT bool mp__proc_is_current(const mp_process *p) {
   return p == g.current || (t_current && p == t_current);
 }
 
-pid_t mp__proc_getpid(void) {
+MP__HOT pid_t mp__proc_getpid(void) {
   pid_t pid = __atomic_load_n(&g.pid, __ATOMIC_RELAXED);
   if (MP__UNLIKELY(pid == 0)) {
     pid = getpid();
@@ -76,16 +67,9 @@ pid_t mp__proc_getpid(void) {
   return pid;
 }
 
-int *mp__proc_result_fd(bool **written) {
-  if (t_current) {
-    *written = &t_result_written;
-    return &t_result_fd;
-  }
-  *written = &g.result_written;
-  return &g.result_fd;
-}
+mp__arena **mp__proc_arenas(void) { return &g.arenas; }
 
-MP_EXPORT mp_process *mp_current_process(void) {
+MP__HOT MP_EXPORT mp_process *mp_current_process(void) {
   if (t_current)
     return t_current;
   return g.current ? g.current : &g_main;
@@ -95,7 +79,7 @@ MP_EXPORT mp_process *mp_parent_process(void) {
   return g.has_parent ? &g.parent : NULL;
 }
 
-void mp__children_add(mp_process *p) {
+MP__HOT void mp__children_add(mp_process *p) {
   p->refs++;
   p->registered = true;
   if (!p->method->waitable)
@@ -107,7 +91,7 @@ void mp__children_add(mp_process *p) {
   g.children = p;
 }
 
-void mp__children_remove(mp_process *p) {
+MP__HOT void mp__children_remove(mp_process *p) {
   p->state = MP__ST_ENDED;
   mp__result_collect(p);
   if (!p->registered)
@@ -125,12 +109,12 @@ void mp__children_remove(mp_process *p) {
   mp__proc_unref(p);
 }
 
-void mp__proc_unref(mp_process *p) {
+MP__HOT void mp__proc_unref(mp_process *p) {
   if (--p->refs == 0)
     mp__proc_destroy(p);
 }
 
-void mp__children_reap(void) {
+MP__HOT void mp__children_reap(void) {
   if (!g.children)
     return;
   /* One system call instead of one per child when nothing has ended
@@ -214,19 +198,12 @@ MP_EXPORT int mp_process_sentinel(mp_process *p) {
   return r;
 }
 
-void mp__children_after_fork(mp_process *p, int result_fd, pid_t parent_pid,
+MP__HOT void mp__children_after_fork(mp_process *p, pid_t parent_pid,
                              const char *parent_name) {
-  /* Another thread may have held the lock at fork; it does not exist here. */
-  pthread_mutex_init(&g.lock, NULL);
-  t_current = NULL; /* forked from a thread-process: now a real one */
-  g.unwaitable = 0;
-  g.pid = 0;
-  g.result_fd = result_fd;
-  g.result_written = false;
-  /* Our parent's children are our siblings: not ours to reap. Their
-   * objects stay allocated in this copy of the heap, unreachable. */
-  g.children = NULL;
-
+  /* forget_parent_state (atfork) has reset the lock (another thread may
+   * have held it), the pid, the children (our siblings, left allocated and
+   * unreachable in this copy of the heap) and the arenas (our own result
+   * goes to our parent's: p->arena; our children get arenas of their own). */
   /* parent_name points into the identity rewritten below: copy it first.
    * Plain copies, not snprintf: its deep stack would fault more pages. */
   size_t pn = strnlen(parent_name, sizeof g.parent_name - 1);
@@ -237,7 +214,7 @@ void mp__children_after_fork(mp_process *p, int result_fd, pid_t parent_pid,
       .state = MP__ST_STARTED,
       .pid = parent_pid,
       .pidfd = -1,
-      .result_fd = -1,
+      .slot = -1,
       .result_state = -1,
       .name = g.parent_name,
   };
@@ -262,11 +239,14 @@ void mp__children_after_fork(mp_process *p, int result_fd, pid_t parent_pid,
 
 /* ---- exit ------------------------------------------------------------------ */
 
-void mp__process_exit_function(void) {
+MP__HOT void mp__process_exit_function(void) {
   if (g.exiting)
     return;
   g.exiting = true;
   mp_log(MP_LOG_INFO, "process shutting down");
+  /* Most children have no children: skip the lock and the lists. */
+  if (!__atomic_load_n(&g.children, __ATOMIC_ACQUIRE))
+    return;
   mp_process **list;
   size_t n;
   if (mp_active_children(&list, &n) == 0) {
@@ -294,12 +274,21 @@ static void exit_hook(void) { mp__process_exit_function(); }
  * _exit_function on import: it runs after the program's own atexit
  * handlers. A child never runs it through atexit: it calls the exit
  * function itself and leaves with _exit(). */
-static void forget_pid(void) { g.pid = 0; }
+/* In every child of a fork, ours or the program's own: the parent's
+ * children, arenas and pid are not this process's. Our own children then
+ * rebuild the rest in mp__children_after_fork. */
+MP__HOT static void forget_parent_state(void) {
+  g.lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+  g.pid = 0;
+  g.children = NULL;
+  g.arenas = NULL;
+  g.unwaitable = 0;
+  t_current = NULL; /* forked from a thread-process: now a real one */
+}
 
 __attribute__((constructor)) static void register_exit_hook(void) {
   atexit(exit_hook);
-  /* Also for forks the program makes itself: the cached pid is wrong there. */
-  pthread_atfork(NULL, NULL, forget_pid);
+  pthread_atfork(NULL, NULL, forget_parent_state);
 }
 
 /* ---- hooks run in every new child ------------------------------------------ */
@@ -318,7 +307,7 @@ int mp__atfork_child(void (*fn)(void)) {
   return r;
 }
 
-void mp__atfork_child_run(void) {
+MP__HOT void mp__atfork_child_run(void) {
   for (int i = 0; i < g_nhooks; i++)
     g_hooks[i]();
 }

@@ -19,7 +19,6 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -85,6 +84,7 @@ static int server_start_locked(void) {
       .name = "ForkServer",
       .identity = (unsigned *)&id0,
       .identity_len = 0,
+      .slot = -1,
   };
   mp__fnref none = {0};
   pid_t pid;
@@ -126,11 +126,11 @@ static int fs_start(mp_process *p, mp__started *out) {
   if (mp__fnref_make((const void *)p->target, &ref) < 0)
     return -EINVAL;
   fs_child *c = mp__calloc(1, sizeof *c);
-  int rfd = memfd_create("mproc-result", MFD_CLOEXEC);
+  int rfd = mp__result_arena_fd(p);
   void *msg = NULL;
   size_t len, nfds;
   int fds[MP__PASS_FDS + 2];
-  int r = !c ? -ENOMEM : rfd < 0 ? -errno : 0;
+  int r = !c ? -ENOMEM : rfd < 0 ? rfd : 0;
   if (r == 0)
     r = mp__boot_encode(p, &ref, 0, rfd, -1, &msg, &len, fds, &nfds);
   fs_reply rep = {0, 0};
@@ -153,13 +153,12 @@ static int fs_start(mp_process *p, mp__started *out) {
   if (r < 0) {
     mp__close(rf[0]);
     mp__close(rf[1]);
-    mp__close(rfd);
     mp__free(c);
     return r;
   }
   c->pidfd = rf[1];
   *out = (mp__started){
-      .pid = rep.pid, .pidfd = rf[0], .result_fd = rfd, .mdata = c};
+      .pid = rep.pid, .pidfd = rf[0], .mdata = c};
   return 0;
 }
 

@@ -18,7 +18,7 @@ static const mp__start_method *const g_methods[] = {
     &mp__method_fork, &mp__method_spawn, &mp__method_forkserver,
     &mp__method_thread};
 
-const mp__start_method *mp__method_find(const char *name, int *err) {
+MP__HOT const mp__start_method *mp__method_find(const char *name, int *err) {
   if (!name)
     name = mp__start_method_default();
   for (size_t i = 0; i < MP__ARRAY_SIZE(g_methods); i++)
@@ -28,7 +28,7 @@ const mp__start_method *mp__method_find(const char *name, int *err) {
   return NULL;
 }
 
-static bool opts_valid(const mp_process_opts *o) {
+MP__HOT static bool opts_valid(const mp_process_opts *o) {
   for (size_t i = 0; i < MP__ARRAY_SIZE(o->reserved); i++)
     if (o->reserved[i])
       return false;
@@ -37,7 +37,7 @@ static bool opts_valid(const mp_process_opts *o) {
 }
 
 /* "Process-1:2": the identity path as Python's default name. */
-static char *default_name(const unsigned *id, size_t n) {
+MP__HOT static char *default_name(const unsigned *id, size_t n) {
   size_t cap = 8 + 11 * n + 1;
   char *s = mp__malloc(cap);
   if (!s)
@@ -48,7 +48,7 @@ static char *default_name(const unsigned *id, size_t n) {
   return s;
 }
 
-MP_EXPORT mp_process *mp_process_new(mp_target_fn target, const void *arg,
+MP__HOT MP_EXPORT mp_process *mp_process_new(mp_target_fn target, const void *arg,
                                      size_t len, const mp_process_opts *opts) {
   static const mp_process_opts defaults = MP_PROCESS_OPTS_INIT;
   if (!opts)
@@ -73,7 +73,7 @@ MP_EXPORT mp_process *mp_process_new(mp_target_fn target, const void *arg,
   p->refs = 1;
   p->state = MP__ST_INITIAL;
   p->pidfd = -1;
-  p->result_fd = -1;
+  p->slot = -1;
   p->result_state = -1;
   p->target = target;
   p->len = len;
@@ -107,12 +107,12 @@ oom:
   return NULL;
 }
 
-bool mp__proc_is_ours(const mp_process *p) {
+MP__HOT bool mp__proc_is_ours(const mp_process *p) {
   return p->kind == MP__PROC_CHILD && p->parent_pid == mp__proc_getpid() &&
          !mp__proc_is_current(p);
 }
 
-MP_EXPORT int mp_process_start(mp_process *p) {
+MP__HOT MP_EXPORT int mp_process_start(mp_process *p) {
   if (!p)
     return -EINVAL;
   mp__proc_lock();
@@ -121,8 +121,10 @@ MP_EXPORT int mp_process_start(mp_process *p) {
     r = MP_ESTATE;
   else if (mp__self_get()->daemon)
     r = MP_EDAEMON;
-  else
+  else {
     mp__children_reap();
+    r = mp__result_slot_take(p);
+  }
   /* Claim the object: a second start from another thread sees STARTED. */
   if (r == 0)
     p->state = MP__ST_STARTED;
@@ -136,21 +138,20 @@ MP_EXPORT int mp_process_start(mp_process *p) {
   mp__proc_lock();
   if (r < 0) {
     p->state = MP__ST_INITIAL;
+    mp__result_slot_drop(p);
   } else {
+    /* The argument copy stays until free: freeing it here would write
+     * the allocator's pages while the child still shares them. */
     p->pid = st.pid;
     p->pidfd = st.pidfd;
-    p->result_fd = st.result_fd;
     p->mdata = st.mdata;
-    /* Python drops the target and its args once started. */
-    mp__free(p->arg);
-    p->arg = NULL;
     mp__children_add(p);
   }
   mp__proc_unlock();
   return r;
 }
 
-int mp__proc_poll_locked(mp_process *p) {
+MP__HOT int mp__proc_poll_locked(mp_process *p) {
   if (p->state == MP__ST_ENDED)
     return 1;
   if (p->state != MP__ST_STARTED || p->pidfd < 0)
@@ -170,7 +171,7 @@ static int parent_wait(mp_process *p, const mp__deadline *dl) {
   return r < 0 ? r : r ? 0 : MP_ETIMEOUT;
 }
 
-MP_EXPORT int mp_process_join(mp_process *p, double timeout) {
+MP__HOT MP_EXPORT int mp_process_join(mp_process *p, double timeout) {
   if (!p)
     return -EINVAL;
   mp__deadline dl;
@@ -362,13 +363,12 @@ MP_EXPORT int mp_process_close(mp_process *p) {
     p->closed = true;
     mp__close(p->pidfd);
     p->pidfd = -1;
-    mp__result_release(p, false);
   }
   mp__proc_unlock();
   return r;
 }
 
-MP_EXPORT void mp_process_free(mp_process *p) {
+MP__HOT MP_EXPORT void mp_process_free(mp_process *p) {
   if (!p || p->kind != MP__PROC_CHILD || mp__proc_is_current(p))
     return;
   mp__proc_lock();
@@ -376,14 +376,14 @@ MP_EXPORT void mp_process_free(mp_process *p) {
   mp__proc_unlock();
 }
 
-void mp__proc_destroy(mp_process *p) {
+MP__HOT void mp__proc_destroy(mp_process *p) {
   if (!p)
     return;
   if (p->mdata && p->method->release)
     p->method->release(p);
   mp__passed_free(p->passed);
   mp__close(p->pidfd);
-  mp__result_release(p, true);
+  mp__result_release(p);
   mp__free(p->arg);
   mp__free(p->name);
   mp__free(p->identity);

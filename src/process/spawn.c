@@ -15,7 +15,6 @@
 #include <spawn.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -131,20 +130,18 @@ static int spawn_start(mp_process *p, mp__started *out) {
   mp__fnref ref;
   if (mp__fnref_make((const void *)p->target, &ref) < 0)
     return -EINVAL;
-  int rfd = memfd_create("mproc-result", MFD_CLOEXEC);
+  int rfd = mp__result_arena_fd(p);
   if (rfd < 0)
-    return -errno;
+    return rfd;
   /* Output buffered here would be lost to the child anyway (exec), but
    * the order of lines on a shared terminal is the user's expectation. */
   fflush(stdout);
   pid_t pid;
   int pidfd;
   int r = mp__spawn_bootstrap(p, &ref, 0, rfd, -1, &pid, &pidfd);
-  if (r < 0) {
-    mp__close(rfd);
+  if (r < 0)
     return r;
-  }
-  *out = (mp__started){.pid = pid, .pidfd = pidfd, .result_fd = rfd};
+  *out = (mp__started){.pid = pid, .pidfd = pidfd};
   return 0;
 }
 

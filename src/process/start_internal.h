@@ -8,7 +8,7 @@
  * (u32 each), name, parent name, authkey, the passed items (u32 kind, then
  * for a handle its MP_HANDLE_WIRE_SIZE bytes) and the argument bytes. The
  * descriptors travel with SCM_RIGHTS on the first byte, in order: the
- * result file, the real parent's pidfd (flag PARENT_PIDFD), the passed
+ * parent's result arena (the child's slot is in the header), the real parent's pidfd (flag PARENT_PIDFD), the passed
  * items' descriptors. */
 #ifndef MPROC_START_INTERNAL_H
 #define MPROC_START_INTERNAL_H
@@ -19,7 +19,7 @@
 #define MP__SPAWN_MARKER "--mproc-spawn-child"
 #define MP__SPAWN_FD 3
 #define MP__BOOT_MAGIC 0x3142706dU /* "mpB1" */
-#define MP__BOOT_HDR 128
+#define MP__BOOT_HDR 160
 #define MP__BOOT_MAX ((size_t)1 << 34) /* 16 GiB of argument bytes */
 
 enum {
@@ -32,6 +32,7 @@ enum {
 typedef struct mp__boot {
   uint32_t flags;
   pid_t parent_pid;
+  int slot; /* the result slot in the arena result_fd */
   mp__fnref target;
   char *name, *parent_name;
   unsigned *identity;

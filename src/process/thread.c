@@ -11,7 +11,6 @@
  * eventfd is its own duplicate, never a descriptor the parent closed. */
 #include <pthread.h>
 #include <sys/eventfd.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "process_internal.h"
@@ -21,7 +20,6 @@ typedef struct thr {
   int done;     /* atomic: 1 once code is set */
   int code;
   int efd;      /* the thread's own copy of the sentinel */
-  int result_fd;
   mp_process *p;
   mp_target_fn target;
   void *arg;
@@ -31,7 +29,6 @@ typedef struct thr {
 static void thr_unref(thr *t) {
   if (__atomic_sub_fetch(&t->refs, 1, __ATOMIC_ACQ_REL) == 0) {
     mp__close(t->efd);
-    mp__close(t->result_fd);
     mp__free(t->arg);
     mp__free(t);
   }
@@ -39,7 +36,7 @@ static void thr_unref(thr *t) {
 
 static void *thread_main(void *a) {
   thr *t = a;
-  mp__proc_thread_enter(t->p, t->result_fd);
+  mp__proc_thread_enter(t->p);
   int code = t->target(t->arg, t->len) & 0xff;
   mp__proc_thread_leave();
   t->code = code;
@@ -55,13 +52,11 @@ static int thread_start(mp_process *p, mp__started *out) {
   if (!t)
     return -ENOMEM;
   t->refs = 2;
-  t->efd = t->result_fd = -1;
-  int r = 0, sentinel = -1, rfd = -1;
-  if ((t->efd = eventfd(0, EFD_CLOEXEC)) < 0 ||
-      (sentinel = mp__dup_cloexec(t->efd)) < 0 ||
-      (rfd = memfd_create("mproc-result", MFD_CLOEXEC)) < 0 ||
-      (t->result_fd = mp__dup_cloexec(rfd)) < 0)
-    r = t->efd < 0 || rfd < 0 ? -errno : sentinel < 0 ? sentinel : t->result_fd;
+  int r = 0, sentinel = -1;
+  if ((t->efd = eventfd(0, EFD_CLOEXEC)) < 0)
+    r = -errno;
+  else if ((sentinel = mp__dup_cloexec(t->efd)) < 0)
+    r = sentinel;
   if (r == 0) {
     t->p = p;
     t->target = p->target;
@@ -81,13 +76,12 @@ static int thread_start(mp_process *p, mp__started *out) {
   }
   if (r < 0) {
     mp__close(sentinel);
-    mp__close(rfd);
     t->refs = 1;
     thr_unref(t);
     return r;
   }
   *out = (mp__started){
-      .pid = mp__proc_getpid(), .pidfd = sentinel, .result_fd = rfd, .mdata = t};
+      .pid = mp__proc_getpid(), .pidfd = sentinel, .mdata = t};
   return 0;
 }
 
