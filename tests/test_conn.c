@@ -722,19 +722,27 @@ static void test_readahead(void **state) {
     enum { COUNT = 300 };
     static unsigned char big[100000];
     fill(big, sizeof big, 3);
+    int sent[2]; /* the child says when messages 0 and 1 are on their way */
+    assert_int_equal(pipe2(sent, O_CLOEXEC), 0);
     pid_t pid = fork();
     if (pid == 0) {
       mp_conn_free(b);
+      close(sent[0]);
       for (int i = 0; i < COUNT; i++) {
         int rc = i % 50 == 7 ? mp_conn_send_bytes(a, big, sizeof big)
                              : mp_conn_send_bytes(a, &i, sizeof i);
         if (rc)
           _exit(1);
+        if (i == 1)
+          close(sent[1]);
       }
       _exit(0);
     }
     mp_conn_free(a);
-    usleep(20000); /* let messages queue up */
+    close(sent[1]);
+    char eof;
+    assert_int_equal(read(sent[0], &eof, 1), 0); /* let messages queue up */
+    close(sent[0]);
     for (int i = 0; i < COUNT; i++) {
       void *m;
       size_t n;

@@ -231,8 +231,9 @@ static void test_lost_wakeup(void **state) {
     _exit(check_item(buf, len, &hd) == 0 && hd.seq == 0 ? 0 : 2);
   }
   /* Wait until the consumer sleeps: its sleeper bit is set. */
-  for (int i = 0; i < 2000 && !(__atomic_load_n(&q->h->data_seq,
-                                                __ATOMIC_ACQUIRE) & 1); i++)
+  double end = mp_monotonic() + 20;
+  while (!(__atomic_load_n(&q->h->data_seq, __ATOMIC_ACQUIRE) & 1) &&
+         mp_monotonic() < end)
     usleep(1000);
   assert_true(q->h->data_seq & 1);
   pid_t p = fork();
