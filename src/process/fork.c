@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "process_internal.h"
+#include "shm/shm_internal.h"
 
 static int pidfd_open_(pid_t pid) {
   int fd = (int)syscall(SYS_pidfd_open, pid, 0);
@@ -47,6 +48,9 @@ MP__HOT static _Noreturn void child_main(mp_process *p, pid_t parent_pid,
     fflush(stdout);
   if (__fpending(stderr))
     fflush(stderr);
+  /* Drop the shared-memory references inherited at fork, so the parent
+   * can reuse those blocks once it frees them too. */
+  mp__shm_exit();
   _exit(code);
 }
 

@@ -1,0 +1,235 @@
+/* access.c: reading and writing elements: numbers converted between the
+ * element's C type and int64_t / uint64_t / double with range checks
+ * (ctypes truncates silently; we refuse with -ERANGE), element bytes and
+ * runs of elements, and c_char arrays' `value` and `raw`. Every access is
+ * done under the object's lock, if it has one. */
+#include <string.h>
+
+#include "value_internal.h"
+
+/* A number in the widest C type of its kind. */
+typedef struct num {
+  int kind; /* MP__SV_INT, MP__SV_UINT, MP__SV_DOUBLE */
+  int64_t i;
+  uint64_t u;
+  double d;
+} num;
+
+static int load(char code, const void *p, num *n) {
+  switch (code) {
+  case 'b': *n = (num){.kind = MP__SV_INT, .i = *(const signed char *)p}; break;
+  case 'h': *n = (num){.kind = MP__SV_INT, .i = *(const short *)p}; break;
+  case 'i': *n = (num){.kind = MP__SV_INT, .i = *(const int *)p}; break;
+  case 'l': *n = (num){.kind = MP__SV_INT, .i = *(const long *)p}; break;
+  case 'q': *n = (num){.kind = MP__SV_INT, .i = *(const long long *)p}; break;
+  case 'c':
+  case 'B': *n = (num){.kind = MP__SV_UINT, .u = *(const unsigned char *)p}; break;
+  case 'H': *n = (num){.kind = MP__SV_UINT, .u = *(const unsigned short *)p}; break;
+  case 'I': *n = (num){.kind = MP__SV_UINT, .u = *(const unsigned int *)p}; break;
+  case 'L': *n = (num){.kind = MP__SV_UINT, .u = *(const unsigned long *)p}; break;
+  case 'Q': *n = (num){.kind = MP__SV_UINT, .u = *(const unsigned long long *)p}; break;
+  case 'f': *n = (num){.kind = MP__SV_DOUBLE, .d = *(const float *)p}; break;
+  case 'd': *n = (num){.kind = MP__SV_DOUBLE, .d = *(const double *)p}; break;
+  default: return MP_ETYPE;
+  }
+  return 0;
+}
+
+/* The range of an integer typecode's values. */
+static void int_range(char code, int64_t *lo, uint64_t *hi) {
+  size_t bits = mp_typecode_size(code) * 8;
+  bool is_signed = code == 'b' || code == 'h' || code == 'i' || code == 'l' || code == 'q';
+  *hi = bits == 64 ? (is_signed ? (uint64_t)INT64_MAX : UINT64_MAX)
+                   : (is_signed ? (UINT64_C(1) << (bits - 1)) - 1 : (UINT64_C(1) << bits) - 1);
+  *lo = is_signed ? -(int64_t)(*hi) - 1 : 0;
+}
+
+static int store(char code, void *p, const num *n) {
+  if (code == 'f' || code == 'd') {
+    double d = n->kind == MP__SV_DOUBLE ? n->d
+               : n->kind == MP__SV_INT  ? (double)n->i
+                                        : (double)n->u;
+    if (code == 'f')
+      *(float *)p = (float)d;
+    else
+      *(double *)p = d;
+    return 0;
+  }
+  if (!mp_typecode_size(code) || n->kind == MP__SV_DOUBLE)
+    return MP_ETYPE;
+  int64_t lo;
+  uint64_t hi;
+  int_range(code, &lo, &hi);
+  bool neg = n->kind == MP__SV_INT && n->i < 0;
+  if (neg ? n->i < lo : (n->kind == MP__SV_INT ? (uint64_t)n->i : n->u) > hi)
+    return -ERANGE;
+  uint64_t bits = n->kind == MP__SV_INT ? (uint64_t)n->i : n->u;
+  switch (mp_typecode_size(code)) {
+  case 1: *(uint8_t *)p = (uint8_t)bits; break;
+  case 2: *(uint16_t *)p = (uint16_t)bits; break;
+  case 4: *(uint32_t *)p = (uint32_t)bits; break;
+  default: *(uint64_t *)p = bits; break;
+  }
+  return 0;
+}
+
+/* Converts a loaded number to the kind asked for. */
+static int convert(const num *n, int kind, void *out) {
+  switch (kind) {
+  case MP__SV_INT:
+    if (n->kind == MP__SV_DOUBLE)
+      return MP_ETYPE;
+    if (n->kind == MP__SV_UINT && n->u > (uint64_t)INT64_MAX)
+      return -ERANGE;
+    *(int64_t *)out = n->kind == MP__SV_INT ? n->i : (int64_t)n->u;
+    return 0;
+  case MP__SV_UINT:
+    if (n->kind == MP__SV_DOUBLE)
+      return MP_ETYPE;
+    if (n->kind == MP__SV_INT && n->i < 0)
+      return -ERANGE;
+    *(uint64_t *)out = n->kind == MP__SV_INT ? (uint64_t)n->i : n->u;
+    return 0;
+  default:
+    *(double *)out = n->kind == MP__SV_DOUBLE ? n->d
+                     : n->kind == MP__SV_INT  ? (double)n->i
+                                              : (double)n->u;
+    return 0;
+  }
+}
+
+int mp__sv_get_num(const mp__sv *sv, ptrdiff_t i, int kind, void *out) {
+  if (!sv || !out)
+    return -EINVAL;
+  if (!sv->code)
+    return MP_ETYPE;
+  const char *p = mp__sv_elem(sv, i);
+  if (!p)
+    return MP_EINDEX;
+  int r = mp__sv_enter(sv);
+  if (r < 0)
+    return r;
+  num n;
+  r = load(sv->code, p, &n);
+  mp__sv_leave(sv);
+  return r < 0 ? r : convert(&n, kind, out);
+}
+
+int mp__sv_set_num(mp__sv *sv, ptrdiff_t i, int kind, const void *in) {
+  if (!sv)
+    return -EINVAL;
+  if (!sv->code || (kind == MP__SV_DOUBLE && sv->code != 'f' && sv->code != 'd'))
+    return MP_ETYPE;
+  char *p = mp__sv_elem(sv, i);
+  if (!p)
+    return MP_EINDEX;
+  num n = {.kind = kind};
+  if (kind == MP__SV_INT)
+    n.i = *(const int64_t *)in;
+  else if (kind == MP__SV_UINT)
+    n.u = *(const uint64_t *)in;
+  else
+    n.d = *(const double *)in;
+  /* Check the range before taking the lock: store() fails only there. */
+  char scratch[8];
+  int r = store(sv->code, scratch, &n);
+  if (r < 0)
+    return r;
+  if ((r = mp__sv_enter(sv)) < 0)
+    return r;
+  memcpy(p, scratch, sv->esize);
+  mp__sv_leave(sv);
+  return 0;
+}
+
+static int run_check(const mp__sv *sv, size_t start, size_t n, const void *buf) {
+  if (!sv || (n && !buf))
+    return -EINVAL;
+  if (start > sv->count || n > sv->count - start)
+    return MP_EINDEX;
+  return 0;
+}
+
+int mp__sv_read(const mp__sv *sv, size_t start, size_t n, void *out) {
+  int r = run_check(sv, start, n, out);
+  if (r < 0 || (r = mp__sv_enter(sv)) < 0)
+    return r;
+  if (n)
+    memcpy(out, sv->data + start * sv->esize, n * sv->esize);
+  mp__sv_leave(sv);
+  return 0;
+}
+
+int mp__sv_write(mp__sv *sv, size_t start, size_t n, const void *in) {
+  int r = run_check(sv, start, n, in);
+  if (r < 0 || (r = mp__sv_enter(sv)) < 0)
+    return r;
+  if (n)
+    memcpy(sv->data + start * sv->esize, in, n * sv->esize);
+  mp__sv_leave(sv);
+  return 0;
+}
+
+/* ---- c_char arrays ----------------------------------------------------------- */
+
+static int char_array(const mp_array *a) {
+  if (!a)
+    return -EINVAL;
+  return a->s.code == 'c' ? 0 : MP_ETYPE;
+}
+
+MP_EXPORT int mp_array_value(const mp_array *a, char *buf, size_t cap, size_t *len) {
+  int r = char_array(a);
+  if (r < 0 || (r = mp__sv_enter(&a->s)) < 0)
+    return r;
+  const char *nul = memchr(a->s.data, 0, a->s.count);
+  size_t n = nul ? (size_t)(nul - a->s.data) : a->s.count;
+  if (len)
+    *len = n;
+  if (!buf || cap < n + 1) {
+    r = MP_ETOOSHORT;
+  } else {
+    memcpy(buf, a->s.data, n);
+    buf[n] = 0;
+  }
+  mp__sv_leave(&a->s);
+  return r;
+}
+
+MP_EXPORT int mp_array_set_value(mp_array *a, const void *s, size_t len) {
+  int r = char_array(a);
+  if (r < 0)
+    return r;
+  if (len && !s)
+    return -EINVAL;
+  if (len > a->s.count)
+    return MP_EVALUE;
+  if ((r = mp__sv_enter(&a->s)) < 0)
+    return r;
+  if (len)
+    memcpy(a->s.data, s, len);
+  if (len < a->s.count)
+    a->s.data[len] = 0;
+  mp__sv_leave(&a->s);
+  return 0;
+}
+
+MP_EXPORT int mp_array_raw(const mp_array *a, void *buf, size_t cap, size_t *len) {
+  int r = char_array(a);
+  if (r < 0)
+    return r;
+  if (len)
+    *len = a->s.count;
+  if ((a->s.count && !buf) || cap < a->s.count)
+    return MP_ETOOSHORT;
+  return mp__sv_read(&a->s, 0, a->s.count, buf);
+}
+
+MP_EXPORT int mp_array_set_raw(mp_array *a, const void *p, size_t len) {
+  int r = char_array(a);
+  if (r < 0)
+    return r;
+  if (len > a->s.count)
+    return MP_EVALUE;
+  return mp__sv_write(&a->s, 0, len, p);
+}
