@@ -37,7 +37,7 @@ static int load(char code, const void *p, num *n) {
 
 /* The range of an integer typecode's values. */
 static void int_range(char code, int64_t *lo, uint64_t *hi) {
-  size_t bits = mp_typecode_size(code) * 8;
+  size_t bits = mp__typecode_size(code) * 8;
   bool is_signed = code == 'b' || code == 'h' || code == 'i' || code == 'l' || code == 'q';
   *hi = bits == 64 ? (is_signed ? (uint64_t)INT64_MAX : UINT64_MAX)
                    : (is_signed ? (UINT64_C(1) << (bits - 1)) - 1 : (UINT64_C(1) << bits) - 1);
@@ -55,7 +55,7 @@ static int store(char code, void *p, const num *n) {
       *(double *)p = d;
     return 0;
   }
-  if (!mp_typecode_size(code) || n->kind == MP__SV_DOUBLE)
+  if (!mp__typecode_size(code) || n->kind == MP__SV_DOUBLE)
     return MP_ETYPE;
   int64_t lo;
   uint64_t hi;
@@ -64,7 +64,7 @@ static int store(char code, void *p, const num *n) {
   if (neg ? n->i < lo : (n->kind == MP__SV_INT ? (uint64_t)n->i : n->u) > hi)
     return -ERANGE;
   uint64_t bits = n->kind == MP__SV_INT ? (uint64_t)n->i : n->u;
-  switch (mp_typecode_size(code)) {
+  switch (mp__typecode_size(code)) {
   case 1: *(uint8_t *)p = (uint8_t)bits; break;
   case 2: *(uint16_t *)p = (uint16_t)bits; break;
   case 4: *(uint32_t *)p = (uint32_t)bits; break;
@@ -106,12 +106,12 @@ int mp__sv_get_num(const mp__sv *sv, ptrdiff_t i, int kind, void *out) {
   const char *p = mp__sv_elem(sv, i);
   if (!p)
     return MP_EINDEX;
-  int r = mp__sv_enter(sv);
-  if (r < 0)
-    return r;
+  int e = mp__sv_enter(sv);
+  if (e < 0)
+    return e;
   num n;
-  r = load(sv->code, p, &n);
-  mp__sv_leave(sv);
+  int r = load(sv->code, p, &n);
+  mp__sv_leave(sv, e);
   return r < 0 ? r : convert(&n, kind, out);
 }
 
@@ -135,10 +135,11 @@ int mp__sv_set_num(mp__sv *sv, ptrdiff_t i, int kind, const void *in) {
   int r = store(sv->code, scratch, &n);
   if (r < 0)
     return r;
-  if ((r = mp__sv_enter(sv)) < 0)
-    return r;
+  int e = mp__sv_enter(sv);
+  if (e < 0)
+    return e;
   memcpy(p, scratch, sv->esize);
-  mp__sv_leave(sv);
+  mp__sv_leave(sv, e);
   return 0;
 }
 
@@ -151,22 +152,22 @@ static int run_check(const mp__sv *sv, size_t start, size_t n, const void *buf) 
 }
 
 int mp__sv_read(const mp__sv *sv, size_t start, size_t n, void *out) {
-  int r = run_check(sv, start, n, out);
-  if (r < 0 || (r = mp__sv_enter(sv)) < 0)
-    return r;
+  int e = run_check(sv, start, n, out);
+  if (e < 0 || (e = mp__sv_enter(sv)) < 0)
+    return e;
   if (n)
     memcpy(out, sv->data + start * sv->esize, n * sv->esize);
-  mp__sv_leave(sv);
+  mp__sv_leave(sv, e);
   return 0;
 }
 
 int mp__sv_write(mp__sv *sv, size_t start, size_t n, const void *in) {
-  int r = run_check(sv, start, n, in);
-  if (r < 0 || (r = mp__sv_enter(sv)) < 0)
-    return r;
+  int e = run_check(sv, start, n, in);
+  if (e < 0 || (e = mp__sv_enter(sv)) < 0)
+    return e;
   if (n)
     memcpy(sv->data + start * sv->esize, in, n * sv->esize);
-  mp__sv_leave(sv);
+  mp__sv_leave(sv, e);
   return 0;
 }
 
@@ -179,9 +180,10 @@ static int char_array(const mp_array *a) {
 }
 
 MP_EXPORT int mp_array_value(const mp_array *a, char *buf, size_t cap, size_t *len) {
-  int r = char_array(a);
-  if (r < 0 || (r = mp__sv_enter(&a->s)) < 0)
-    return r;
+  int e = char_array(a);
+  if (e < 0 || (e = mp__sv_enter(&a->s)) < 0)
+    return e;
+  int r = 0;
   const char *nul = memchr(a->s.data, 0, a->s.count);
   size_t n = nul ? (size_t)(nul - a->s.data) : a->s.count;
   if (len)
@@ -192,7 +194,7 @@ MP_EXPORT int mp_array_value(const mp_array *a, char *buf, size_t cap, size_t *l
     memcpy(buf, a->s.data, n);
     buf[n] = 0;
   }
-  mp__sv_leave(&a->s);
+  mp__sv_leave(&a->s, e);
   return r;
 }
 
@@ -204,13 +206,14 @@ MP_EXPORT int mp_array_set_value(mp_array *a, const void *s, size_t len) {
     return -EINVAL;
   if (len > a->s.count)
     return MP_EVALUE;
-  if ((r = mp__sv_enter(&a->s)) < 0)
-    return r;
+  int e = mp__sv_enter(&a->s);
+  if (e < 0)
+    return e;
   if (len)
     memcpy(a->s.data, s, len);
   if (len < a->s.count)
     a->s.data[len] = 0;
-  mp__sv_leave(&a->s);
+  mp__sv_leave(&a->s, e);
   return 0;
 }
 

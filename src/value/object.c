@@ -7,32 +7,7 @@
 
 #include "value_internal.h"
 
-MP_EXPORT size_t mp_typecode_size(char code) {
-  switch (code) {
-  case 'c':
-  case 'b':
-  case 'B':
-    return 1;
-  case 'h':
-  case 'H':
-    return sizeof(short);
-  case 'i':
-  case 'I':
-    return sizeof(int);
-  case 'l':
-  case 'L':
-    return sizeof(long);
-  case 'q':
-  case 'Q':
-    return sizeof(long long);
-  case 'f':
-    return sizeof(float);
-  case 'd':
-    return sizeof(double);
-  default:
-    return 0;
-  }
-}
+MP_EXPORT size_t mp_typecode_size(char code) { return mp__typecode_size(code); }
 
 static void *fail(int code) {
   errno = -code;
@@ -44,7 +19,7 @@ static void *fail(int code) {
 static size_t ctype_size(mp_ctype t) {
   if (!t.code)
     return t.size;
-  size_t n = mp_typecode_size(t.code);
+  size_t n = mp__typecode_size(t.code);
   return (t.size && t.size != n) ? 0 : n;
 }
 
@@ -81,11 +56,12 @@ static int sv_set_lock(mp__sv *sv, const mp_value_opts *opts) {
     return opts->lock ? -EINVAL : 0;
   if (opts && opts->lock) {
     sv->lock = opts->lock;
-    return 0;
+  } else {
+    if (!(sv->lock = mp_rlock_new()))
+      return -errno;
+    sv->owns_lock = true;
   }
-  if (!(sv->lock = mp_rlock_new()))
-    return -errno;
-  sv->owns_lock = true;
+  sv->lock_shm = mp_lock_mem(sv->lock);
   return 0;
 }
 
@@ -138,7 +114,7 @@ static mp__sv *sv_reopen(const mp_handle_part *part, uint32_t type) {
   uint64_t esize = h->esize, count = h->count, bytes;
   r = MP_EDECODE;
   if (magic != MP__SV_MAGIC || code > 127 || esize == 0 || esize > SIZE_MAX ||
-      (code && esize != mp_typecode_size((char)code)) ||
+      (code && esize != mp__typecode_size((char)code)) ||
       (type == MP_TYPE_VALUE && count != 1) ||
       __builtin_mul_overflow(esize, count, &bytes) ||
       bytes > sv->ref.size - sizeof *h) {
@@ -210,6 +186,7 @@ mp__sv *mp__sv_open(const mp_handle *h, uint32_t type) {
       return NULL;
     }
     sv->owns_lock = true;
+    sv->lock_shm = mp_lock_mem(sv->lock);
   }
   return sv;
 }

@@ -16,6 +16,7 @@
 #include "mproc/value.h"
 #include "runtime/runtime_internal.h"
 #include "shm/shm_internal.h"
+#include "sync/sync_internal.h"
 
 #define MP__SV_MAGIC 0x6c61566du /* "mVal" */
 
@@ -35,6 +36,7 @@ typedef struct mp__sv {
   char code;
   uint32_t type;   /* MP_TYPE_VALUE or MP_TYPE_ARRAY */
   mp_lock *lock;   /* NULL: raw */
+  mp__lock_shm *lock_shm; /* the lock's shared state */
   bool owns_lock;
 } mp__sv;
 
@@ -44,6 +46,20 @@ struct mp_value {
 struct mp_array {
   mp__sv s;
 };
+
+/* The size of a typecode's element, 0 for an unknown one. */
+static inline size_t mp__typecode_size(char code) {
+  switch (code) {
+  case 'c': case 'b': case 'B': return 1;
+  case 'h': case 'H': return sizeof(short);
+  case 'i': case 'I': return sizeof(int);
+  case 'l': case 'L': return sizeof(long);
+  case 'q': case 'Q': return sizeof(long long);
+  case 'f': return sizeof(float);
+  case 'd': return sizeof(double);
+  default: return 0;
+  }
+}
 
 /* ---- object.c -------------------------------------------------------------- */
 
@@ -59,13 +75,23 @@ int mp__sv_handle(const mp__sv *sv, mp_handle *h);
 mp__sv *mp__sv_open(const mp_handle *h, uint32_t type);
 void mp__sv_free(mp__sv *sv);
 
-/* Takes sv's lock (nothing for a raw object): 0, or a negative code, the
- * lock held only for MP_EOWNERDEAD (the caller's to repair). */
+/* Takes sv's lock: 0 (taken), 1 (nothing to take: a raw object, or an
+ * RLock this thread holds already), or a negative code, the lock held only
+ * for MP_EOWNERDEAD (the caller's to repair). Skipping the inner level of
+ * an RLock changes nothing (acquire + release at depth > 1 is a no-op) and
+ * keeps `with v.get_lock(): v.value += 1` from writing the contended lock
+ * line four more times per increment. A Lock is not skipped: "held by
+ * this process" may mean another thread of it. */
 static inline int mp__sv_enter(const mp__sv *sv) {
-  return sv->lock ? mp_lock_acquire(sv->lock, MP_FOREVER) : 0;
+  if (!sv->lock)
+    return 1;
+  if (sv->lock_shm->kind && mp__lock_shm_mine(sv->lock_shm))
+    return 1;
+  return mp_lock_acquire(sv->lock, MP_FOREVER);
 }
-static inline void mp__sv_leave(const mp__sv *sv) {
-  if (sv->lock)
+/* Undoes mp__sv_enter's result e (>= 0). */
+static inline void mp__sv_leave(const mp__sv *sv, int e) {
+  if (e == 0)
     (void)mp_lock_release(sv->lock);
 }
 
