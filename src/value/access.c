@@ -44,15 +44,21 @@ static void int_range(char code, int64_t *lo, uint64_t *hi) {
   *lo = is_signed ? -(int64_t)(*hi) - 1 : 0;
 }
 
-static int store(char code, void *p, const num *n) {
+/* The element's bytes for n (in the low bytes of *raw, little-endian), or
+ * -ERANGE / MP_ETYPE: checked before the lock is taken. */
+static int encode(char code, const num *n, uint64_t *raw) {
   if (code == 'f' || code == 'd') {
     double d = n->kind == MP__SV_DOUBLE ? n->d
                : n->kind == MP__SV_INT  ? (double)n->i
                                         : (double)n->u;
-    if (code == 'f')
-      *(float *)p = (float)d;
-    else
-      *(double *)p = d;
+    if (code == 'f') {
+      float f = (float)d;
+      uint32_t b;
+      memcpy(&b, &f, sizeof b);
+      *raw = b;
+    } else {
+      memcpy(raw, &d, sizeof d);
+    }
     return 0;
   }
   if (!mp__typecode_size(code) || n->kind == MP__SV_DOUBLE)
@@ -63,14 +69,18 @@ static int store(char code, void *p, const num *n) {
   bool neg = n->kind == MP__SV_INT && n->i < 0;
   if (neg ? n->i < lo : (n->kind == MP__SV_INT ? (uint64_t)n->i : n->u) > hi)
     return -ERANGE;
-  uint64_t bits = n->kind == MP__SV_INT ? (uint64_t)n->i : n->u;
-  switch (mp__typecode_size(code)) {
-  case 1: *(uint8_t *)p = (uint8_t)bits; break;
-  case 2: *(uint16_t *)p = (uint16_t)bits; break;
-  case 4: *(uint32_t *)p = (uint32_t)bits; break;
-  default: *(uint64_t *)p = bits; break;
-  }
+  *raw = n->kind == MP__SV_INT ? (uint64_t)n->i : n->u;
   return 0;
+}
+
+/* Stores the low size bytes of raw at p (an aligned element). */
+static inline void put(void *p, size_t size, uint64_t raw) {
+  switch (size) {
+  case 1: *(uint8_t *)p = (uint8_t)raw; break;
+  case 2: *(uint16_t *)p = (uint16_t)raw; break;
+  case 4: *(uint32_t *)p = (uint32_t)raw; break;
+  default: *(uint64_t *)p = raw; break;
+  }
 }
 
 /* Converts a loaded number to the kind asked for. */
@@ -130,15 +140,14 @@ int mp__sv_set_num(mp__sv *sv, ptrdiff_t i, int kind, const void *in) {
     n.u = *(const uint64_t *)in;
   else
     n.d = *(const double *)in;
-  /* Check the range before taking the lock: store() fails only there. */
-  char scratch[8];
-  int r = store(sv->code, scratch, &n);
+  uint64_t raw;
+  int r = encode(sv->code, &n, &raw);
   if (r < 0)
     return r;
   int e = mp__sv_enter(sv);
   if (e < 0)
     return e;
-  memcpy(p, scratch, sv->esize);
+  put(p, sv->esize, raw);
   mp__sv_leave(sv, e);
   return 0;
 }
