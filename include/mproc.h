@@ -14,5 +14,6 @@
 #include "mproc/shared_memory.h"
 #include "mproc/connection.h"
 #include "mproc/process.h"
+#include "mproc/manager.h"
 
 #endif

@@ -37,6 +37,7 @@
 #include <stddef.h>
 
 #include "errors.h"
+#include "obj.h"
 
 MP_EXTERN_C_BEGIN
 
@@ -79,9 +80,23 @@ MP_EXPORT bool mp_conn_readable(const mp_conn *c);
 MP_EXPORT bool mp_conn_writable(const mp_conn *c);
 
 /* The descriptor (Python's fileno()), still owned by c; MP_ECLOSED when
- * closed. Use it with poll/epoll or mp_wait; reading or writing it directly
- * breaks the message framing. */
+ * closed. Reading or writing it directly breaks the message framing. Before
+ * waiting on it with your own poll/epoll, ask mp_conn_poll(c, 0): a
+ * connection that reads ahead may already hold the next message (mp_wait
+ * knows this and needs no such care). */
 MP_EXPORT int mp_conn_fileno(const mp_conn *c);
+
+/* Read-ahead: when on, the read that fetches a message's header asks the
+ * kernel for up to 8 KiB, so a small message costs one system call instead
+ * of two; bytes past the message wait in the connection for the next
+ * receive, and mp_conn_poll/mp_wait report them. On by default for duplex
+ * socket connections (Pipe(true), Listener, Client, mp_conn_from_fd of a
+ * socket both readable and writable); off for pipes. Turn it off when
+ * several processes receive on the same end (CPython's "reader shared
+ * under a Lock" pattern) or when the descriptor is handed to another
+ * program: bytes read ahead stay in this process. Bytes already read ahead
+ * are still returned first. Returns 0, MP_ECLOSED or -EINVAL. */
+MP_EXPORT int mp_conn_set_readahead(mp_conn *c, bool on);
 
 /* Sends len bytes of buf as one message (Python's send_bytes(buf)). Blocks
  * until the whole message is handed to the kernel. Messages of up to a few
@@ -130,6 +145,22 @@ MP_EXPORT int mp_conn_recv_bytes(mp_conn *c, void **out, size_t *len,
  * mp_conn_recv_bytes (*nread 0). */
 MP_EXPORT int mp_conn_recv_bytes_into(mp_conn *c, void *buf, size_t buflen,
                                       size_t offset, size_t *nread);
+
+/* Python's send(obj) and recv(), for mp_obj values (mproc/obj.h) instead
+ * of pickles: the object travels MessagePack-encoded as one message of the
+ * same framing. So a C peer receives what a C peer sent; a Python peer
+ * sees the MessagePack bytes with recv_bytes() (msgpack.unpackb reads
+ * them), not a pickle.
+ * mp_conn_send_obj returns 0, the encoder's error (MP_EVALUE for nesting
+ * deeper than MP_OBJ_MAX_DEPTH, -EINVAL for o NULL, -ENOMEM) or
+ * mp_conn_send_bytes's. Small objects are encoded on the stack.
+ * mp_conn_recv_obj sets *out to a new reference (release with
+ * mp_obj_unref). A message that is not exactly one valid object is
+ * MP_EDECODE (MP_EVALUE for an integer beyond int64); it was consumed
+ * whole, so the connection stays usable. Other
+ * errors as mp_conn_recv_bytes. On failure *out is NULL. */
+MP_EXPORT int mp_conn_send_obj(mp_conn *c, const mp_obj *o);
+MP_EXPORT int mp_conn_recv_obj(mp_conn *c, mp_obj **out);
 
 /* Whether a message (or end of file) is waiting to be received (Python's
  * poll(timeout)): waits up to timeout seconds (0 polls, MP_FOREVER blocks;
