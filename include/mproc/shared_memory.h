@@ -40,7 +40,8 @@ typedef struct mp_shared_memory mp_shared_memory;
 
 /* Creates a new segment of size bytes (zeroed) named name, or with a
  * generated name when name is NULL, and maps it. NULL with errno: EEXIST
- * (the name is taken), EINVAL (a bad name or size 0), ENAMETOOLONG, ENOMEM,
+ * (the name is taken), EINVAL (a bad name or size 0), EOVERFLOW (size over
+ * INT64_MAX), ENAMETOOLONG, ENOMEM,
  * or another errno from shm_open, ftruncate, mmap. A segment this call
  * created is unlinked again if a later step fails. */
 MP_EXPORT mp_shared_memory *mp_shared_memory_create(const char *name, size_t size);
