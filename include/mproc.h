@@ -14,6 +14,7 @@
 #include "mproc/shared_memory.h"
 #include "mproc/connection.h"
 #include "mproc/process.h"
+#include "mproc/context.h"
 #include "mproc/manager.h"
 
 #endif
