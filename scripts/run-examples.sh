@@ -8,8 +8,10 @@ for ex in "$dir"/*; do
   [ -x "$ex" ] && [ -f "$ex" ] || continue
   name=$(basename "$ex")
   printf '\n=== examples/%s.c ===\n' "$name"
-  if ! timeout 60 "$ex"; then
-    echo "!!! $name failed (exit $?)"
+  timeout 60 "$ex"
+  rc=$?
+  if [ $rc -ne 0 ]; then
+    echo "!!! $name failed (exit $rc)"
     fail=1
   fi
 done
