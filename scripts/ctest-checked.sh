@@ -14,17 +14,23 @@ snap() {
 before=$(snap)
 (cd "$build" && TMPDIR="$tmp" ctest --output-on-failure -j 2)
 rc=$?
-sleep 1 # daemonic children killed at their parent's exit may still be dying
-left=""
-for p in /proc/[0-9]*; do
-  exe=$(readlink "$p/exe" 2>/dev/null) || continue
-  case "$exe" in
-  "$build"/*)
-    left="$left ${p#/proc/}"
-    echo "leak check: process ${p#/proc/} still running: $exe" >&2
-    ;;
-  esac
+# Processes of the build tree still running, as "pid exe" lines.
+ours() {
+  for p in /proc/[0-9]*; do
+    exe=$(readlink "$p/exe" 2>/dev/null) || continue
+    case "$exe" in "$build"/*) echo "${p#/proc/} $exe" ;; esac
+  done
+}
+# Daemonic children killed at their parent's exit (and what they clean up)
+# may still be dying on a loaded machine: give them up to 10 s to go.
+for i in $(seq 50); do
+  [ -z "$(ours)" ] && [ -z "$(comm -13 <(echo "$before") <(snap))" ] && break
+  sleep 0.2
 done
+left=$(ours | while read -r pid exe; do
+  echo "leak check: process $pid still running: $exe" >&2
+  echo "$pid"
+done)
 [ -n "$left" ] && kill -9 $left 2>/dev/null
 new=$(comm -13 <(echo "$before") <(snap))
 if [ -n "$new" ]; then
