@@ -6,5 +6,6 @@
 #include "mproc/version.h"
 #include "mproc/errors.h"
 #include "mproc/runtime.h"
+#include "mproc/pool.h"
 
 #endif
