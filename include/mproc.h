@@ -6,6 +6,12 @@
 #include "mproc/version.h"
 #include "mproc/errors.h"
 #include "mproc/runtime.h"
+#include "mproc/obj.h"
+#include "mproc/queue.h"
+#include "mproc/shm.h"
+#include "mproc/sync.h"
+#include "mproc/connection.h"
+#include "mproc/process.h"
 #include "mproc/pool.h"
 
 #endif

@@ -1,0 +1,104 @@
+"""bench_util.py: the Python side of the benchmark row protocol, the twin
+of bench/bench_util.h: the same measuring loop (batches grown to a minimum
+length, samples until a time budget is spent, median per operation) and the
+same printer. See bench/README.md.
+
+A twin prints ``ROW <id> <unit> cpython <value>`` for every row whose C
+program prints the mproc/raw columns, with the same id and unit.
+"""
+import os
+import re
+import sys
+import time
+
+_WORD = re.compile(r"^\S+$")
+
+
+def budget():
+    """Seconds per measurement: $MP_BENCH_BUDGET, else 1.0."""
+    try:
+        v = float(os.environ.get("MP_BENCH_BUDGET", ""))
+        if 0 < v < 3600:
+            return v
+    except ValueError:
+        pass
+    return 1.0
+
+
+def median(values):
+    v = sorted(values)
+    n = len(v)
+    if n == 0:
+        return 0.0
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+
+
+def _run_batch(fn, n):
+    t0 = time.monotonic_ns()
+    for _ in range(n):
+        fn()
+    return time.monotonic_ns() - t0
+
+
+def ns_per_op(fn, budget_s=None, sample_s=0.002, min_samples=5,
+              max_samples=1000, warmup=3):
+    """Calls fn() until the budget is spent and returns the median cost of
+    one call in nanoseconds (see bench_ns_per_op in bench_util.h)."""
+    if budget_s is None:
+        budget_s = budget()
+    start = time.monotonic_ns()
+    _run_batch(fn, warmup)
+    batch, want = 1, int(sample_s * 1e9)
+    while True:
+        t = _run_batch(fn, batch)
+        if t >= want or batch >= 1 << 30:
+            break
+        batch = batch * 8 if t < want // 16 else batch * 2
+    samples = []
+    limit = int(budget_s * 1e9)
+    while len(samples) < max_samples and (
+            len(samples) < min_samples
+            or time.monotonic_ns() - start < limit):
+        samples.append(_run_batch(fn, batch) / batch)
+    return median(samples)
+
+
+_saved_affinity = None
+
+
+def pin(on=True):
+    """pin(True) saves the CPU affinity and pins this process (and its
+    children) to the lowest CPU it may use; pin(False) restores it. The twin
+    of bench_pin() in bench_util.h: use it where the C row does."""
+    global _saved_affinity
+    if on:
+        cpus = os.sched_getaffinity(0)
+        if _saved_affinity is None:
+            _saved_affinity = cpus
+        os.sched_setaffinity(0, {min(cpus)})
+    elif _saved_affinity is not None:
+        os.sched_setaffinity(0, _saved_affinity)
+        _saved_affinity = None
+
+
+def _check(what, s):
+    if not isinstance(s, str) or not _WORD.match(s):
+        sys.exit("bench: %s must be one word, got %r" % (what, s))
+
+
+def row(id, unit, value, column="cpython"):
+    """Prints ``ROW id unit column value``."""
+    _check("row id", id)
+    _check("unit", unit)
+    _check("column", column)
+    print("ROW %s %s %s %.6g" % (id, unit, column, value), flush=True)
+
+
+def desc(id, text):
+    _check("row id", id)
+    print("DESC %s %s" % (id, text), flush=True)
+
+
+def skip(id, reason):
+    _check("row id", id)
+    print("SKIP %s %s" % (id, reason), flush=True)

@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# run.sh BUILD_DIR: `make bench`. Runs every benchmark program the build made
+# (BUILD_DIR/bench/*) and every CPython twin (bench/python/bench_*.py), one at
+# a time, collects their ROW lines (protocol: bench/README.md), merges them by
+# row id, prints the table (mproc, CPython, raw, ratios), writes
+# bench/results/latest.json and draws bench/results/latest.png with gnuplot.
+#
+# Environment: MP_BENCH_BUDGET   seconds per measurement (default 1.0)
+#              MP_BENCH_TIMEOUT  seconds per program before it is killed (120)
+#              MP_BENCH_FILTER   run only programs whose name contains this
+#              PYTHON            the CPython to compare with (default python3)
+# Exits 1 if a program failed or timed out (the table is still written).
+set -u
+build="${1:-build-bench}"
+src="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+results="$src/bench/results"
+export MP_BENCH_BUDGET="${MP_BENCH_BUDGET:-1.0}"
+timeout_s="${MP_BENCH_TIMEOUT:-120}"
+filter="${MP_BENCH_FILTER:-}"
+python="${PYTHON:-python3}"
+
+mkdir -p "$results"
+work="$(mktemp -d "${TMPDIR:-/tmp}/mproc-bench.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+out="$work/rows"   # every protocol line of every program, in run order
+: >"$out"
+failed=()
+t_start=$(date +%s)
+
+# run_one NAME CMD...: runs one program under the timeout; keeps its
+# protocol lines, lets its stderr through, and notes failures.
+run_one() {
+  local name="$1"; shift
+  local t0=$(date +%s%N) rc
+  printf 'bench: %-34s ' "$name" >&2
+  timeout --kill-after=5 "$timeout_s" "$@" >"$work/one" 2>"$work/err"
+  rc=$?
+  printf '%6.1f s' "$(( ($(date +%s%N) - t0) / 1000000 ))e-3" >&2
+  if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+    printf '  TIMEOUT after %s s\n' "$timeout_s" >&2; failed+=("$name (timeout)")
+  elif [ $rc -ne 0 ]; then
+    printf '  FAILED (exit %d)\n' "$rc" >&2; failed+=("$name (exit $rc)")
+  else
+    printf '\n' >&2
+  fi
+  sed 's/^/    /' "$work/err" >&2
+  # A failed program's numbers are kept: the rows it finished are sound.
+  grep -E '^(ROW|DESC|SKIP) ' "$work/one" | sed "s|\$| @$name|" >>"$out"
+}
+
+for prog in "$build"/bench/*; do
+  [ -f "$prog" ] && [ -x "$prog" ] || continue
+  name="$(basename "$prog")"
+  [ -n "$filter" ] && [[ "$name" != *"$filter"* ]] && continue
+  run_one "$name" "$prog"
+done
+
+if command -v "$python" >/dev/null 2>&1; then
+  for py in "$src"/bench/python/bench_*.py; do
+    [ -f "$py" ] || continue
+    name="$(basename "$py")"
+    [ "$name" = bench_util.py ] && continue
+    [ -n "$filter" ] && [[ "$name" != *"$filter"* ]] && continue
+    run_one "python/$name" env PYTHONDONTWRITEBYTECODE=1 \
+      PYTHONPATH="$src/bench/python" "$python" "$py"
+  done
+  pyver="$("$python" -c 'import platform; print(platform.python_version())')"
+else
+  echo "bench: $python not found: the CPython column stays empty" >&2
+  pyver="absent"
+fi
+
+# ---- merge by id: table, JSON, chart data -----------------------------------
+# Units ending in /s are throughputs (bigger is better), the rest times.
+# vs_cpython: how many times faster mproc is than CPython (>1 = faster).
+# vs_raw: mproc's cost in units of the raw floor's cost (1.0 = no overhead).
+awk -v json="$work/latest.json" -v chart="$work/chart.dat" \
+    -v pyver="$pyver" '
+function isnum(s) { return s ~ /^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$/ }
+function jnum(v) { return v == "" ? "null" : sprintf("%.6g", v) }
+function fmt(v) { return v == "" ? "-" : sprintf("%.4g", v) }
+function ratio(a, b, thr) {   # how many times better a is than b
+  if (a == "" || b == "" || a + 0 <= 0 || b + 0 <= 0) return ""
+  return thr ? a / b : b / a
+}
+{
+  src = $NF; kind = $1; id = $2
+  if (id !~ /^[A-Za-z0-9_.:+-]+$/) { print "bench: bad row id from " src ": " id > "/dev/stderr"; next }
+  if (!(id in seen)) { seen[id] = 1; order[++n] = id }
+  if (kind == "DESC") {
+    line = $0; sub(/^DESC [^ ]+ /, "", line); sub(/ @[^ ]+$/, "", line)
+    if (!(id in desc)) desc[id] = line
+    next
+  }
+  if (kind == "SKIP") {
+    line = $0; sub(/^SKIP [^ ]+ /, "", line); sub(/ @[^ ]+$/, "", line)
+    skips = skips sprintf("  %s: %s (%s)\n", id, line, substr(src, 2))
+    next
+  }
+  unit = $3; col = $4; val = $5
+  if (col != "mproc" && col != "raw" && col != "cpython") {
+    print "bench: unknown column " col " for " id " from " src > "/dev/stderr"; next }
+  if (!isnum(val)) { print "bench: not a number for " id " " col ": " val > "/dev/stderr"; next }
+  if (id in units && units[id] != unit) {
+    print "bench: " id ": unit " unit " from " src " differs from " units[id] "; dropped" > "/dev/stderr"; next }
+  units[id] = unit
+  if ((id, col) in v) { print "bench: " id " " col " given twice; keeping the first" > "/dev/stderr"; next }
+  v[id, col] = val
+}
+END {
+  fmtrow = "%-34s %-6s %10s %10s %10s %13s %10s\n"
+  printf "\n" fmtrow, "operation", "unit", "mproc", "CPython", "raw", "vs CPython", "mproc/raw"
+  printf fmtrow, "---------", "----", "-----", "-------", "---", "----------", "---------"
+  printf "{\"rows\": [" > json
+  nc = 0
+  for (i = 1; i <= n; i++) {
+    id = order[i]
+    if (!(id in units)) continue
+    thr = units[id] ~ /\/s$/
+    m = ((id, "mproc") in v) ? v[id, "mproc"] : ""
+    c = ((id, "cpython") in v) ? v[id, "cpython"] : ""
+    r = ((id, "raw") in v) ? v[id, "raw"] : ""
+    vc = ratio(m, c, thr)          # >1: mproc faster than CPython
+    vr = ratio(r, m, thr)          # mproc cost / raw cost
+    vcs = vc == "" ? "-" : (vc >= 1 ? sprintf("%.3gx faster", vc) : sprintf("%.3gx slower", 1 / vc))
+    printf fmtrow, id, units[id], fmt(m), fmt(c), fmt(r), vcs, vr == "" ? "-" : sprintf("%.3g", vr)
+    if (id in desc) printf "  %s (%s is better)\n", desc[id], thr ? "bigger" : "smaller"
+    printf "%s\n    {\"id\": \"%s\", \"unit\": \"%s\", \"mproc\": %s, \"cpython\": %s, \"raw\": %s, \"better\": \"%s\", \"speedup_vs_cpython\": %s, \"mproc_over_raw\": %s}", \
+      (nc++ ? "," : ""), id, units[id], jnum(m), jnum(c), jnum(r), thr ? "higher" : "lower", jnum(vc), jnum(vr) > json
+    # Chart: speed relative to CPython (CPython = 1), for rows that have it.
+    if (c != "" && (m != "" || r != "")) {
+      rc = ratio(r, c, thr)
+      printf "%s %s %s\n", id, vc == "" ? "-" : vc, rc == "" ? "-" : rc > chart
+      charted++
+    }
+  }
+  printf "\n]}\n" > json
+  if (skips != "") printf "\nnot measured:\n%s", skips
+  printf "\nunits ending in /s: bigger is better; times: smaller is better.\n"
+  printf "vs CPython: how many times faster mproc is; mproc/raw: mproc cost over the bare-syscall floor (1 = none).\n"
+  printf "CPython %s; budget %s s per measurement; median of samples.\n", pyver, ENVIRON["MP_BENCH_BUDGET"]
+  if (!charted) printf "" > chart
+}' "$out"
+
+cp "$work/latest.json" "$results/latest.json"
+echo "bench: wrote $results/latest.json"
+
+if ! command -v gnuplot >/dev/null 2>&1; then
+  echo "bench: gnuplot not found: no chart (install gnuplot-nox)"
+elif [ ! -s "$work/chart.dat" ]; then
+  echo "bench: no row has both mproc and CPython yet: no chart"
+else
+  rows=$(wc -l <"$work/chart.dat")
+  gnuplot -e "datafile='$work/chart.dat'; outfile='$results/latest.png'; nrows=$rows" \
+    "$src/bench/chart.gp" && echo "bench: drew $results/latest.png"
+fi
+
+total=$(( $(date +%s) - t_start ))
+echo "bench: total ${total} s"
+[ "$total" -gt 600 ] && echo "bench: WARNING: over the 10-minute budget; lower per-program work" >&2
+if [ ${#failed[@]} -gt 0 ]; then
+  printf 'bench: failed: %s\n' "${failed[@]}" >&2
+  exit 1
+fi
+exit 0

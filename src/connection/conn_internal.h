@@ -1,0 +1,83 @@
+/* conn_internal.h: the connection object's insides, shared by the files of
+ * src/connection/ (framing in conn.c, wait.c, auth.c, listener.c) and by
+ * the tests and fuzz targets, which drive the frame reader and the
+ * handshake over in-memory streams. */
+#ifndef MPROC_CONN_INTERNAL_H
+#define MPROC_CONN_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h> /* ssize_t, which runtime_internal.h uses */
+
+#include "mproc/connection.h"
+#include "runtime/runtime_internal.h"
+
+/* Messages up to this size go out as one writev of header + payload, as
+ * CPython concatenates up to 16 KiB; larger ones are written straight from
+ * the caller's buffer too (writev never copies), so the limit only matters
+ * for how we report progress. */
+#define MP__CONN_HDR_MAX 12
+
+/* How far recv_bytes' buffer grows ahead of the bytes that arrived: a
+ * length announced by the peer is never allocated before the bytes come. */
+#define MP__CONN_GROW_MIN (64 * 1024)
+
+/* Largest accepted length: a 64-bit length with the top bit set is not a
+ * length, it is garbage. */
+#define MP__CONN_LEN_MAX ((uint64_t)INT64_MAX)
+
+/* Challenge and reply limits (CPython: MESSAGE_LENGTH = 40, replies are
+ * read with maxlength 256). */
+#define MP__AUTH_MESSAGE_LENGTH 40
+#define MP__AUTH_LEGACY_LENGTH 20
+#define MP__AUTH_MD5_LEN 16
+#define MP__AUTH_MAXLEN 256
+
+struct mp_conn {
+  int fd;            /* -1 once closed */
+  bool readable;     /* Python's _readable: false on a send-only end or
+                        after a receive failed mid-stream */
+  bool writable;
+  bool read_failed;  /* readable was cleared by a failure, not by the
+                        kind of end: receives report MP_ECLOSED */
+  bool is_socket;    /* sendmsg(MSG_NOSIGNAL) works; else the SIGPIPE dance */
+  /* A message kept after MP_ETOOSHORT (Python's e.args[0]); the next
+   * receive returns it. held is NULL when there is none. */
+  char *held;
+  size_t held_len;
+};
+
+/* Reads the frame header: the message length into *len. Returns 0,
+ * MP_EEOF (clean end before the header), MP_ETRUNCATED, MP_EPROTO or
+ * -errno. */
+int mp__conn_read_header(mp_conn *c, uint64_t *len);
+
+/* Reads exactly n bytes (blocking; EINTR and EAGAIN absorbed). Returns 0,
+ * MP_ETRUNCATED on end of file, or -errno. */
+int mp__conn_read_exact(mp_conn *c, void *buf, size_t n);
+
+/* Encodes the frame header for a message of len bytes into hdr; returns
+ * its size (4 or 12). */
+size_t mp__conn_frame_header(uint64_t len, unsigned char hdr[MP__CONN_HDR_MAX]);
+
+/* Receive-side failure that desynchronised the stream: clears readable
+ * (closes a receive-only end, as CPython does) and returns err. */
+int mp__conn_fail_read(mp_conn *c, int err);
+
+/* Checks that c is open and may receive / send; returns 0 or the code. */
+int mp__conn_check_read(const mp_conn *c);
+int mp__conn_check_write(const mp_conn *c);
+
+/* The authentication key to use: key itself, or this process's authkey
+ * when key is NULL. */
+void mp__auth_key(const void **key, size_t *keylen);
+
+/* HMAC over msg with the named digest ("md5", "sha256", ...). Writes the
+ * MAC to out (64 bytes is enough for every allowed digest) and its size to
+ * *outlen. Returns 0 or -EINVAL for an unknown digest. */
+int mp__auth_hmac(const char *digest, const void *key, size_t keylen,
+                  const void *msg, size_t msglen, unsigned char *out,
+                  size_t *outlen);
+
+#endif

@@ -1,0 +1,130 @@
+/* obj_internal.h: the layout of mp_obj and the helpers the files of the obj
+ * area share: a growable byte buffer, UTF-8 checks, the dict's hash table,
+ * Python's numeric hash. Other areas may include it to read objects fast;
+ * they should still build and change objects through the public API. */
+#ifndef MPROC_OBJ_INTERNAL_H
+#define MPROC_OBJ_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mproc/obj.h"
+#include "runtime/runtime_internal.h"
+
+/* One dict entry; key == NULL marks a deleted one (kept so that order
+ * survives deletions until the table is rebuilt). */
+typedef struct mp__dent {
+  mp_obj *key;
+  mp_obj *value;
+  int64_t hash;
+} mp__dent;
+
+#define MP__OBJ_IMMORTAL 1u
+
+struct mp_obj {
+  uint32_t refcnt; /* atomic; ignored for immortal objects */
+  uint8_t type;    /* mp_obj_type */
+  uint8_t flags;   /* MP__OBJ_IMMORTAL */
+  union {
+    bool b;
+    int64_t i;
+    double f;
+    struct { /* str, bytes: data lives right after the object, NUL-ended */
+      size_t len;
+      char *data;
+    } s;
+    struct { /* list, tuple */
+      mp_obj **items;
+      size_t len, cap;
+    } seq;
+    struct {
+      mp__dent *ents; /* in insertion order, with holes */
+      int32_t *index; /* open addressing over ents; -1 empty, -2 deleted */
+      size_t nents;   /* entries used in ents, holes included */
+      size_t cap;     /* entries allocated */
+      size_t len;     /* live entries */
+      size_t fill;    /* index slots not empty (live or deleted) */
+      size_t mask;    /* index slots - 1; 0 while index is NULL */
+    } d;
+  } u;
+  mp_obj *next_free; /* links objects waiting to be freed (iterative free) */
+};
+
+/* ---- A growable byte buffer (private memory, mp__malloc) ---------------- */
+typedef struct mp__sbuf {
+  char *data;
+  size_t len, cap;
+  int err; /* first failure (-ENOMEM); later appends do nothing */
+} mp__sbuf;
+
+int mp__sbuf_reserve(mp__sbuf *b, size_t more);
+void mp__sbuf_add(mp__sbuf *b, const void *p, size_t n);
+void mp__sbuf_addc(mp__sbuf *b, char c);
+void mp__sbuf_adds(mp__sbuf *b, const char *s);
+void mp__sbuf_addf(mp__sbuf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Hands the NUL-terminated text to the caller (or frees it on error). */
+int mp__sbuf_finish(mp__sbuf *b, char **out, size_t *len);
+
+/* ---- Shared helpers ----------------------------------------------------- */
+static inline bool mp__obj_is_seq(const mp_obj *o) {
+  return o && (o->type == MP_OBJ_LIST || o->type == MP_OBJ_TUPLE);
+}
+static inline bool mp__obj_is_num(const mp_obj *o) {
+  return o->type == MP_OBJ_BOOL || o->type == MP_OBJ_INT ||
+         o->type == MP_OBJ_FLOAT;
+}
+/* The error a _steal function returns when handed NULL: the failed
+ * constructor's errno as a code, -ENOMEM when errno says nothing. */
+int mp__obj_null_err(void);
+
+/* A str or bytes object of len bytes, uninitialised but NUL-ended. */
+mp_obj *mp__obj_alloc_str(mp_obj_type type, size_t len);
+/* A list or tuple with room for cap items and len None items. */
+mp_obj *mp__obj_alloc_seq(mp_obj_type type, size_t len, size_t cap);
+/* Appends (stealing) to a list that may need to grow. */
+int mp__list_append_steal(mp_obj *list, mp_obj *item);
+
+/* Decodes one code point at s[0..n); returns its length (1..4), or 0 if
+ * the bytes are not valid UTF-8 (overlong, surrogate, > U+10FFFF). */
+size_t mp__utf8_decode(const unsigned char *s, size_t n, uint32_t *cp);
+bool mp__utf8_valid(const char *s, size_t n);
+/* Python's str.isprintable() for one code point (unicode_table.c). */
+bool mp__unicode_printable(uint32_t c);
+
+/* Python's hash of a double and of an int64, and the str/bytes SipHash. */
+int64_t mp__hash_double(double v);
+int64_t mp__hash_int(int64_t v);
+int64_t mp__hash_bytes(const void *p, size_t n);
+
+/* Dict internals: inserting with a precomputed hash (steals key and value,
+ * even on failure), and finding a str key given as bytes. */
+int mp__dict_set_hashed(mp_obj *d, mp_obj *key, int64_t hash, mp_obj *value);
+mp__dent *mp__dict_lookup(const mp_obj *d, const mp_obj *key, int64_t hash);
+mp__dent *mp__dict_find_str(const mp_obj *d, const char *s, size_t n);
+/* Drops everything d holds (dying objects go on *stack) and empties it. */
+void mp__dict_release(mp_obj *d, mp_obj **stack);
+/* Frees a stack of dead objects built by mp__obj_unref_push. */
+void mp__obj_free_stack(mp_obj *stack);
+
+/* Equality with a depth budget (< 0: compared too deep). */
+int mp__obj_eq(const mp_obj *a, const mp_obj *b, int depth);
+
+/* Drops a reference; an object that dies is pushed on *stack instead of
+ * being freed now (so freeing never recurses). */
+static inline void mp__obj_unref_push(mp_obj *o, mp_obj **stack) {
+  if (!o || (o->flags & MP__OBJ_IMMORTAL))
+    return;
+  if (__atomic_sub_fetch(&o->refcnt, 1, __ATOMIC_ACQ_REL) == 0) {
+    o->next_free = *stack;
+    *stack = o;
+  }
+}
+static inline mp_obj *mp__obj_ref(mp_obj *o) {
+  if (o && !(o->flags & MP__OBJ_IMMORTAL))
+    __atomic_add_fetch(&o->refcnt, 1, __ATOMIC_RELAXED);
+  return o;
+}
+
+#endif

@@ -1,0 +1,294 @@
+/* children.c: what a process knows about its family: the registry of the
+ * children it started (for active_children, reaping and the exit function),
+ * the objects for itself and its parent, the lock that guards all process
+ * state, the rebuild of that state in a new child, and the hooks other
+ * areas run there.
+ *
+ * The registry holds a reference to each started child until it is
+ * reaped, so a user may free a running process (Python's "drop the
+ * object") and the child is still reaped and, at exit, joined. */
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "process_internal.h"
+
+static mp_process g_main = {
+    .kind = MP__PROC_MAIN,
+    .state = MP__ST_STARTED,
+    .pidfd = -1,
+    .result_fd = -1,
+    .result_state = -1,
+};
+
+/* Everything a new child rewrites, on one page: after fork each page
+ * written costs a copy-on-write fault, in the child and the parent alike,
+ * and those faults are most of what start+join costs beyond fork itself. */
+static struct {
+  pthread_mutex_t lock;
+  mp_process *children; /* started, not yet reaped */
+  mp_process *current;  /* NULL in the main process */
+  pid_t pid;            /* getpid(), cached; 0 = not known yet */
+  bool has_parent;
+  bool exiting;
+  bool result_written;
+  int result_fd; /* in a child: where its result goes */
+  mp_process parent;
+  char parent_name[MP__NAME_MAX];
+} g __attribute__((aligned(4096))) = {
+    .lock = PTHREAD_MUTEX_INITIALIZER,
+    .result_fd = -1,
+};
+
+void mp__proc_lock(void) { pthread_mutex_lock(&g.lock); }
+void mp__proc_unlock(void) { pthread_mutex_unlock(&g.lock); }
+
+bool mp__proc_is_current(const mp_process *p) { return p == g.current; }
+
+pid_t mp__proc_getpid(void) {
+  pid_t pid = __atomic_load_n(&g.pid, __ATOMIC_RELAXED);
+  if (MP__UNLIKELY(pid == 0)) {
+    pid = getpid();
+    __atomic_store_n(&g.pid, pid, __ATOMIC_RELAXED);
+  }
+  return pid;
+}
+
+int *mp__proc_result_fd(bool **written) {
+  *written = &g.result_written;
+  return &g.result_fd;
+}
+
+MP_EXPORT mp_process *mp_current_process(void) {
+  return g.current ? g.current : &g_main;
+}
+
+MP_EXPORT mp_process *mp_parent_process(void) {
+  return g.has_parent ? &g.parent : NULL;
+}
+
+void mp__children_add(mp_process *p) {
+  p->refs++;
+  p->registered = true;
+  p->prev = NULL;
+  p->next = g.children;
+  if (g.children)
+    g.children->prev = p;
+  g.children = p;
+}
+
+void mp__children_remove(mp_process *p) {
+  p->state = MP__ST_ENDED;
+  mp__result_collect(p);
+  if (!p->registered)
+    return;
+  if (p->prev)
+    p->prev->next = p->next;
+  else
+    g.children = p->next;
+  if (p->next)
+    p->next->prev = p->prev;
+  p->prev = p->next = NULL;
+  p->registered = false;
+  mp__proc_unref(p);
+}
+
+void mp__proc_unref(mp_process *p) {
+  if (--p->refs == 0)
+    mp__proc_destroy(p);
+}
+
+void mp__children_reap(void) {
+  if (!g.children)
+    return;
+  /* One system call instead of one per child when nothing has ended
+   * (the common case when a pool of workers starts one more). WNOWAIT
+   * leaves the zombie for the per-child poll below. A zombie that is not
+   * ours (the program forks too) only costs the full scan. */
+  siginfo_t si;
+  si.si_pid = 0;
+  if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == 0)
+    return;
+  for (mp_process *p = g.children, *next; p; p = next) {
+    next = p->next;
+    mp__proc_poll_locked(p);
+  }
+}
+
+MP_EXPORT int mp_active_children(mp_process ***list, size_t *n) {
+  if (!n)
+    return -EINVAL;
+  mp__proc_lock();
+  mp__children_reap();
+  size_t count = 0;
+  for (mp_process *p = g.children; p; p = p->next)
+    count++;
+  int r = 0;
+  if (list) {
+    *list = NULL;
+    if (count && !(*list = mp__calloc(count, sizeof **list)))
+      r = -ENOMEM;
+    size_t i = 0;
+    for (mp_process *p = g.children; p && !r; p = p->next) {
+      p->refs++;
+      (*list)[i++] = p;
+    }
+  }
+  *n = r ? 0 : count;
+  mp__proc_unlock();
+  return r;
+}
+
+MP_EXPORT void mp_process_list_free(mp_process **list, size_t n) {
+  if (!list)
+    return;
+  for (size_t i = 0; i < n; i++)
+    mp_process_free(list[i]);
+  mp__free(list);
+}
+
+/* The parent's sentinel, opened on first use: a pidfd of the parent, or,
+ * when it has already died (we were reparented), an eventfd that is
+ * readable at once. getppid() after pidfd_open closes the race with pid
+ * reuse: if the parent is still our parent, the pidfd is of it. */
+static int parent_sentinel_locked(void) {
+  if (g.parent.pidfd >= 0)
+    return g.parent.pidfd;
+  int fd = (int)syscall(SYS_pidfd_open, g.parent.pid, 0);
+  if (fd >= 0 && getppid() != g.parent.pid) {
+    mp__close(fd);
+    fd = -1;
+  }
+  if (fd < 0 && (fd = eventfd(1, EFD_CLOEXEC)) < 0)
+    return -errno;
+  g.parent.pidfd = fd;
+  return fd;
+}
+
+MP_EXPORT int mp_process_sentinel(mp_process *p) {
+  if (!p)
+    return -EINVAL;
+  mp__proc_lock();
+  int r;
+  if (p->kind == MP__PROC_PARENT)
+    r = parent_sentinel_locked();
+  else if (p->kind == MP__PROC_MAIN || mp__proc_is_current(p) || p->closed ||
+           p->pidfd < 0)
+    r = MP_ESTATE;
+  else
+    r = p->pidfd;
+  mp__proc_unlock();
+  return r;
+}
+
+void mp__children_after_fork(mp_process *p, int result_fd, pid_t parent_pid,
+                             const char *parent_name) {
+  /* Another thread may have held the lock at fork; it does not exist here. */
+  pthread_mutex_init(&g.lock, NULL);
+  g.pid = 0;
+  g.result_fd = result_fd;
+  g.result_written = false;
+  /* Our parent's children are our siblings: not ours to reap. Their
+   * objects stay allocated in this copy of the heap, unreachable. */
+  g.children = NULL;
+
+  /* parent_name points into the identity rewritten below: copy it first.
+   * Plain copies, not snprintf: its deep stack would fault more pages. */
+  size_t pn = strnlen(parent_name, sizeof g.parent_name - 1);
+  memcpy(g.parent_name, parent_name, pn);
+  g.parent_name[pn] = '\0';
+  g.parent = (mp_process){
+      .kind = MP__PROC_PARENT,
+      .state = MP__ST_STARTED,
+      .pid = parent_pid,
+      .pidfd = -1,
+      .result_fd = -1,
+      .result_state = -1,
+      .name = g.parent_name,
+  };
+  g.has_parent = true;
+
+  mp__self *self = mp__self_get();
+  size_t nn = strnlen(p->name, sizeof self->name - 1);
+  memcpy(self->name, p->name, nn);
+  self->name[nn] = '\0';
+  size_t n = p->identity_len;
+  if (n > MP__ARRAY_SIZE(self->identity))
+    n = MP__ARRAY_SIZE(self->identity);
+  memcpy(self->identity, p->identity, n * sizeof *self->identity);
+  self->identity_len = (int)n;
+  self->child_counter = 0;
+  self->daemon = p->daemon;
+  memcpy(self->authkey, p->authkey, p->authkey_len);
+  self->authkey_len = p->authkey_len;
+  /* p itself is left untouched (see g above): "current" is g.current. */
+  g.current = p;
+}
+
+/* ---- exit ------------------------------------------------------------------ */
+
+void mp__process_exit_function(void) {
+  if (g.exiting)
+    return;
+  g.exiting = true;
+  mp_log(MP_LOG_INFO, "process shutting down");
+  mp_process **list;
+  size_t n;
+  if (mp_active_children(&list, &n) == 0) {
+    for (size_t i = 0; i < n; i++)
+      if (mp_process_daemon(list[i])) {
+        mp_log(MP_LOG_INFO, "calling terminate() for daemon %s",
+               mp_process_name(list[i]));
+        mp_process_terminate(list[i]);
+      }
+    mp_process_list_free(list, n);
+  }
+  if (mp_active_children(&list, &n) == 0) {
+    for (size_t i = 0; i < n; i++) {
+      mp_log(MP_LOG_INFO, "calling join() for process %s",
+             mp_process_name(list[i]));
+      mp_process_join(list[i], MP_FOREVER);
+    }
+    mp_process_list_free(list, n);
+  }
+}
+
+static void exit_hook(void) { mp__process_exit_function(); }
+
+/* Registered when the library loads, as Python's util module registers
+ * _exit_function on import: it runs after the program's own atexit
+ * handlers. A child never runs it through atexit: it calls the exit
+ * function itself and leaves with _exit(). */
+static void forget_pid(void) { g.pid = 0; }
+
+__attribute__((constructor)) static void register_exit_hook(void) {
+  atexit(exit_hook);
+  /* Also for forks the program makes itself: the cached pid is wrong there. */
+  pthread_atfork(NULL, NULL, forget_pid);
+}
+
+/* ---- hooks run in every new child ------------------------------------------ */
+
+static void (*g_hooks[32])(void);
+static int g_nhooks;
+
+int mp__atfork_child(void (*fn)(void)) {
+  mp__proc_lock();
+  int r = 0;
+  if (g_nhooks == (int)MP__ARRAY_SIZE(g_hooks))
+    r = -ENOMEM;
+  else
+    g_hooks[g_nhooks++] = fn;
+  mp__proc_unlock();
+  return r;
+}
+
+void mp__atfork_child_run(void) {
+  for (int i = 0; i < g_nhooks; i++)
+    g_hooks[i]();
+}

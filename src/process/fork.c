@@ -1,0 +1,129 @@
+/* fork.c: the fork start method. The parent creates the child's result
+ * memfd, blocks every signal, forks, restores its mask and opens a pidfd
+ * (the sentinel). The child restores the mask, rebuilds the library's
+ * per-process state (identity, registry, current and parent objects), runs
+ * the hooks other areas registered, then the target, then Python's exit
+ * function, and leaves with _exit(): the parent's atexit handlers (and
+ * LeakSanitizer's) must not run in the child.
+ *
+ * No error pipe (libuv's pattern) is needed: without exec nothing can fail
+ * in the child between fork and the target that the parent must hear
+ * about. Signals are blocked across fork so that no handler of the parent
+ * runs in the child before its state is rebuilt. */
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdio_ext.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "process_internal.h"
+
+static int pidfd_open_(pid_t pid) {
+  int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+  return fd < 0 ? -errno : fd;
+}
+
+static _Noreturn void child_main(mp_process *p, int result_fd,
+                                 pid_t parent_pid, const char *parent_name) {
+  mp__children_after_fork(p, result_fd, parent_pid, parent_name);
+  if (p->daemon) {
+    /* Die with the parent even when it is SIGKILLed. The parent may have
+     * died before prctl: then we were reparented already; follow it. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent_pid)
+      raise(SIGKILL);
+  }
+  mp__atfork_child_run();
+  mp_log(MP_LOG_INFO, "child process calling self.run()");
+  int code = p->target(p->arg, p->len) & 0xff;
+  mp__process_exit_function();
+  mp_log(MP_LOG_INFO, "process exiting with exitcode %d", code);
+  /* As Python's child flushes sys.stdout and sys.stderr. Checked first:
+   * fflush writes the stream's lock, a page fault when nothing is due.
+   * Files the target opened itself are its own to close. */
+  if (__fpending(stdout))
+    fflush(stdout);
+  if (__fpending(stderr))
+    fflush(stderr);
+  _exit(code);
+}
+
+static int fork_start(mp_process *p, mp__started *out) {
+  int rfd = memfd_create("mproc-result", MFD_CLOEXEC);
+  if (rfd < 0)
+    return -errno;
+  /* The child reads these from its copy; compute before fork. */
+  pid_t parent_pid = mp__proc_getpid();
+  const char *parent_name = mp__self_name();
+
+  /* As Python flushes sys.stdout and sys.stderr before fork: output still
+   * buffered here would otherwise be written twice, by us and the child. */
+  if (__fpending(stdout))
+    fflush(stdout);
+  if (__fpending(stderr))
+    fflush(stderr);
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pid_t pid = fork();
+  if (pid == 0) {
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    child_main(p, rfd, parent_pid, parent_name);
+  }
+  int err = pid < 0 ? -errno : 0;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  int pidfd = -1;
+  if (pid > 0) {
+    /* A zombie still has its pid, and only we reap it: no reuse race. */
+    pidfd = pidfd_open_(pid);
+    if (pidfd < 0) {
+      err = pidfd;
+      kill(pid, SIGKILL);
+      waitpid(pid, NULL, 0);
+    }
+  }
+  if (err) {
+    mp__close(rfd);
+    return err;
+  }
+  *out = (mp__started){.pid = pid, .pidfd = pidfd, .result_fd = rfd};
+  return 0;
+}
+
+static int fork_poll(mp_process *p) {
+  siginfo_t si;
+  si.si_pid = 0;
+  if (waitid(P_PIDFD, (id_t)p->pidfd, &si, WEXITED | WNOHANG) < 0) {
+    if (errno != ECHILD)
+      return 0; /* EINTR cannot happen with WNOHANG; be conservative */
+    /* Someone else reaped it (waitpid(-1), SIGCHLD ignored): it ended
+     * once the pidfd is readable, and its code is lost. */
+    mp__deadline now = {0};
+    if (mp__poll1(p->pidfd, POLLIN, &now) <= 0)
+      return 0;
+    p->exit_known = false;
+    return 1;
+  }
+  if (si.si_pid == 0)
+    return 0;
+  p->exit_known = true;
+  p->exitcode = si.si_code == CLD_EXITED ? si.si_status : -si.si_status;
+  return 1;
+}
+
+static int fork_send_signal(mp_process *p, int sig) {
+  if (syscall(SYS_pidfd_send_signal, p->pidfd, sig, NULL, 0) < 0 &&
+      errno != ESRCH)
+    return -errno;
+  return 0;
+}
+
+const mp__start_method mp__method_fork = {
+    .name = "fork",
+    .start = fork_start,
+    .poll = fork_poll,
+    .send_signal = fork_send_signal,
+};

@@ -1,0 +1,144 @@
+/* process_internal.h: the process object's layout, the lock and registry of
+ * started children, the start-method table, and the registry of hooks other
+ * areas run in every new child (pool threads, queues and locks that must
+ * reset per-process state after fork).
+ *
+ * Locking: one mutex (mp__proc_lock) guards every process object's state
+ * and the children registry. Calls hold it only for short, non-blocking
+ * work (a WNOHANG waitid, a flag); blocking waits poll the sentinel with
+ * the lock released. A child re-initialises the lock after fork, since
+ * another thread may have held it at that moment. */
+#ifndef MPROC_PROCESS_INTERNAL_H
+#define MPROC_PROCESS_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "mproc/process.h"
+#include "runtime/runtime_internal.h"
+
+typedef enum mp__proc_kind {
+  MP__PROC_CHILD,  /* made by mp_process_new */
+  MP__PROC_MAIN,   /* the MainProcess object of the main process */
+  MP__PROC_PARENT, /* mp_parent_process() in a child */
+} mp__proc_kind;
+
+typedef enum mp__proc_state {
+  MP__ST_INITIAL, /* not started */
+  MP__ST_STARTED, /* running, or ended but not yet reaped */
+  MP__ST_ENDED,   /* reaped (exit_known tells whether we saw its code) */
+} mp__proc_state;
+
+typedef struct mp__start_method mp__start_method;
+
+/* What a start method hands back; stored in the object under the lock. */
+typedef struct mp__started {
+  pid_t pid;
+  int pidfd;     /* the sentinel */
+  int result_fd; /* the child's result file, or -1 */
+} mp__started;
+
+struct mp_process {
+  mp__proc_kind kind;
+  const mp__start_method *method;
+  pid_t parent_pid; /* the process that created the object */
+
+  /* Guarded by mp__proc_lock. */
+  int refs;          /* the user's reference + one while registered */
+  mp__proc_state state;
+  bool closed;
+  bool registered;   /* in the children registry */
+  bool daemon;
+  bool exit_known;
+  int exitcode;
+  pid_t pid;
+  int pidfd;         /* the sentinel */
+  int result_fd;     /* memfd the child writes its result to */
+  int result_state;  /* -1 not looked at yet, 0 none, 1 mapped */
+  void *result_map;
+  size_t result_map_len, result_len;
+  char *name;
+  unsigned *identity; /* Process-N1:N2:...: the path of child numbers */
+  size_t identity_len;
+  unsigned char authkey[MP__AUTHKEY_MAX];
+  size_t authkey_len;
+
+  mp_target_fn target;
+  void *arg; /* freed in the parent once started */
+  size_t len;
+
+  mp_process *prev, *next; /* children registry */
+};
+
+/* A start method: how a child comes to life and how the parent observes it.
+ * Only "fork" exists now; spawn, forkserver and thread (a process that is
+ * a thread) plug in here with their own start, poll and signal. */
+struct mp__start_method {
+  const char *name;
+  /* Called with the lock released (p is claimed: its state is STARTED and
+   * no other call touches it); fills *out and returns 0, or -errno. */
+  int (*start)(mp_process *p, mp__started *out);
+  /* Non-blocking: has it ended? Called with the lock held. Returns 1 (and
+   * sets exit_known/exitcode) if it ended, 0 if running. */
+  int (*poll)(mp_process *p);
+  /* Sends sig; 0 also when it already ended. */
+  int (*send_signal)(mp_process *p, int sig);
+};
+
+extern const mp__start_method mp__method_fork;
+/* The method named (NULL: the default), or NULL with *err set to -EINVAL
+ * (unknown) or MP_ENOTSUP (known, not available). */
+const mp__start_method *mp__method_find(const char *name, int *err);
+
+/* ---- Lock and registry (children.c) ------------------------------------ */
+void mp__proc_lock(void);
+void mp__proc_unlock(void);
+/* Adds a started child (takes a reference). Lock held. */
+void mp__children_add(mp_process *p);
+/* Marks p ended and drops it from the registry; may free it. Lock held. */
+void mp__children_remove(mp_process *p);
+/* Polls every registered child, reaping those that ended. Lock held. */
+void mp__children_reap(void);
+/* Drops one reference; frees the object at zero. Lock held. */
+void mp__proc_unref(mp_process *p);
+void mp__proc_destroy(mp_process *p);
+/* In a new child, with p its own object: rebuilds this process's state
+ * (lock, registry, identity, current and parent objects). */
+void mp__children_after_fork(mp_process *p, int result_fd, pid_t parent_pid,
+                             const char *parent_name);
+/* Python's util._exit_function: terminate daemonic children, join the
+ * others. Runs at exit in every process and at the end of every child. */
+void mp__process_exit_function(void);
+
+/* Whether p is this process's own object (in a child). A child writes
+ * nothing into its object: every page it writes after fork costs a
+ * copy-on-write fault, so its per-process state lives in children.c. */
+bool mp__proc_is_current(const mp_process *p);
+/* This process's pid, cached (reset in every fork child by an atfork
+ * handler): the checks below run on every call. */
+pid_t mp__proc_getpid(void);
+/* The current process's result file (in a child), and whether a result
+ * was written already. */
+int *mp__proc_result_fd(bool **written);
+
+/* Poll p under the lock, reaping it if it ended. Returns 1 ended, 0 not. */
+int mp__proc_poll_locked(mp_process *p);
+/* Creator check: may this process start/join/signal p? */
+bool mp__proc_is_ours(const mp_process *p);
+
+/* ---- Result files (result.c) ------------------------------------------- */
+/* Looks at the result file of an ended child once. Lock held. */
+void mp__result_collect(mp_process *p);
+void mp__result_release(mp_process *p, bool unmap);
+
+/* ---- Hooks run in every new child ---------------------------------------- */
+/* Registers fn to run in each child mproc starts, after the library has
+ * rebuilt its own state and before the target runs; in registration
+ * order. For state that must not be shared after fork: threads that did
+ * not survive it, per-process caches. Thread-safe; no unregistration.
+ * Returns 0, or -ENOMEM when the table (32 hooks) is full. */
+int mp__atfork_child(void (*fn)(void));
+void mp__atfork_child_run(void);
+
+#endif

@@ -1,0 +1,66 @@
+/* queue_api.c: making queues (Queue, SimpleQueue, JoinableQueue) and the
+ * calls around put and get: sizes, close, and the feeder-thread calls that
+ * have nothing to do here because there is no feeder thread. */
+#include "queue_internal.h"
+
+static mp_queue *make(int kind, long maxsize) {
+  if (maxsize > MP_QUEUE_MAXSIZE_MAX) {
+    errno = -MP_EVALUE;
+    return NULL;
+  }
+  mp__qparams p = {.kind = kind, .maxsize = maxsize > 0 ? maxsize : 0};
+  return mp__queue_create(&p);
+}
+
+MP_EXPORT mp_queue *mp_queue_new(long maxsize) {
+  return make(MP__Q_QUEUE, maxsize);
+}
+
+MP_EXPORT mp_queue *mp_simple_queue_new(void) { return make(MP__Q_SIMPLE, 0); }
+
+MP_EXPORT mp_queue *mp_joinable_queue_new(long maxsize) {
+  return make(MP__Q_JOINABLE, maxsize);
+}
+
+MP_EXPORT size_t mp_queue_qsize(mp_queue *q) {
+  if (!q)
+    return 0;
+  /* Got first: put only grows, so put - got never goes negative. */
+  uint64_t got = __atomic_load_n(&q->h->cons.count, __ATOMIC_ACQUIRE);
+  uint64_t put = __atomic_load_n(&q->h->prod.count, __ATOMIC_ACQUIRE);
+  return (size_t)(put - got);
+}
+
+MP_EXPORT bool mp_queue_empty(mp_queue *q) {
+  if (!q)
+    return true;
+  return __atomic_load_n(&q->h->prod.pos, __ATOMIC_ACQUIRE) ==
+         __atomic_load_n(&q->h->cons.pos, __ATOMIC_ACQUIRE);
+}
+
+MP_EXPORT bool mp_queue_full(mp_queue *q) {
+  if (!q || q->h->maxsize <= 0)
+    return false;
+  return mp_queue_qsize(q) >= (size_t)q->h->maxsize;
+}
+
+MP_EXPORT long mp_queue_maxsize(mp_queue *q) {
+  return q ? (long)q->h->maxsize : 0;
+}
+
+MP_EXPORT int mp_queue_close(mp_queue *q) {
+  if (!q)
+    return -EINVAL;
+  __atomic_store_n(&q->closed, 1, __ATOMIC_RELEASE);
+  return 0;
+}
+
+MP_EXPORT int mp_queue_join_thread(mp_queue *q) {
+  if (!q)
+    return -EINVAL;
+  return __atomic_load_n(&q->closed, __ATOMIC_ACQUIRE) ? 0 : MP_ESTATE;
+}
+
+MP_EXPORT int mp_queue_cancel_join_thread(mp_queue *q) {
+  return q ? 0 : -EINVAL;
+}

@@ -1,0 +1,745 @@
+/* test_conn.c: Pipe, the Connection object and wait(): framing, errors
+ * (EOF, truncation, maxlength, short buffers, garbage lengths), SIGPIPE,
+ * threads and processes on both ends, and mp_wait over connections, plain
+ * descriptors and process sentinels. Handshakes and Listener/Client are in
+ * test_conn_auth.c. */
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "connection/conn_internal.h"
+#include "mp_test.h"
+#include "mproc.h"
+
+/* ---- helpers ------------------------------------------------------------------ */
+
+static void fill(unsigned char *p, size_t n, unsigned seed) {
+  for (size_t i = 0; i < n; i++)
+    p[i] = (unsigned char)(i * 131 + seed + (i >> 12));
+}
+
+static bool check(const unsigned char *p, size_t n, unsigned seed) {
+  for (size_t i = 0; i < n; i++)
+    if (p[i] != (unsigned char)(i * 131 + seed + (i >> 12)))
+      return false;
+  return true;
+}
+
+static int wait_child(pid_t pid) {
+  int st;
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Writes raw bytes to the descriptor beneath a connection: a peer that
+ * does not follow the protocol. */
+static void raw(int fd, const void *p, size_t n) {
+  assert_int_equal(mp__write_full(fd, p, n), 0);
+}
+
+/* ---- Pipe and messages -------------------------------------------------------- */
+
+static void test_duplex_roundtrip(void **state) {
+  (void)state;
+  mp_test_watchdog(20);
+  int fds0 = mp_test_count_fds();
+  mp_conn *a, *b;
+  assert_int_equal(mp_pipe(true, &a, &b), 0);
+  assert_true(mp_conn_readable(a) && mp_conn_writable(a));
+  assert_true(mp_conn_readable(b) && mp_conn_writable(b));
+  assert_false(mp_conn_closed(a));
+  assert_true(mp_conn_fileno(a) > 2);
+  assert_true(fcntl(mp_conn_fileno(a), F_GETFD) & FD_CLOEXEC);
+
+  assert_int_equal(mp_conn_send_bytes(a, "thank you", 9), 0);
+  assert_int_equal(mp_conn_poll(b, 0), 1);
+  void *m;
+  size_t n;
+  assert_int_equal(mp_conn_recv_bytes(b, &m, &n, MP_CONN_NOLIMIT), 0);
+  assert_int_equal(n, 9);
+  assert_string_equal(m, "thank you"); /* NUL after the message */
+  mp_free(m);
+  assert_int_equal(mp_conn_poll(b, 0), 0);
+
+  /* The other way, an empty message, then several queued messages. */
+  assert_int_equal(mp_conn_send_bytes(b, NULL, 0), 0);
+  assert_int_equal(mp_conn_recv_bytes(a, &m, &n, MP_CONN_NOLIMIT), 0);
+  assert_int_equal(n, 0);
+  assert_non_null(m);
+  assert_int_equal(((char *)m)[0], 0);
+  mp_free(m);
+  for (int i = 0; i < 10; i++) {
+    char msg[16];
+    int len = snprintf(msg, sizeof msg, "msg %d", i);
+    assert_int_equal(mp_conn_send_bytes(a, msg, (size_t)len), 0);
+  }
+  for (int i = 0; i < 10; i++) {
+    char want[16];
+    snprintf(want, sizeof want, "msg %d", i);
+    assert_int_equal(mp_conn_recv_bytes(b, &m, &n, 16), 0);
+    assert_string_equal(m, want);
+    mp_free(m);
+  }
+  /* The wire format is CPython's: a 4-byte big-endian length. */
+  assert_int_equal(mp_conn_send_bytes(a, "xyz", 3), 0);
+  unsigned char w[7];
+  assert_int_equal(mp__read_full(mp_conn_fileno(b), w, 7), 7);
+  assert_memory_equal(w, "\0\0\0\3xyz", 7);
+
+  assert_int_equal(mp_conn_close(a), 0);
+  assert_int_equal(mp_conn_close(a), 0);
+  assert_true(mp_conn_closed(a));
+  assert_int_equal(mp_conn_fileno(a), MP_ECLOSED);
+  assert_int_equal(mp_conn_send_bytes(a, "x", 1), MP_ECLOSED);
+  assert_int_equal(mp_conn_recv_bytes(a, &m, &n, 1), MP_ECLOSED);
+  assert_int_equal(mp_conn_poll(a, 0), MP_ECLOSED);
+  assert_false(mp_conn_readable(a));
+  mp_conn_free(a);
+  mp_conn_free(b);
+  mp_conn_free(NULL);
+  assert_int_equal(mp_test_count_fds(), fds0);
+}
+
+static void test_simplex_ends(void **state) {
+  (void)state;
+  mp_test_watchdog(20);
+  mp_conn *r, *w;
+  assert_int_equal(mp_pipe(false, &r, &w), 0);
+  assert_true(mp_conn_readable(r) && !mp_conn_writable(r));
+  assert_true(!mp_conn_readable(w) && mp_conn_writable(w));
+  /* The wrong end is an error, not a hang or a crash. */
+  assert_int_equal(mp_conn_send_bytes(r, "x", 1), MP_ESTATE);
+  void *m;
+  size_t n;
+  assert_int_equal(mp_conn_recv_bytes(w, &m, &n, MP_CONN_NOLIMIT), MP_ESTATE);
+  assert_int_equal(mp_conn_poll(w, 0), MP_ESTATE);
+  char buf[8];
+  assert_int_equal(mp_conn_recv_bytes_into(w, buf, sizeof buf, 0, &n), MP_ESTATE);
+
+  assert_int_equal(mp_conn_send_bytes(w, "hello", 5), 0);
+  assert_int_equal(mp_conn_poll(r, 1), 1);
+  assert_int_equal(mp_conn_recv_bytes_into(r, buf, sizeof buf, 2, &n), 0);
+  assert_int_equal(n, 5);
+  assert_memory_equal(buf + 2, "hello", 5);
+  mp_conn_free(w);
+  /* EOF: poll says ready, the receive says MP_EEOF, and again. */
+  assert_int_equal(mp_conn_poll(r, MP_FOREVER), 1);
+  assert_int_equal(mp_conn_recv_bytes(r, &m, &n, MP_CONN_NOLIMIT), MP_EEOF);
+  assert_null(m);
+  assert_int_equal(mp_conn_recv_bytes(r, &m, &n, MP_CONN_NOLIMIT), MP_EEOF);
+  mp_conn_free(r);
+
+  assert_int_equal(mp_pipe(false, NULL, &w), -EINVAL);
+  assert_null(mp_conn_from_fd(-1, true, true));
+  assert_int_equal(errno, EINVAL);
+  int fds[2];
+  assert_int_equal(pipe(fds), 0);
+  assert_null(mp_conn_from_fd(fds[0], false, false)); /* closes fds[0] */
+  assert_int_equal(fcntl(fds[0], F_GETFD), -1);
+  close(fds[1]);
+}
+
+static void test_send_range(void **state) {
+  (void)state;
+  mp_test_watchdog(20);
+  mp_conn *a, *b;
+  assert_int_equal(mp_pipe(true, &a, &b), 0);
+  const char text[] = "0123456789";
+  assert_int_equal(mp_conn_send_bytes_range(a, text, 10, 3, 4), 0);
+  assert_int_equal(mp_conn_send_bytes_range(a, text, 10, 7, MP_CONN_NOLIMIT), 0);
+  assert_int_equal(mp_conn_send_bytes_range(a, text, 10, 10, MP_CONN_NOLIMIT), 0);
+  assert_int_equal(mp_conn_send_bytes_range(a, text, 10, 11, 0), MP_EVALUE);
+  assert_int_equal(mp_conn_send_bytes_range(a, text, 10, 5, 6), MP_EVALUE);
+  assert_int_equal(mp_conn_send_bytes_range(a, text, 10, 0, SIZE_MAX - 1), MP_EVALUE);
+  assert_int_equal(mp_conn_send_bytes(a, NULL, 3), -EINVAL);
+  void *m;
+  size_t n;
+  const char *want[] = {"3456", "789", ""};
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(mp_conn_recv_bytes(b, &m, &n, MP_CONN_NOLIMIT), 0);
+    assert_string_equal(m, want[i]);
+    mp_free(m);
+  }
+  assert_int_equal(mp_conn_poll(b, 0), 0);
+  mp_conn_free(a);
+  mp_conn_free(b);
+}
+
+static void test_maxlength(void **state) {
+  (void)state;
+  mp_test_watchdog(20);
+  mp_conn *a, *b;
+  assert_int_equal(mp_pipe(true, &a, &b), 0);
+  void *m;
+  size_t n;
+  assert_int_equal(mp_conn_send_bytes(a, "12345", 5), 0);
+  assert_int_equal(mp_conn_send_bytes(a, "1", 1), 0);
+  assert_int_equal(mp_conn_recv_bytes(b, &m, &n, 5), 0); /* exactly max */
+  mp_free(m);
+  assert_int_equal(mp_conn_recv_bytes(b, &m, &n, 0), MP_ETOOBIG);
+  assert_null(m);
+  /* As in Python: no longer readable; a duplex end can still send. */
+  assert_false(mp_conn_readable(b));
+  assert_true(mp_conn_writable(b));
+  assert_false(mp_conn_closed(b));
+  assert_int_equal(mp_conn_recv_bytes(b, &m, &n, 5), MP_ECLOSED);
+  assert_int_equal(mp_conn_poll(b, 0), MP_ECLOSED);
+  assert_int_equal(mp_conn_send_bytes(b, "still", 5), 0);
+  assert_int_equal(mp_conn_recv_bytes(a, &m, &n, 5), 0);
+  mp_free(m);
+  mp_conn_free(a);
+  mp_conn_free(b);
+
+  /* A receive-only end is closed altogether (Python closes it). */
+  mp_conn *r, *w;
+  assert_int_equal(mp_pipe(false, &r, &w), 0);
+  assert_int_equal(mp_conn_send_bytes(w, "toolong", 7), 0);
+  assert_int_equal(mp_conn_recv_bytes(r, &m, &n, 3), MP_ETOOBIG);
+  assert_true(mp_conn_closed(r));
+  assert_int_equal(mp_conn_recv_bytes(r, &m, &n, 3), MP_ECLOSED);
+  /* The writer now sees a closed pipe: an error, never SIGPIPE. */
+  assert_int_equal(mp_conn_send_bytes(w, "x", 1), -EPIPE);
+  mp_conn_free(r);
+  mp_conn_free(w);
+}
+
+static void test_recv_into_short(void **state) {
+  (void)state;
+  mp_test_watchdog(20);
+  mp_conn *a, *b;
+  assert_int_equal(mp_pipe(true, &a, &b), 0);
+  /* The reference's example: an int array of 5 into one of 10. */
+  int arr1[5] = {0, 1, 2, 3, 4}, arr2[10] = {0};
+  assert_int_equal(mp_conn_send_bytes(a, arr1, sizeof arr1), 0);
+  size_t n;
+  assert_int_equal(mp_conn_recv_bytes_into(b, arr2, sizeof arr2, 0, &n), 0);
+  assert_int_equal(n, sizeof arr1);
+  int want[10] = {0, 1, 2, 3, 4, 0, 0, 0, 0, 0};
+  assert_memory_equal(arr2, want, sizeof want);
+
+  /* Too short: MP_ETOOSHORT, the size, and the message is kept. */
+  char big[100], small[10];
+  memset(big, 'q', sizeof big);
+  assert_int_equal(mp_conn_send_bytes(a, big, sizeof big), 0);
+  assert_int_equal(mp_conn_send_bytes(a, "next", 4), 0);
+  assert_int_equal(mp_conn_recv_bytes_into(b, small, sizeof small, 0, &n), MP_ETOOSHORT);
+  assert_int_equal(n, 100);
+  assert_int_equal(mp_conn_recv_bytes_into(b, small, sizeof small, 5, &n), MP_ETOOSHORT);
+  assert_int_equal(n, 100);
+  assert_int_equal(mp_conn_recv_bytes_into(b, small, sizeof small, 11, &n), MP_EVALUE);
+  assert_int_equal(mp_conn_poll(b, 0), 1);
+  mp_wait_item it = MP_WAIT_CONN(b);
+  assert_int_equal(mp_wait(&it, 1, 0), 1);
+  assert_true(it.ready);
+  char bigger[120];
+  assert_int_equal(mp_conn_recv_bytes_into(b, bigger, sizeof bigger, 20, &n), 0);
+  assert_int_equal(n, 100);
+  assert_memory_equal(bigger + 20, big, 100);
+  /* Then the next message, in order. */
+  void *m;
+  assert_int_equal(mp_conn_recv_bytes(b, &m, &n, MP_CONN_NOLIMIT), 0);
+  assert_string_equal(m, "next");
+  mp_free(m);
+
+  /* recv_bytes takes a kept message too; maxlength still applies. */
+  assert_int_equal(mp_conn_send_bytes(a, big, 50), 0);
+  assert_int_equal(mp_conn_recv_bytes_into(b, small, sizeof small, 0, &n), MP_ETOOSHORT);
+  assert_int_equal(mp_conn_recv_bytes(b, &m, &n, MP_CONN_NOLIMIT), 0);
+  assert_int_equal(n, 50);
+  assert_memory_equal(m, big, 50);
+  mp_free(m);
+  assert_int_equal(mp_conn_send_bytes(a, big, 50), 0);
+  assert_int_equal(mp_conn_recv_bytes_into(b, small, sizeof small, 0, &n), MP_ETOOSHORT);
+  assert_int_equal(mp_conn_recv_bytes(b, &m, &n, 49), MP_ETOOBIG);
+  assert_false(mp_conn_readable(b));
+  mp_conn_free(a);
+  mp_conn_free(b); /* nothing kept leaks */
+
+  /* A message kept at close is freed (ASan would see a leak). */
+  assert_int_equal(mp_pipe(true, &a, &b), 0);
+  assert_int_equal(mp_conn_send_bytes(a, big, 30), 0);
+  assert_int_equal(mp_conn_recv_bytes_into(b, small, sizeof small, 0, &n), MP_ETOOSHORT);
+  mp_conn_free(a);
+  mp_conn_free(b);
+}
+
+static void test_eof_and_truncation(void **state) {
+  (void)state;
+  mp_test_watchdog(20);
+  struct {
+    const char *bytes;
+    size_t len;
+    int want;
+  } cases[] = {
+      {"", 0, MP_EEOF},
+      {"\0\0", 2, MP_ETRUNCATED},                     /* half a header */
+      {"\0\0\0\x0a" "abc", 7, MP_ETRUNCATED},         /* 10 announced, 3 sent */
+      {"\xff\xff\xff\xff\0\0", 6, MP_ETRUNCATED},     /* half a long header */
+      {"\xff\xff\xff\xfb", 4, MP_EPROTO},             /* -5 */
+      {"\x80\0\0\0", 4, MP_EPROTO},                   /* INT32_MIN */
+      {"\xff\xff\xff\xff\x80\0\0\0\0\0\0\0", 12, MP_EPROTO},  /* 2^63 */
+      {"\xff\xff\xff\xff\x40\0\0\0\0\0\0\0", 12, MP_ETOOBIG}, /* 2^62 */
+      {"\xff\xff\xff\xff\0\0\0\0\0\0\0\3" "abc", 15, 0}, /* long form, small */
+  };
+  for (size_t i = 0; i < MP__ARRAY_SIZE(cases); i++) {
+    for (int into = 0; into < 2; into++) {
+      mp_conn *a, *b;
+      assert_int_equal(mp_pipe(true, &a, &b), 0);
+      raw(mp_conn_fileno(a), cases[i].bytes, cases[i].len);
+      mp_conn_free(a);
+      void *m = NULL;
+      size_t n;
+      char buf[16];
+      int rc = into ? mp_conn_recv_bytes_into(b, buf, sizeof buf, 0, &n)
+                    : mp_conn_recv_bytes(b, &m, &n, MP_CONN_NOLIMIT);
+      if (rc != cases[i].want)
+        fail_msg("case %zu into=%d: got %s", i, into, mp_err_name(rc));
+      if (rc == 0)
+        assert_memory_equal(into ? buf : m, "abc", 3);
+      mp_free(m);
+      if (rc == MP_EPROTO || rc == MP_ETOOBIG)
+        assert_false(mp_conn_readable(b));
+      mp_conn_free(b);
+    }
+  }
+}
+
+/* ---- Allocation follows arriving bytes ---------------------------------------- */
+
+static size_t g_biggest;
+static void *track_malloc(void *ctx, size_t n) {
+  (void)ctx;
+  if (n > g_biggest)
+    g_biggest = n;
+  return malloc(n);
+}
+static void *track_realloc(void *ctx, void *p, size_t n) {
+  (void)ctx;
+  if (n > g_biggest)
+    g_biggest = n;
+  return realloc(p, n);
+}
+static void track_free(void *ctx, void *p) {
+  (void)ctx;
+  free(p);
+}
+
+static void test_no_blind_allocation(void **state) {
+  (void)state;
+  mp_test_watchdog(20);
+  mp_allocator al = {track_malloc, track_realloc, track_free, NULL};
+  mp_set_allocator(&al);
+  mp_conn *a, *b;
+  assert_int_equal(mp_pipe(true, &a, &b), 0);
+  /* 1 GiB announced, 5 bytes sent: the reader allocates for what came. */
+  raw(mp_conn_fileno(a), "\x40\0\0\0hello", 9);
+  mp_conn_free(a);
+  g_biggest = 0;
+  void *m;
+  size_t n;
+  assert_int_equal(mp_conn_recv_bytes(b, &m, &n, MP_CONN_NOLIMIT), MP_ETRUNCATED);
+  assert_true(g_biggest <= 2 * MP__CONN_GROW_MIN);
+  mp_conn_free(b);
+
+  /* The same through recv_bytes_into's "too short" path. */
+  assert_int_equal(mp_pipe(true, &a, &b), 0);
+  raw(mp_conn_fileno(a), "\x40\0\0\0hello", 9);
+  mp_conn_free(a);
+  g_biggest = 0;
+  char buf[4];
+  assert_int_equal(mp_conn_recv_bytes_into(b, buf, sizeof buf, 0, &n), MP_ETRUNCATED);
+  assert_true(g_biggest <= 2 * MP__CONN_GROW_MIN);
+  mp_conn_free(b);
+  mp_set_allocator(NULL);
+}
+
+/* ---- Large messages, processes, threads ------------------------------------ */
+
+static void test_large_across_fork(void **state) {
+  (void)state;
+  mp_test_watchdog(60);
+  const size_t sizes[] = {1, 16383, 16384, 16385, 200000, 8u << 20};
+  for (int duplex = 0; duplex < 2; duplex++) {
+    mp_conn *r, *w;
+    assert_int_equal(mp_pipe(duplex, &r, &w), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+      mp_conn_free(r);
+      for (size_t i = 0; i < MP__ARRAY_SIZE(sizes); i++) {
+        unsigned char *p = malloc(sizes[i]);
+        fill(p, sizes[i], (unsigned)i);
+        if (mp_conn_send_bytes(w, p, sizes[i]))
+          _exit(1);
+        free(p);
+      }
+      mp_conn_free(w);
+      _exit(0);
+    }
+    mp_conn_free(w);
+    for (size_t i = 0; i < MP__ARRAY_SIZE(sizes); i++) {
+      void *m;
+      size_t n;
+      if (i % 2) {
+        assert_int_equal(mp_conn_recv_bytes(r, &m, &n, MP_CONN_NOLIMIT), 0);
+      } else {
+        m = malloc(sizes[i] + 3);
+        assert_int_equal(mp_conn_recv_bytes_into(r, m, sizes[i] + 3, 3, &n), 0);
+        memmove(m, (char *)m + 3, n);
+      }
+      assert_int_equal(n, sizes[i]);
+      assert_true(check(m, n, (unsigned)i));
+      if (i % 2)
+        mp_free(m);
+      else
+        free(m);
+    }
+    void *m;
+    size_t n;
+    assert_int_equal(mp_conn_recv_bytes(r, &m, &n, MP_CONN_NOLIMIT), MP_EEOF);
+    assert_int_equal(wait_child(pid), 0);
+    mp_conn_free(r);
+  }
+}
+
+/* One thread sends while another receives on the same duplex end. */
+typedef struct {
+  mp_conn *c;
+  int count;
+} thread_arg;
+
+static void *sender_thread(void *p) {
+  thread_arg *t = p;
+  for (int i = 0; i < t->count; i++) {
+    if (mp_conn_send_bytes(t->c, &i, sizeof i))
+      return (void *)1;
+  }
+  return NULL;
+}
+
+static void test_threads_send_and_receive(void **state) {
+  (void)state;
+  mp_test_watchdog(60);
+  mp_conn *a, *b;
+  assert_int_equal(mp_pipe(true, &a, &b), 0);
+  enum { COUNT = 20000 };
+  pid_t pid = fork();
+  if (pid == 0) { /* echo every message back */
+    mp_conn_free(a);
+    for (;;) {
+      void *m;
+      size_t n;
+      int rc = mp_conn_recv_bytes(b, &m, &n, MP_CONN_NOLIMIT);
+      if (rc == MP_EEOF)
+        _exit(0);
+      if (rc || mp_conn_send_bytes(b, m, n))
+        _exit(1);
+      mp_free(m);
+    }
+  }
+  mp_conn_free(b);
+  thread_arg t = {a, COUNT};
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, sender_thread, &t), 0);
+  for (int i = 0; i < COUNT; i++) {
+    int v;
+    size_t n;
+    assert_int_equal(mp_conn_recv_bytes_into(a, &v, sizeof v, 0, &n), 0);
+    assert_int_equal(v, i);
+  }
+  void *ret;
+  pthread_join(th, &ret);
+  assert_null(ret);
+  mp_conn_free(a);
+  assert_int_equal(wait_child(pid), 0);
+}
+
+static void test_nonblocking_descriptor(void **state) {
+  (void)state;
+  mp_test_watchdog(30);
+  int sv[2];
+  assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv), 0);
+  mp_conn *a = mp_conn_from_fd(sv[0], true, true);
+  mp_conn *b = mp_conn_from_fd(sv[1], true, true);
+  assert_non_null(a);
+  assert_non_null(b);
+  size_t size = 4u << 20;
+  pid_t pid = fork();
+  if (pid == 0) {
+    unsigned char *p = malloc(size);
+    fill(p, size, 7);
+    _exit(mp_conn_send_bytes(a, p, size) ? 1 : 0);
+  }
+  void *m;
+  size_t n;
+  assert_int_equal(mp_conn_recv_bytes(b, &m, &n, MP_CONN_NOLIMIT), 0);
+  assert_int_equal(n, size);
+  assert_true(check(m, n, 7));
+  mp_free(m);
+  assert_int_equal(wait_child(pid), 0);
+  mp_conn_free(a);
+  mp_conn_free(b);
+}
+
+/* ---- SIGPIPE never kills ------------------------------------------------------ */
+
+static bool sigpipe_pending(void) {
+  sigset_t p;
+  sigpending(&p);
+  return sigismember(&p, SIGPIPE);
+}
+
+static void test_sigpipe(void **state) {
+  (void)state;
+  mp_test_watchdog(20);
+  signal(SIGPIPE, SIG_DFL); /* the default kills: prove we never raise it */
+  for (int duplex = 0; duplex < 2; duplex++) {
+    mp_conn *r, *w;
+    assert_int_equal(mp_pipe(duplex, &r, &w), 0);
+    mp_conn_free(r);
+    assert_int_equal(mp_conn_send_bytes(w, "x", 1), -EPIPE);
+    char big[100000] = {0};
+    assert_int_equal(mp_conn_send_bytes(w, big, sizeof big), -EPIPE);
+    assert_false(sigpipe_pending());
+    sigset_t cur;
+    pthread_sigmask(SIG_SETMASK, NULL, &cur);
+    assert_false(sigismember(&cur, SIGPIPE)); /* mask restored */
+    mp_conn_free(w);
+  }
+  /* A SIGPIPE the caller already had pending and blocked stays pending. */
+  sigset_t set, old;
+  sigemptyset(&set);
+  sigaddset(&set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &set, &old);
+  raise(SIGPIPE);
+  mp_conn *r, *w;
+  assert_int_equal(mp_pipe(false, &r, &w), 0);
+  mp_conn_free(r);
+  assert_int_equal(mp_conn_send_bytes(w, "x", 1), -EPIPE);
+  assert_true(sigpipe_pending());
+  struct timespec zero = {0, 0};
+  assert_int_equal(sigtimedwait(&set, NULL, &zero), SIGPIPE);
+  /* ... and one we cause while it is blocked is consumed. */
+  assert_int_equal(mp_conn_send_bytes(w, "x", 1), -EPIPE);
+  assert_false(sigpipe_pending());
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  mp_conn_free(w);
+}
+
+/* ---- wait() --------------------------------------------------------------------- */
+
+static void on_usr1(int sig) { (void)sig; }
+
+static void *interrupter(void *p) {
+  pthread_t target = *(pthread_t *)p;
+  for (int i = 0; i < 20; i++) {
+    usleep(10000);
+    pthread_kill(target, SIGUSR1);
+  }
+  return NULL;
+}
+
+static void test_wait(void **state) {
+  (void)state;
+  mp_test_watchdog(60);
+  enum { N = 4 };
+  mp_conn *r[N], *w[N];
+  pid_t pids[N];
+  for (int i = 0; i < N; i++) {
+    assert_int_equal(mp_pipe(false, &r[i], &w[i]), 0);
+  }
+  for (int i = 0; i < N; i++) {
+    pids[i] = fork();
+    if (pids[i] == 0) {
+      for (int j = 0; j < N; j++)
+        mp_conn_free(r[j]);
+      for (int k = 0; k < 10; k++) {
+        int msg[2] = {i, k};
+        if (mp_conn_send_bytes(w[i], msg, sizeof msg))
+          _exit(1);
+        usleep(1000 * (unsigned)(i + 1));
+      }
+      _exit(0);
+    }
+  }
+  for (int i = 0; i < N; i++)
+    mp_conn_free(w[i]);
+  /* The reference's loop: wait, receive from the ready ones, drop those at
+   * EOF, until none is left. */
+  int next[N] = {0}, open = N;
+  bool live[N] = {true, true, true, true};
+  while (open) {
+    mp_wait_item items[N];
+    int idx[N], k = 0;
+    for (int i = 0; i < N; i++) {
+      if (live[i]) {
+        idx[k] = i;
+        items[k++] = MP_WAIT_CONN(r[i]);
+      }
+    }
+    int nready = mp_wait(items, (size_t)k, MP_FOREVER);
+    assert_true(nready >= 1);
+    int seen = 0;
+    for (int j = 0; j < k; j++) {
+      if (!items[j].ready)
+        continue;
+      seen++;
+      int i = idx[j], msg[2];
+      size_t n;
+      int rc = mp_conn_recv_bytes_into(r[i], msg, sizeof msg, 0, &n);
+      if (rc == MP_EEOF) {
+        live[i] = false;
+        open--;
+        continue;
+      }
+      assert_int_equal(rc, 0);
+      assert_int_equal(msg[0], i);
+      assert_int_equal(msg[1], next[i]++);
+    }
+    assert_int_equal(seen, nready);
+  }
+  for (int i = 0; i < N; i++) {
+    assert_int_equal(next[i], 10);
+    assert_int_equal(wait_child(pids[i]), 0);
+    mp_conn_free(r[i]);
+  }
+}
+
+static void test_wait_timeout_and_errors(void **state) {
+  (void)state;
+  mp_test_watchdog(30);
+  mp_conn *a, *b;
+  assert_int_equal(mp_pipe(true, &a, &b), 0);
+  mp_wait_item it[2] = {MP_WAIT_CONN(a), MP_WAIT_CONN(b)};
+  assert_int_equal(mp_wait(it, 2, 0), 0);
+  assert_int_equal(mp_wait(it, 2, -3), 0);
+  double t0 = mp_monotonic();
+  assert_int_equal(mp_wait(it, 2, 0.05), 0);
+  assert_true(mp_monotonic() - t0 >= 0.049);
+  assert_int_equal(mp_wait(it, 2, NAN), -EINVAL);
+  assert_int_equal(mp_wait(NULL, 1, 0), -EINVAL);
+  assert_int_equal(mp_wait(NULL, 0, 0), 0);
+
+  /* Signals do not cut the wait short. */
+  struct sigaction sa = {.sa_handler = on_usr1}, old;
+  sigaction(SIGUSR1, &sa, &old);
+  pthread_t self = pthread_self(), th;
+  pthread_create(&th, NULL, interrupter, &self);
+  t0 = mp_monotonic();
+  assert_int_equal(mp_wait(it, 2, 0.3), 0);
+  assert_true(mp_monotonic() - t0 >= 0.299);
+  assert_int_equal(mp_conn_poll(a, 0.05), 0);
+  pthread_join(th, NULL);
+  sigaction(SIGUSR1, &old, NULL);
+
+  /* A plain descriptor, and readiness reported per item. */
+  int fds[2];
+  assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+  mp_wait_item three[3] = {MP_WAIT_CONN(a), MP_WAIT_FD(fds[0]), MP_WAIT_CONN(b)};
+  assert_int_equal(write(fds[1], "z", 1), 1);
+  assert_int_equal(mp_conn_send_bytes(a, "to b", 4), 0);
+  assert_int_equal(mp_wait(three, 3, MP_FOREVER), 2);
+  assert_false(three[0].ready);
+  assert_true(three[1].ready);
+  assert_true(three[2].ready);
+  /* A closed peer counts as ready. */
+  close(fds[1]);
+  char z;
+  assert_int_equal(read(fds[0], &z, 1), 1);
+  mp_wait_item one = MP_WAIT_FD(fds[0]);
+  assert_int_equal(mp_wait(&one, 1, 5), 1);
+  close(fds[0]);
+  /* Errors: a closed connection, a bad descriptor, an empty item. */
+  assert_int_equal(mp_wait(&one, 1, 0), -EBADF);
+  assert_false(one.ready);
+  mp_wait_item none = {.conn = NULL, .fd = -1};
+  assert_int_equal(mp_wait(&none, 1, 0), -EINVAL);
+  mp_conn_close(a);
+  assert_int_equal(mp_wait(it, 2, 0), MP_ECLOSED);
+  mp_conn_free(a);
+  mp_conn_free(b);
+
+  /* Many items: beyond the on-stack array. */
+  enum { MANY = 100 };
+  mp_conn *c1[MANY], *c2[MANY];
+  mp_wait_item items[MANY];
+  for (int i = 0; i < MANY; i++) {
+    assert_int_equal(mp_pipe(false, &c1[i], &c2[i]), 0);
+    items[i] = MP_WAIT_CONN(c1[i]);
+  }
+  assert_int_equal(mp_conn_send_bytes(c2[77], "x", 1), 0);
+  assert_int_equal(mp_wait(items, MANY, MP_FOREVER), 1);
+  assert_true(items[77].ready);
+  for (int i = 0; i < MANY; i++) {
+    mp_conn_free(c1[i]);
+    mp_conn_free(c2[i]);
+  }
+}
+
+/* A process sentinel (a pidfd) is a plain descriptor to mp_wait. */
+static void test_wait_process_sentinel(void **state) {
+  (void)state;
+  mp_test_watchdog(30);
+  mp_conn *r, *w;
+  assert_int_equal(mp_pipe(false, &r, &w), 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    usleep(100000);
+    _exit(0);
+  }
+  int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (pidfd < 0) {
+    wait_child(pid);
+    mp_conn_free(r);
+    mp_conn_free(w);
+    skip();
+  }
+  mp_wait_item items[2] = {MP_WAIT_CONN(r), MP_WAIT_FD(pidfd)};
+  assert_int_equal(mp_wait(items, 2, MP_FOREVER), 1);
+  assert_false(items[0].ready);
+  assert_true(items[1].ready);
+  assert_int_equal(wait_child(pid), 0);
+  close(pidfd);
+  mp_conn_free(r);
+  mp_conn_free(w);
+}
+
+static void test_frame_header(void **state) {
+  (void)state;
+  unsigned char h[MP__CONN_HDR_MAX];
+  assert_int_equal(mp__conn_frame_header(0, h), 4);
+  assert_memory_equal(h, "\0\0\0\0", 4);
+  assert_int_equal(mp__conn_frame_header(0x7fffffff, h), 4);
+  assert_memory_equal(h, "\x7f\xff\xff\xff", 4);
+  /* Over 2 GiB - 1: -1 and an 8-byte length, as CPython's "!i" -1 "!Q". */
+  assert_int_equal(mp__conn_frame_header(0x80000000u, h), 12);
+  assert_memory_equal(h, "\xff\xff\xff\xff\0\0\0\0\x80\0\0\0", 12);
+  assert_int_equal(mp__conn_frame_header(0x123456789aULL, h), 12);
+  assert_memory_equal(h + 4, "\0\0\0\x12\x34\x56\x78\x9a", 8);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_duplex_roundtrip),
+      cmocka_unit_test(test_simplex_ends),
+      cmocka_unit_test(test_send_range),
+      cmocka_unit_test(test_maxlength),
+      cmocka_unit_test(test_recv_into_short),
+      cmocka_unit_test(test_eof_and_truncation),
+      cmocka_unit_test(test_no_blind_allocation),
+      cmocka_unit_test(test_large_across_fork),
+      cmocka_unit_test(test_threads_send_and_receive),
+      cmocka_unit_test(test_nonblocking_descriptor),
+      cmocka_unit_test(test_sigpipe),
+      cmocka_unit_test(test_wait),
+      cmocka_unit_test(test_wait_timeout_and_errors),
+      cmocka_unit_test(test_wait_process_sentinel),
+      cmocka_unit_test(test_frame_header),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,602 @@
+/* test_queue.c: Queue, SimpleQueue and JoinableQueue: the API's contract
+ * (codes, timeouts, bad input), order and content through chunk jumps and
+ * out-of-line items, growth of unbounded queues, and many producers and
+ * consumers across threads and real processes. Robustness against SIGKILL
+ * is in test_queue_robust.c. */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/wait.h>
+
+#include "mp_test.h"
+#include "mproc.h"
+#include "queue/queue_internal.h"
+
+/* A queue with small chunks, so jumps and out-of-line items happen often. */
+static mp_queue *small_queue(int kind, long maxsize) {
+  mp__qparams p = {.kind = kind, .maxsize = maxsize, .chunk_size = 2048};
+  mp_queue *q = mp__queue_create(&p);
+  assert_non_null(q);
+  return q;
+}
+
+/* Deterministic item content: byte i of item (id, seq) of length len. */
+static unsigned char pattern(uint32_t id, uint32_t seq, size_t i) {
+  return (unsigned char)(id * 131 + seq * 7 + i * 13 + (i >> 8));
+}
+
+typedef struct item_hdr {
+  uint32_t id, seq;
+} item_hdr;
+
+static size_t make_item(unsigned char *buf, uint32_t id, uint32_t seq,
+                        size_t len) {
+  if (len < sizeof(item_hdr))
+    len = sizeof(item_hdr);
+  item_hdr hd = {id, seq};
+  memcpy(buf, &hd, sizeof hd);
+  for (size_t i = sizeof hd; i < len; i++)
+    buf[i] = pattern(id, seq, i);
+  return len;
+}
+
+static void check_item(const unsigned char *buf, size_t len, item_hdr *out) {
+  assert_true(len >= sizeof(item_hdr));
+  memcpy(out, buf, sizeof *out);
+  for (size_t i = sizeof *out; i < len; i++) {
+    if (buf[i] != pattern(out->id, out->seq, i))
+      fail_msg("item %u/%u corrupt at %zu", out->id, out->seq, i);
+  }
+}
+
+/* Item lengths that cross the inline limit of a small queue and of a
+ * default one. */
+static size_t len_for(uint32_t seq) {
+  static const size_t lens[] = {0, 1, 8, 9, 100, 255, 256, 257, 1000, 3000,
+                                20000, 9000, 70000};
+  return lens[seq % MP__ARRAY_SIZE(lens)];
+}
+
+static void test_basic(void **state) {
+  (void)state;
+  mp_test_watchdog(20);
+  int fds = mp_test_count_fds();
+  mp_queue *q = mp_queue_new(3);
+  assert_non_null(q);
+  assert_int_equal(mp_queue_maxsize(q), 3);
+  assert_true(mp_queue_empty(q));
+  assert_false(mp_queue_full(q));
+  assert_int_equal(mp_queue_qsize(q), 0);
+  assert_int_equal(mp_queue_put(q, "a", 1, MP_FOREVER), 0);
+  assert_int_equal(mp_queue_put_nowait(q, "bb", 2), 0);
+  assert_int_equal(mp_queue_put(q, NULL, 0, 0), 0);
+  assert_int_equal(mp_queue_qsize(q), 3);
+  assert_true(mp_queue_full(q));
+  assert_false(mp_queue_empty(q));
+  assert_int_equal(mp_queue_put_nowait(q, "x", 1), MP_EFULL);
+  double t0 = mp_monotonic();
+  assert_int_equal(mp_queue_put(q, "x", 1, 0.05), MP_EFULL);
+  assert_true(mp_monotonic() - t0 >= 0.049);
+  void *d;
+  size_t n;
+  assert_int_equal(mp_queue_get(q, &d, &n, MP_FOREVER), 0);
+  assert_int_equal(n, 1);
+  assert_memory_equal(d, "a", 1);
+  mp_free(d);
+  char buf[4];
+  assert_int_equal(mp_queue_get_into(q, buf, 1, &n, 0), MP_ETOOSHORT);
+  assert_int_equal(n, 2);
+  assert_int_equal(mp_queue_get_into(q, buf, sizeof buf, &n, 0), 0);
+  assert_int_equal(n, 2);
+  assert_memory_equal(buf, "bb", 2);
+  assert_int_equal(mp_queue_get_nowait(q, &d, &n), 0);
+  assert_int_equal(n, 0);
+  assert_non_null(d);
+  mp_free(d);
+  assert_int_equal(mp_queue_get_nowait(q, &d, &n), MP_EEMPTY);
+  t0 = mp_monotonic();
+  assert_int_equal(mp_queue_get(q, &d, &n, 0.05), MP_EEMPTY);
+  assert_true(mp_monotonic() - t0 >= 0.049);
+  assert_int_equal(mp_queue_get(q, &d, &n, -1), MP_EEMPTY);
+  assert_true(mp_queue_empty(q));
+  mp_queue_free(q);
+  mp_queue_free(NULL);
+  assert_int_equal(mp_test_count_fds(), fds);
+}
+
+static void test_bad_input(void **state) {
+  (void)state;
+  mp_test_watchdog(20);
+  void *d;
+  size_t n;
+  assert_int_equal(mp_queue_put(NULL, "a", 1, 0), -EINVAL);
+  assert_int_equal(mp_queue_get(NULL, &d, &n, 0), -EINVAL);
+  mp_queue *q = mp_queue_new(0);
+  assert_int_equal(mp_queue_put(q, NULL, 5, 0), -EINVAL);
+  assert_int_equal(mp_queue_put(q, "a", 1, NAN), -EINVAL);
+  assert_int_equal(mp_queue_get(q, NULL, &n, 0), -EINVAL);
+  assert_int_equal(mp_queue_get(q, &d, NULL, 0), -EINVAL);
+  assert_int_equal(mp_queue_get(q, &d, &n, NAN), -EINVAL);
+  assert_int_equal(mp_queue_get_into(q, NULL, 5, &n, 0), -EINVAL);
+  assert_int_equal(mp_queue_get_into(q, NULL, 0, &n, 0), MP_EEMPTY);
+  /* Not joinable. */
+  assert_int_equal(mp_queue_task_done(q), MP_ENOTSUP);
+  assert_int_equal(mp_queue_join(q, 0), MP_ENOTSUP);
+  /* join_thread only after close; cancel_join_thread is harmless. */
+  assert_int_equal(mp_queue_join_thread(q), MP_ESTATE);
+  assert_int_equal(mp_queue_cancel_join_thread(q), 0);
+  assert_int_equal(mp_queue_put(q, "a", 1, 0), 0);
+  assert_int_equal(mp_queue_close(q), 0);
+  assert_int_equal(mp_queue_close(q), 0);
+  assert_int_equal(mp_queue_join_thread(q), 0);
+  assert_int_equal(mp_queue_put(q, "a", 1, 0), MP_ECLOSED);
+  assert_int_equal(mp_queue_get(q, &d, &n, 0), MP_ECLOSED);
+  assert_int_equal(mp_queue_qsize(q), 1); /* the item stays */
+  mp_queue_free(q);
+  /* Negative maxsize is unbounded, as in Python; too big is MP_EVALUE. */
+  q = mp_queue_new(-5);
+  assert_non_null(q);
+  assert_int_equal(mp_queue_maxsize(q), 0);
+  for (int i = 0; i < 100; i++)
+    assert_int_equal(mp_queue_put_nowait(q, "z", 1), 0);
+  assert_false(mp_queue_full(q));
+  mp_queue_free(q);
+  errno = 0;
+  assert_null(mp_queue_new(MP_QUEUE_MAXSIZE_MAX + 1L));
+  assert_int_equal(mp_errno_code(errno), MP_EVALUE);
+  assert_int_equal(mp_queue_close(NULL), -EINVAL);
+  assert_int_equal(mp_queue_qsize(NULL), 0);
+  assert_true(mp_queue_empty(NULL));
+}
+
+/* Order and content through many chunk jumps, inline and out-of-line items,
+ * in an unbounded queue that grows far beyond its first chunk. */
+static void test_order_growth(void **state) {
+  (void)state;
+  mp_test_watchdog(60);
+  mp_queue *q = small_queue(MP__Q_QUEUE, 0);
+  static unsigned char buf[80000];
+  const uint32_t N = 3000;
+  for (int round = 0; round < 2; round++) {
+    for (uint32_t s = 0; s < N; s++) {
+      size_t len = make_item(buf, 1, s, len_for(s));
+      assert_int_equal(mp_queue_put_nowait(q, buf, len), 0);
+    }
+    assert_int_equal(mp_queue_qsize(q), N);
+    for (uint32_t s = 0; s < N; s++) {
+      size_t n;
+      assert_int_equal(mp_queue_get_into(q, buf, sizeof buf, &n, 0), 0);
+      item_hdr hd;
+      check_item(buf, n, &hd);
+      assert_int_equal(hd.seq, s);
+    }
+    assert_true(mp_queue_empty(q));
+  }
+  /* Interleaved: the queue stays small and reuses its chunks. */
+  uint64_t bump = q->h->heap.bump;
+  for (uint32_t s = 0; s < 20000; s++) {
+    size_t len = make_item(buf, 2, s, 8 + s % 200);
+    assert_int_equal(mp_queue_put_nowait(q, buf, len), 0);
+    size_t n;
+    assert_int_equal(mp_queue_get_into(q, buf, sizeof buf, &n, 0), 0);
+    item_hdr hd;
+    check_item(buf, n, &hd);
+    assert_int_equal(hd.seq, s);
+  }
+  assert_true(q->h->heap.bump == bump);
+  mp_queue_free(q);
+}
+
+/* ---- processes ----------------------------------------------------------- */
+
+static pid_t fork_or_die(void) {
+  pid_t p = fork();
+  assert_true(p >= 0);
+  return p;
+}
+
+static void wait_ok(pid_t p) {
+  int st;
+  assert_int_equal(waitpid(p, &st, 0), p);
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+    fail_msg("child %d ended with status 0x%x", (int)p, st);
+}
+
+/* The reference's deadlock example: a child puts a big item and exits; the
+ * parent joins it before getting. No feeder thread, so no deadlock. */
+static void test_put_then_exit(void **state) {
+  (void)state;
+  mp_test_watchdog(30);
+  mp_queue *q = mp_queue_new(0);
+  size_t big = 1000000;
+  pid_t p = fork_or_die();
+  if (p == 0) {
+    char *x = malloc(big);
+    memset(x, 'X', big);
+    _exit(mp_queue_put(q, x, big, MP_FOREVER) == 0 ? 0 : 1);
+  }
+  wait_ok(p);
+  void *d;
+  size_t n;
+  assert_int_equal(mp_queue_get(q, &d, &n, 0), 0);
+  assert_int_equal(n, big);
+  assert_int_equal(((char *)d)[0], 'X');
+  assert_int_equal(((char *)d)[big - 1], 'X');
+  mp_free(d);
+  mp_queue_free(q);
+}
+
+/* A bounded queue blocks a producer process until a consumer makes room,
+ * and wakes a consumer process that waits for an item. */
+static void test_blocking_processes(void **state) {
+  (void)state;
+  mp_test_watchdog(30);
+  mp_queue *q = mp_queue_new(2);
+  pid_t p = fork_or_die();
+  if (p == 0) {
+    for (uint32_t i = 0; i < 200; i++) {
+      if (mp_queue_put(q, &i, sizeof i, MP_FOREVER) != 0)
+        _exit(1);
+    }
+    _exit(0);
+  }
+  for (uint32_t i = 0; i < 200; i++) {
+    if (i % 50 == 0)
+      usleep(20000); /* the producer is blocked on a full queue now */
+    assert_true(mp_queue_qsize(q) <= 2);
+    uint32_t v;
+    size_t n;
+    assert_int_equal(mp_queue_get_into(q, &v, sizeof v, &n, 10.0), 0);
+    assert_int_equal(v, i);
+  }
+  wait_ok(p);
+  /* A consumer process sleeping on an empty queue is woken by a put. */
+  p = fork_or_die();
+  if (p == 0) {
+    uint32_t v;
+    size_t n;
+    int r = mp_queue_get_into(q, &v, sizeof v, &n, 10.0);
+    _exit(r == 0 && v == 77 ? 0 : 1);
+  }
+  usleep(50000);
+  uint32_t v = 77;
+  assert_int_equal(mp_queue_put(q, &v, sizeof v, MP_FOREVER), 0);
+  wait_ok(p);
+  mp_queue_free(q);
+}
+
+/* Many producer and consumer processes: every item arrives once, whole, and
+ * each consumer sees each producer's items in order. */
+#define MP_NPROD 4
+#define MP_NCONS 3
+#define MP_PER 3000
+static void test_mpmc_processes(void **state) {
+  (void)state;
+  mp_test_watchdog(120);
+  for (int bounded = 0; bounded < 2; bounded++) {
+    mp_queue *q = small_queue(MP__Q_QUEUE, bounded ? 16 : 0);
+    uint8_t *seen = mmap(NULL, MP_NPROD * MP_PER, PROT_READ | PROT_WRITE,
+                         MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    assert_true(seen != MAP_FAILED);
+    pid_t kids[MP_NPROD + MP_NCONS];
+    for (int c = 0; c < MP_NCONS; c++) {
+      if ((kids[MP_NPROD + c] = fork_or_die()) == 0) {
+        static unsigned char buf[80000];
+        uint32_t last[MP_NPROD];
+        memset(last, 0xff, sizeof last);
+        for (;;) {
+          size_t n;
+          if (mp_queue_get_into(q, buf, sizeof buf, &n, 30.0) != 0)
+            _exit(2);
+          if (n == 1)
+            _exit(0); /* a stop item */
+          item_hdr hd;
+          check_item(buf, n, &hd);
+          if (hd.id >= MP_NPROD || hd.seq >= MP_PER)
+            _exit(3);
+          if (last[hd.id] != UINT32_MAX && hd.seq <= last[hd.id])
+            _exit(4);
+          last[hd.id] = hd.seq;
+          __atomic_fetch_add(&seen[hd.id * MP_PER + hd.seq], 1,
+                             __ATOMIC_RELAXED);
+        }
+      }
+    }
+    for (int p = 0; p < MP_NPROD; p++) {
+      if ((kids[p] = fork_or_die()) == 0) {
+        static unsigned char buf[80000];
+        for (uint32_t s = 0; s < MP_PER; s++) {
+          size_t len = make_item(buf, (uint32_t)p, s, len_for(s + (uint32_t)p));
+          if (mp_queue_put(q, buf, len, 30.0) != 0)
+            _exit(1);
+        }
+        _exit(0);
+      }
+    }
+    for (int p = 0; p < MP_NPROD; p++)
+      wait_ok(kids[p]);
+    for (int c = 0; c < MP_NCONS; c++)
+      assert_int_equal(mp_queue_put(q, "S", 1, 30.0), 0);
+    for (int c = 0; c < MP_NCONS; c++)
+      wait_ok(kids[MP_NPROD + c]);
+    for (int i = 0; i < MP_NPROD * MP_PER; i++) {
+      if (seen[i] != 1)
+        fail_msg("item %d seen %d times", i, seen[i]);
+    }
+    assert_true(mp_queue_empty(q));
+    munmap(seen, MP_NPROD * MP_PER);
+    mp_queue_free(q);
+  }
+}
+
+/* A program that did not inherit the queue (exec'd, given only the memfd
+ * as a descriptor number) attaches to it and uses it both ways. */
+static void test_attach_exec(void **state) {
+  (void)state;
+  mp_test_watchdog(30);
+  const char *bindir = getenv("MP_TEST_BINDIR");
+  char path[4096];
+  snprintf(path, sizeof path, "%s/queue_peer", bindir ? bindir : ".");
+  if (access(path, X_OK) != 0) {
+    fprintf(stderr, "test_attach_exec: %s not built; skipped\n", path);
+    return;
+  }
+  mp_queue *q = small_queue(MP__Q_QUEUE, 0);
+  const uint32_t N = 500; /* several chunks */
+  for (uint32_t i = 0; i < N; i++)
+    assert_int_equal(mp_queue_put(q, &i, sizeof i, 0), 0);
+  int fd = fcntl(q->fd, F_DUPFD, 3); /* inheritable across exec */
+  assert_true(fd >= 0);
+  pid_t p = fork_or_die();
+  if (p == 0) {
+    char a1[16], a2[16];
+    snprintf(a1, sizeof a1, "%d", fd);
+    snprintf(a2, sizeof a2, "%u", N);
+    execl(path, path, a1, a2, (char *)NULL);
+    _exit(127);
+  }
+  close(fd);
+  wait_ok(p); /* first: the parent must not take the peer's items */
+  uint32_t v;
+  size_t n;
+  assert_int_equal(mp_queue_get_into(q, &v, sizeof v, &n, 0), 0);
+  assert_int_equal(v, N + 1000);
+  assert_true(mp_queue_empty(q));
+  /* A descriptor that is not a queue is refused. */
+  int other = memfd_create("not-a-queue", MFD_CLOEXEC);
+  assert_true(other >= 0);
+  assert_int_equal(ftruncate(other, 4096), 0);
+  errno = 0;
+  assert_null(mp__queue_attach(other));
+  assert_int_equal(mp_errno_code(errno), MP_EPROTO);
+  assert_int_equal(ftruncate(other, 0), 0); /* too small to look into */
+  assert_null(mp__queue_attach(other));
+  assert_int_equal(mp_errno_code(errno), MP_EPROTO);
+  close(other);
+  mp_queue_free(q);
+}
+
+/* ---- threads --------------------------------------------------------------- */
+
+typedef struct targ {
+  mp_queue *q;
+  uint32_t id;
+  uint32_t count;
+  uint32_t *seen;
+} targ;
+
+static void *producer_thread(void *arg) {
+  targ *a = arg;
+  unsigned char buf[4096];
+  for (uint32_t s = 0; s < a->count; s++) {
+    size_t len = make_item(buf, a->id, s, 8 + (s * 37) % 4000);
+    if (mp_queue_put(a->q, buf, len, 30.0) != 0)
+      return (void *)1;
+  }
+  return NULL;
+}
+
+static void *consumer_thread(void *arg) {
+  targ *a = arg;
+  uint32_t last[8];
+  memset(last, 0xff, sizeof last);
+  for (;;) {
+    void *d;
+    size_t n;
+    if (mp_queue_get(a->q, &d, &n, 30.0) != 0)
+      return (void *)1;
+    if (n == 1) {
+      mp_free(d);
+      return NULL;
+    }
+    item_hdr hd;
+    check_item(d, n, &hd);
+    mp_free(d);
+    if (last[hd.id] != UINT32_MAX && hd.seq <= last[hd.id])
+      return (void *)2;
+    last[hd.id] = hd.seq;
+    __atomic_fetch_add(&a->seen[hd.id * a->count + hd.seq], 1, __ATOMIC_RELAXED);
+  }
+}
+
+static void test_mpmc_threads(void **state) {
+  (void)state;
+  mp_test_watchdog(60);
+  enum { NP = 4, NC = 3, PER = 5000 };
+  mp_queue *q = mp_simple_queue_new();
+  assert_non_null(q);
+  uint32_t *seen = calloc(NP * PER, sizeof *seen);
+  pthread_t tp[NP], tc[NC];
+  targ ap[NP], ac[NC];
+  for (int i = 0; i < NC; i++) {
+    ac[i] = (targ){q, 0, PER, seen};
+    pthread_create(&tc[i], NULL, consumer_thread, &ac[i]);
+  }
+  for (int i = 0; i < NP; i++) {
+    ap[i] = (targ){q, (uint32_t)i, PER, seen};
+    pthread_create(&tp[i], NULL, producer_thread, &ap[i]);
+  }
+  void *ret;
+  for (int i = 0; i < NP; i++) {
+    pthread_join(tp[i], &ret);
+    assert_null(ret);
+  }
+  for (int i = 0; i < NC; i++)
+    assert_int_equal(mp_queue_put(q, "S", 1, 0), 0);
+  for (int i = 0; i < NC; i++) {
+    pthread_join(tc[i], &ret);
+    assert_null(ret);
+  }
+  for (int i = 0; i < NP * PER; i++)
+    assert_int_equal(seen[i], 1);
+  free(seen);
+  mp_queue_free(q);
+}
+
+/* ---- typed values ----------------------------------------------------------- */
+
+static void test_objects(void **state) {
+  (void)state;
+  mp_test_watchdog(30);
+  mp_queue *q = mp_queue_new(0);
+  mp_obj *o = mp_obj_build("[i N s]", 42, "hello");
+  assert_non_null(o);
+  pid_t p = fork_or_die();
+  if (p == 0)
+    _exit(mp_queue_put_obj(q, o, MP_FOREVER) == 0 ? 0 : 1);
+  mp_obj *got = NULL;
+  assert_int_equal(mp_queue_get_obj(q, &got, 10.0), 0);
+  wait_ok(p);
+  char *text;
+  assert_int_equal(mp_obj_repr(got, &text, NULL), 0);
+  assert_string_equal(text, "[42, None, 'hello']");
+  mp_free(text);
+  assert_true(mp_obj_equal(o, got));
+  mp_obj_free(got);
+  /* A big object goes through the heap-encoded path. */
+  mp_obj *big = mp_obj_list_new();
+  for (int i = 0; i < 2000; i++)
+    mp_obj_list_append_steal(big, mp_obj_strf("item %d", i));
+  assert_int_equal(mp_queue_put_obj(q, big, 0), 0);
+  assert_int_equal(mp_queue_get_obj(q, &got, 0), 0);
+  assert_true(mp_obj_equal(big, got));
+  mp_obj_free(got);
+  mp_obj_free(big);
+  /* Bytes that are not an encoded object: MP_EDECODE, and the item is gone. */
+  assert_int_equal(mp_queue_put(q, "\xc1", 1, 0), 0);
+  assert_int_equal(mp_queue_get_obj(q, &got, 0), MP_EDECODE);
+  assert_true(mp_queue_empty(q));
+  assert_int_equal(mp_queue_get_obj(q, &got, 0), MP_EEMPTY);
+  assert_int_equal(mp_queue_put_obj(q, NULL, 0), -EINVAL);
+  assert_int_equal(mp_queue_get_obj(q, NULL, 0), -EINVAL);
+  mp_obj_free(o);
+  mp_queue_free(q);
+}
+
+/* ---- JoinableQueue ----------------------------------------------------------- */
+
+static void test_joinable(void **state) {
+  (void)state;
+  mp_test_watchdog(30);
+  mp_queue *q = mp_joinable_queue_new(0);
+  assert_non_null(q);
+  assert_int_equal(mp_queue_join(q, 0), 0); /* nothing put: done */
+  assert_int_equal(mp_queue_task_done(q), MP_EVALUE);
+  for (uint32_t i = 0; i < 10; i++)
+    assert_int_equal(mp_queue_put(q, &i, sizeof i, 0), 0);
+  assert_int_equal(mp_queue_join(q, 0.02), MP_ETIMEOUT);
+  pid_t p = fork_or_die();
+  if (p == 0) {
+    for (int i = 0; i < 10; i++) {
+      uint32_t v;
+      size_t n;
+      if (mp_queue_get_into(q, &v, sizeof v, &n, 10.0) != 0)
+        _exit(1);
+      usleep(2000);
+      if (mp_queue_task_done(q) != 0)
+        _exit(2);
+    }
+    _exit(mp_queue_task_done(q) == MP_EVALUE ? 0 : 3);
+  }
+  assert_int_equal(mp_queue_join(q, 10.0), 0);
+  assert_true(mp_queue_empty(q));
+  wait_ok(p);
+  mp_queue_free(q);
+}
+
+/* ---- big items -------------------------------------------------------------- */
+
+/* Memory the machine has free, from /proc/meminfo, in bytes. */
+static uint64_t mem_available(void) {
+  FILE *f = fopen("/proc/meminfo", "r");
+  if (!f)
+    return 0;
+  char line[256];
+  uint64_t kb = 0;
+  while (fgets(line, sizeof line, f)) {
+    if (sscanf(line, "MemAvailable: %" SCNu64, &kb) == 1)
+      break;
+  }
+  fclose(f);
+  return kb * 1024;
+}
+
+/* An item far larger than any ring: 1 GiB from a child to the parent. */
+static void test_huge_item(void **state) {
+  (void)state;
+  mp_test_watchdog(240);
+  const size_t big = (size_t)1 << 30;
+  if (mem_available() < 4 * (uint64_t)big) {
+    fprintf(stderr, "test_huge_item: less than 4 GiB free; skipped\n");
+    return;
+  }
+  mp_queue *q = mp_queue_new(1);
+  pid_t p = fork_or_die();
+  if (p == 0) {
+    /* Untouched anonymous pages read as the shared zero page: only the
+     * marks take memory (first touches are slow on virtual machines). */
+    unsigned char *x = mmap(NULL, big, PROT_READ | PROT_WRITE,
+                            MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (x == MAP_FAILED)
+      _exit(2);
+    for (size_t i = 0; i < big; i += 1 << 20)
+      x[i] = (unsigned char)(1 + (i >> 20));
+    x[big - 1] = 0xab;
+    _exit(mp_queue_put(q, x, big, MP_FOREVER) == 0 ? 0 : 1);
+  }
+  wait_ok(p);
+  void *d;
+  size_t n;
+  assert_int_equal(mp_queue_get(q, &d, &n, 10.0), 0);
+  assert_int_equal(n, big);
+  unsigned char *x = d;
+  for (size_t i = 0; i < big; i += 4096) {
+    unsigned char want = (i % (1 << 20)) ? 0 : (unsigned char)(1 + (i >> 20));
+    if (x[i] != want)
+      fail_msg("byte %zu wrong", i);
+  }
+  assert_int_equal(x[big - 1], 0xab);
+  mp_free(d);
+  mp_queue_free(q);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_basic),
+      cmocka_unit_test(test_bad_input),
+      cmocka_unit_test(test_order_growth),
+      cmocka_unit_test(test_put_then_exit),
+      cmocka_unit_test(test_blocking_processes),
+      cmocka_unit_test(test_mpmc_processes),
+      cmocka_unit_test(test_attach_exec),
+      cmocka_unit_test(test_mpmc_threads),
+      cmocka_unit_test(test_objects),
+      cmocka_unit_test(test_joinable),
+      cmocka_unit_test(test_huge_item),
+  };
+  if (getenv("MP_TEST_FILTER"))
+    cmocka_set_test_filter(getenv("MP_TEST_FILTER"));
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

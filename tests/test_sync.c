@@ -1,0 +1,547 @@
+/* test_sync.c: the semantics of Lock, RLock, Semaphore, BoundedSemaphore,
+ * Event, Condition and Barrier across real processes and threads, and
+ * their answers to bad input. Robustness against killed processes is in
+ * test_sync_robust.c. */
+#include "sync_test_util.h"
+
+/* ---- Lock ------------------------------------------------------------------ */
+
+static void test_lock_basics(void **state) {
+  (void)state;
+  mp_test_watchdog(20);
+  mp_lock *l = mp_lock_new();
+  assert_non_null(l);
+  assert_false(mp_lock_is_recursive(l));
+  assert_false(mp_lock_locked(l));
+  assert_int_equal(mp_lock_release(l), MP_EVALUE); /* released too many times */
+  assert_int_equal(mp_lock_acquire(l, MP_FOREVER), 0);
+  assert_true(mp_lock_locked(l));
+  assert_true(mp_lock_is_mine(l));
+  assert_int_equal(mp_lock_acquire(l, 0), MP_ETIMEOUT);  /* block=False */
+  assert_int_equal(mp_lock_acquire(l, -1), MP_ETIMEOUT); /* negative is 0 */
+  double t0 = mp_monotonic();
+  assert_int_equal(mp_lock_acquire(l, 0.1), MP_ETIMEOUT);
+  assert_true(mp_monotonic() - t0 >= 0.09);
+  assert_int_equal(mp_lock_acquire(l, NAN), -EINVAL);
+  assert_int_equal(mp_lock_consistent(l), MP_ESTATE);
+  assert_int_equal(mp_lock_release(l), 0);
+  assert_int_equal(mp_lock_consistent(l), MP_ENOTOWNER);
+  assert_int_equal(mp_lock_acquire(NULL, 0), -EINVAL);
+  assert_int_equal(mp_lock_release(NULL), -EINVAL);
+  assert_false(mp_lock_locked(NULL));
+  mp_lock_free(l);
+  mp_lock_free(NULL);
+}
+
+typedef struct counter_ctx {
+  mp_lock *lock;
+  volatile long *counter;
+  int n;
+} counter_ctx;
+
+static void count_up(void *arg) {
+  counter_ctx *c = arg;
+  for (int i = 0; i < c->n; i++) {
+    CHILD_CHECK(mp_lock_acquire(c->lock, 30) == 0);
+    long v = *c->counter;
+    if (i % 64 == 0)
+      sched_yield(); /* widen the window a lost update would need */
+    *c->counter = v + 1;
+    CHILD_CHECK(mp_lock_release(c->lock) == 0);
+  }
+}
+
+/* Four processes and the parent's two threads add under one lock. */
+static void *count_thread(void *arg) {
+  count_up(arg);
+  return NULL;
+}
+
+static void mutual_exclusion(mp_lock *l) {
+  volatile long *counter = shared_scratch(4096);
+  counter_ctx c = {l, counter, 20000};
+  pid_t pids[4];
+  for (int i = 0; i < 4; i++)
+    pids[i] = fork_child(count_up, &c);
+  pthread_t th[2];
+  for (int i = 0; i < 2; i++)
+    pthread_create(&th[i], NULL, count_thread, &c);
+  for (int i = 0; i < 2; i++)
+    pthread_join(th[i], NULL);
+  for (int i = 0; i < 4; i++)
+    reap_ok(pids[i]);
+  assert_int_equal(*counter, 6 * 20000);
+  munmap((void *)counter, 4096);
+}
+
+static void test_lock_mutual_exclusion(void **state) {
+  (void)state;
+  mp_test_watchdog(60);
+  mp_lock *l = mp_lock_new();
+  mutual_exclusion(l);
+  mp_lock_free(l);
+  mp_lock *r = mp_rlock_new();
+  mutual_exclusion(r);
+  mp_lock_free(r);
+}
+
+/* ---- RLock ----------------------------------------------------------------- */
+
+static void *rlock_other_thread(void *arg) {
+  mp_lock *r = arg;
+  intptr_t bad = 0;
+  bad |= mp_lock_release(r) != MP_ENOTOWNER;
+  bad |= mp_lock_acquire(r, 0) != MP_ETIMEOUT;
+  bad |= mp_lock_is_mine(r);
+  bad |= mp_lock_consistent(r) != MP_ENOTOWNER;
+  return (void *)bad;
+}
+
+static void test_rlock(void **state) {
+  (void)state;
+  mp_test_watchdog(20);
+  mp_lock *r = mp_rlock_new();
+  assert_true(mp_lock_is_recursive(r));
+  assert_int_equal(mp_lock_release(r), MP_ENOTOWNER);
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(mp_lock_acquire(r, 0), 0);
+  pthread_t th;
+  void *bad;
+  pthread_create(&th, NULL, rlock_other_thread, r);
+  pthread_join(th, &bad);
+  assert_null(bad);
+  for (int i = 0; i < 3; i++) {
+    assert_true(mp_lock_is_mine(r));
+    assert_int_equal(mp_lock_release(r), 0);
+  }
+  assert_false(mp_lock_locked(r));
+  assert_int_equal(mp_lock_release(r), MP_ENOTOWNER);
+  /* Another process cannot release it either. */
+  assert_int_equal(mp_lock_acquire(r, 0), 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    CHILD_CHECK(mp_lock_release(r) == MP_ENOTOWNER);
+    CHILD_CHECK(mp_lock_acquire(r, 0.05) == MP_ETIMEOUT);
+    _exit(0);
+  }
+  reap_ok(pid);
+  assert_int_equal(mp_lock_release(r), 0);
+  mp_lock_free(r);
+}
+
+/* Locks built in caller memory work across fork too. */
+static void test_lock_in_caller_memory(void **state) {
+  (void)state;
+  mp_test_watchdog(20);
+  void *mem = shared_scratch(4096);
+  assert_true(mp_lock_memsize() <= 64);
+  mp_lock *l = mp_lock_init(mem, false);
+  assert_ptr_equal(mp_lock_mem(l), mem);
+  assert_int_equal(mp_lock_acquire(l, 0), 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    mp_lock *a = mp_lock_attach(mem);
+    CHILD_CHECK(mp_lock_acquire(a, 0) == MP_ETIMEOUT);
+    CHILD_CHECK(mp_lock_release(a) == 0); /* any process may release a Lock */
+    mp_lock_free(a);
+    _exit(0);
+  }
+  reap_ok(pid);
+  assert_false(mp_lock_locked(l));
+  mp_lock_free(l);
+  assert_null(mp_lock_attach(NULL));
+  munmap(mem, 4096);
+}
+
+/* ---- Semaphore ------------------------------------------------------------- */
+
+static void test_semaphore(void **state) {
+  (void)state;
+  mp_test_watchdog(20);
+  errno = 0;
+  assert_null(mp_semaphore_new(-1));
+  assert_int_equal(errno, EINVAL);
+  assert_null(mp_bounded_semaphore_new(-5));
+  mp_semaphore *s = mp_semaphore_new(2);
+  assert_non_null(s);
+  assert_false(mp_semaphore_is_bounded(s));
+  assert_int_equal(mp_semaphore_get_value(s), 2);
+  assert_int_equal(mp_semaphore_acquire(s, 0), 0);
+  assert_int_equal(mp_semaphore_acquire(s, MP_FOREVER), 0);
+  assert_int_equal(mp_semaphore_acquire(s, 0), MP_ETIMEOUT);
+  assert_int_equal(mp_semaphore_acquire(s, 0.05), MP_ETIMEOUT);
+  assert_int_equal(mp_semaphore_acquire(s, NAN), -EINVAL);
+  assert_int_equal(mp_semaphore_get_value(s), 0);
+  for (int i = 0; i < 5; i++) /* unbounded: may go past the initial value */
+    assert_int_equal(mp_semaphore_release(s), 0);
+  assert_int_equal(mp_semaphore_get_value(s), 5);
+  mp_semaphore_free(s);
+
+  mp_semaphore *b = mp_bounded_semaphore_new(1);
+  assert_true(mp_semaphore_is_bounded(b));
+  assert_int_equal(mp_semaphore_release(b), MP_EVALUE);
+  assert_int_equal(mp_semaphore_acquire(b, 0), 0);
+  assert_int_equal(mp_semaphore_release(b), 0);
+  assert_int_equal(mp_semaphore_release(b), MP_EVALUE);
+  mp_semaphore_free(b);
+
+  mp_semaphore *big = mp_semaphore_new(MP_SEM_VALUE_MAX);
+  assert_int_equal(mp_semaphore_release(big), -EOVERFLOW);
+  mp_semaphore_free(big);
+
+  /* A waiter in another process is woken by a release here. */
+  mp_semaphore *z = mp_semaphore_new(0);
+  pid_t pids[3];
+  for (int i = 0; i < 3; i++) {
+    pids[i] = fork();
+    if (pids[i] == 0) {
+      CHILD_CHECK(mp_semaphore_acquire(z, 20) == 0);
+      _exit(0);
+    }
+  }
+  sleep_s(0.05);
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(mp_semaphore_release(z), 0);
+  for (int i = 0; i < 3; i++)
+    reap_ok(pids[i]);
+  assert_int_equal(mp_semaphore_get_value(z), 0);
+  mp_semaphore_free(z);
+  mp_semaphore_free(NULL);
+}
+
+/* ---- Event ------------------------------------------------------------------ */
+
+static void test_event(void **state) {
+  (void)state;
+  mp_test_watchdog(20);
+  mp_event *e = mp_event_new();
+  assert_false(mp_event_is_set(e));
+  assert_int_equal(mp_event_wait(e, 0), MP_ETIMEOUT);
+  double t0 = mp_monotonic();
+  assert_int_equal(mp_event_wait(e, 0.1), MP_ETIMEOUT);
+  assert_true(mp_monotonic() - t0 >= 0.09);
+  assert_int_equal(mp_event_wait(e, NAN), -EINVAL);
+  mp_event_set(e);
+  assert_true(mp_event_is_set(e));
+  assert_int_equal(mp_event_wait(e, 0), 0);
+  assert_int_equal(mp_event_wait(e, MP_FOREVER), 0);
+  mp_event_clear(e);
+  assert_false(mp_event_is_set(e));
+  /* Many waiters in other processes; one set wakes them all. */
+  pid_t pids[4];
+  for (int i = 0; i < 4; i++) {
+    pids[i] = fork();
+    if (pids[i] == 0) {
+      CHILD_CHECK(mp_event_wait(e, 20) == 0);
+      _exit(0);
+    }
+  }
+  sleep_s(0.1);
+  mp_event_set(e);
+  for (int i = 0; i < 4; i++)
+    reap_ok(pids[i]);
+  mp_event_free(e);
+  mp_event_set(NULL);
+  mp_event_clear(NULL);
+  assert_false(mp_event_is_set(NULL));
+}
+
+/* ---- Condition --------------------------------------------------------------- */
+
+typedef struct box {
+  int items;
+  int taken;
+} box;
+
+static bool has_item(void *arg) { return ((box *)arg)->items > 0; }
+
+static void test_condition_basics(void **state) {
+  (void)state;
+  mp_test_watchdog(20);
+  mp_condition *c = mp_condition_new(NULL);
+  assert_non_null(c);
+  assert_true(mp_lock_is_recursive(mp_condition_get_lock(c)));
+  assert_int_equal(mp_condition_wait(c, 0), MP_ENOTOWNER);
+  assert_int_equal(mp_condition_notify(c, 1), MP_ENOTOWNER);
+  assert_int_equal(mp_condition_notify_all(c), MP_ENOTOWNER);
+  box b = {0, 0};
+  assert_int_equal(mp_condition_wait_for(c, has_item, &b, 0), MP_ENOTOWNER);
+  assert_int_equal(mp_condition_acquire(c, MP_FOREVER), 0);
+  assert_int_equal(mp_condition_acquire(c, MP_FOREVER), 0); /* RLock: twice */
+  double t0 = mp_monotonic();
+  assert_int_equal(mp_condition_wait(c, 0.1), MP_ETIMEOUT);
+  assert_true(mp_monotonic() - t0 >= 0.09);
+  /* The wait gave back both levels. */
+  assert_int_equal(mp_condition_release(c), 0);
+  assert_int_equal(mp_condition_release(c), 0);
+  assert_int_equal(mp_condition_release(c), MP_ENOTOWNER);
+  assert_int_equal(mp_condition_acquire(c, 0), 0);
+  assert_int_equal(mp_condition_wait_for(c, has_item, &b, 0.05), MP_ETIMEOUT);
+  b.items = 1;
+  assert_int_equal(mp_condition_wait_for(c, has_item, &b, 0), 0);
+  assert_int_equal(mp_condition_wait(c, NAN), -EINVAL);
+  assert_int_equal(mp_condition_notify(c, 1), 0); /* nobody waits: fine */
+  assert_int_equal(mp_condition_release(c), 0);
+  mp_condition_free(c);
+  mp_condition_free(NULL);
+}
+
+/* A producer/consumer over a plain Lock between processes. */
+static void test_condition_processes(void **state) {
+  (void)state;
+  mp_test_watchdog(60);
+  mp_lock *l = mp_lock_new();
+  mp_condition *c = mp_condition_new(l);
+  assert_false(mp_lock_is_recursive(mp_condition_get_lock(c)));
+  box *b = shared_scratch(4096);
+  enum { CONSUMERS = 3, PER = 200 };
+  pid_t pids[CONSUMERS];
+  for (int i = 0; i < CONSUMERS; i++) {
+    pids[i] = fork();
+    if (pids[i] == 0) {
+      for (int k = 0; k < PER; k++) {
+        CHILD_CHECK(mp_condition_acquire(c, 30) == 0);
+        CHILD_CHECK(mp_condition_wait_for(c, has_item, b, 30) == 0);
+        b->items--;
+        b->taken++;
+        CHILD_CHECK(mp_condition_release(c) == 0);
+      }
+      _exit(0);
+    }
+  }
+  for (int k = 0; k < CONSUMERS * PER; k++) {
+    assert_int_equal(mp_condition_acquire(c, 30), 0);
+    b->items++;
+    assert_int_equal(mp_condition_notify(c, 1), 0);
+    assert_int_equal(mp_condition_release(c), 0);
+    if (k % 50 == 0)
+      sched_yield();
+  }
+  for (int i = 0; i < CONSUMERS; i++)
+    reap_ok(pids[i]);
+  assert_int_equal(b->taken, CONSUMERS * PER);
+  assert_int_equal(b->items, 0);
+  mp_condition_free(c);
+  mp_lock_free(l);
+  munmap(b, 4096);
+}
+
+/* notify(n) wakes n of the sleepers; notify_all the rest. */
+static void test_condition_notify_n(void **state) {
+  (void)state;
+  mp_test_watchdog(30);
+  mp_condition *c = mp_condition_new(NULL);
+  int *woke = shared_scratch(4096);
+  enum { N = 4 };
+  pid_t pids[N];
+  for (int i = 0; i < N; i++) {
+    pids[i] = fork();
+    if (pids[i] == 0) {
+      CHILD_CHECK(mp_condition_acquire(c, 30) == 0);
+      woke[1]++; /* sleeping (counted under the lock) */
+      int r = mp_condition_wait(c, 30);
+      CHILD_CHECK(r == 0);
+      woke[0]++;
+      CHILD_CHECK(mp_condition_release(c) == 0);
+      _exit(0);
+    }
+  }
+  for (int tries = 0; __atomic_load_n(&woke[1], __ATOMIC_ACQUIRE) < N && tries < 2000; tries++)
+    sleep_s(0.005);
+  sleep_s(0.05); /* let the last one reach its sleep */
+  assert_int_equal(mp_condition_acquire(c, 10), 0);
+  assert_int_equal(mp_condition_notify(c, 2), 0);
+  assert_int_equal(mp_condition_release(c), 0);
+  sleep_s(0.3);
+  assert_int_equal(mp_condition_acquire(c, 10), 0);
+  assert_int_equal(woke[0], 2);
+  assert_int_equal(mp_condition_notify_all(c), 0);
+  assert_int_equal(mp_condition_release(c), 0);
+  for (int i = 0; i < N; i++)
+    reap_ok(pids[i]);
+  assert_int_equal(woke[0], N);
+  mp_condition_free(c);
+  munmap(woke, 4096);
+}
+
+/* ---- Barrier ----------------------------------------------------------------- */
+
+static int count_action(void *arg) {
+  __atomic_fetch_add((int *)arg, 1, __ATOMIC_RELAXED);
+  return 0;
+}
+
+static void test_barrier_rounds(void **state) {
+  (void)state;
+  mp_test_watchdog(60);
+  errno = 0;
+  assert_null(mp_barrier_new(0, NULL, NULL, MP_FOREVER));
+  assert_int_equal(errno, EINVAL);
+  assert_null(mp_barrier_new(-3, NULL, NULL, MP_FOREVER));
+  assert_null(mp_barrier_new(2, NULL, NULL, NAN));
+  assert_int_equal(mp_barrier_memsize(0), 0);
+  int *shared = shared_scratch(4096); /* [0] action runs, [1..] index seen */
+  enum { P = 4, ROUNDS = 50 };
+  mp_barrier *b = mp_barrier_new(P, count_action, &shared[0], MP_FOREVER);
+  assert_int_equal(mp_barrier_parties(b), P);
+  assert_int_equal(mp_barrier_n_waiting(b), 0);
+  pid_t pids[P - 1];
+  for (int i = 0; i < P - 1; i++) {
+    pids[i] = fork();
+    if (pids[i] == 0) {
+      for (int r = 0; r < ROUNDS; r++) {
+        int idx = mp_barrier_wait_timeout(b, 30);
+        CHILD_CHECK(idx >= 0 && idx < P);
+        __atomic_fetch_add(&shared[1 + r * P + idx], 1, __ATOMIC_RELAXED);
+      }
+      _exit(0);
+    }
+  }
+  for (int r = 0; r < ROUNDS; r++) {
+    int idx = mp_barrier_wait(b);
+    assert_true(idx >= 0 && idx < P);
+    __atomic_fetch_add(&shared[1 + r * P + idx], 1, __ATOMIC_RELAXED);
+  }
+  for (int i = 0; i < P - 1; i++)
+    reap_ok(pids[i]);
+  assert_int_equal(shared[0], ROUNDS); /* the action ran once per round */
+  for (int r = 0; r < ROUNDS; r++)     /* every index once per round */
+    for (int i = 0; i < P; i++)
+      assert_int_equal(shared[1 + r * P + i], 1);
+  assert_false(mp_barrier_broken(b));
+  mp_barrier_free(b);
+  munmap(shared, 4096);
+}
+
+static int failing_action(void *arg) {
+  (void)arg;
+  return -EIO;
+}
+
+static void test_barrier_break_reset(void **state) {
+  (void)state;
+  mp_test_watchdog(30);
+  /* A timeout breaks the barrier, for the waiter and later callers. */
+  mp_barrier *b = mp_barrier_new(2, NULL, NULL, 0.1);
+  assert_int_equal(mp_barrier_wait(b), MP_EBROKEN);
+  assert_true(mp_barrier_broken(b));
+  assert_int_equal(mp_barrier_wait_timeout(b, 5), MP_EBROKEN);
+  mp_barrier_reset(b);
+  assert_false(mp_barrier_broken(b));
+  /* Reset while a party waits: the waiter gets MP_EBROKEN. */
+  pid_t pid = fork();
+  if (pid == 0) {
+    CHILD_CHECK(mp_barrier_wait_timeout(b, 30) == MP_EBROKEN);
+    _exit(0);
+  }
+  for (int i = 0; i < 2000 && mp_barrier_n_waiting(b) < 1; i++)
+    sleep_s(0.005);
+  assert_int_equal(mp_barrier_n_waiting(b), 1);
+  mp_barrier_reset(b);
+  reap_ok(pid);
+  assert_false(mp_barrier_broken(b));
+  assert_int_equal(mp_barrier_n_waiting(b), 0);
+  /* It works again after the reset. */
+  pid = fork();
+  if (pid == 0) {
+    int i = mp_barrier_wait_timeout(b, 30);
+    CHILD_CHECK(i == 0 || i == 1);
+    _exit(0);
+  }
+  int i = mp_barrier_wait_timeout(b, 30);
+  assert_true(i == 0 || i == 1);
+  reap_ok(pid);
+  /* abort() wakes a waiter with MP_EBROKEN. */
+  pid = fork();
+  if (pid == 0) {
+    CHILD_CHECK(mp_barrier_wait_timeout(b, 30) == MP_EBROKEN);
+    _exit(0);
+  }
+  for (int k = 0; k < 2000 && mp_barrier_n_waiting(b) < 1; k++)
+    sleep_s(0.005);
+  mp_barrier_abort(b);
+  reap_ok(pid);
+  assert_true(mp_barrier_broken(b));
+  mp_barrier_free(b);
+  /* A failing action breaks it: its caller gets the action's code. */
+  mp_barrier *f = mp_barrier_new(1, failing_action, NULL, MP_FOREVER);
+  assert_int_equal(mp_barrier_wait(f), -EIO);
+  assert_true(mp_barrier_broken(f));
+  mp_barrier_free(f);
+  /* One party: never waits. */
+  mp_barrier *one = mp_barrier_new(1, NULL, NULL, MP_FOREVER);
+  assert_int_equal(mp_barrier_wait(one), 0);
+  assert_int_equal(mp_barrier_wait_timeout(one, NAN), -EINVAL);
+  mp_barrier_free(one);
+  mp_barrier_free(NULL);
+  assert_int_equal(mp_barrier_wait(NULL), -EINVAL);
+}
+
+/* Semaphore, Event and Barrier travel by handle as well. */
+static void test_handles_of_all(void **state) {
+  (void)state;
+  mp_test_watchdog(20);
+  mp_semaphore *s = mp_bounded_semaphore_new(3);
+  mp_barrier *b = mp_barrier_new(2, NULL, NULL, 7.5);
+  mp_handle hs, hb;
+  assert_int_equal(mp_semaphore_handle(s, &hs), 0);
+  assert_int_equal(mp_barrier_handle(b, &hb), 0);
+  mp_semaphore *s2 = mp_semaphore_open(&hs);
+  mp_barrier *b2 = mp_barrier_open(&hb, NULL, NULL);
+  assert_non_null(s2);
+  assert_non_null(b2);
+  assert_true(mp_semaphore_is_bounded(s2));
+  assert_int_equal(mp_semaphore_acquire(s2, 0), 0);
+  assert_int_equal(mp_semaphore_get_value(s), 2);
+  assert_int_equal(mp_barrier_parties(b2), 2);
+  assert_null(mp_semaphore_open(&hb));
+  assert_int_equal(mp_errno_code(errno), MP_ETYPE);
+  mp_semaphore_free(s2);
+  mp_barrier_free(b2);
+  mp_semaphore_free(s);
+  mp_barrier_free(b);
+  /* The init forms. */
+  void *mem = shared_scratch(4096);
+  mp_semaphore *si = mp_semaphore_init(mem, 0, false);
+  assert_int_equal(mp_semaphore_handle(si, &hs), MP_ENOTSUP);
+  assert_null(mp_semaphore_init(mem, -1, false));
+  mp_semaphore_free(si);
+  mp_event *ei = mp_event_init(mem);
+  mp_event_set(ei);
+  mp_event *ea = mp_event_attach(mem);
+  assert_true(mp_event_is_set(ea));
+  mp_event_free(ea);
+  mp_event_free(ei);
+  mp_lock *l = mp_lock_init((char *)mem + 64, true);
+  mp_condition *ci = mp_condition_init((char *)mem + 128, l);
+  assert_non_null(ci);
+  assert_null(mp_condition_init((char *)mem + 128, NULL));
+  assert_int_equal(mp_condition_acquire(ci, 0), 0);
+  assert_int_equal(mp_condition_wait(ci, 0.01), MP_ETIMEOUT);
+  assert_int_equal(mp_condition_release(ci), 0);
+  mp_condition_free(ci);
+  mp_lock_free(l);
+  mp_barrier *bi = mp_barrier_init((char *)mem + 256, 2, NULL, NULL, MP_FOREVER);
+  assert_non_null(bi);
+  assert_null(mp_barrier_init(mem, 0, NULL, NULL, MP_FOREVER));
+  mp_barrier_free(bi);
+  munmap(mem, 4096);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_lock_basics),
+      cmocka_unit_test(test_lock_mutual_exclusion),
+      cmocka_unit_test(test_rlock),
+      cmocka_unit_test(test_lock_in_caller_memory),
+      cmocka_unit_test(test_semaphore),
+      cmocka_unit_test(test_event),
+      cmocka_unit_test(test_condition_basics),
+      cmocka_unit_test(test_condition_processes),
+      cmocka_unit_test(test_condition_notify_n),
+      cmocka_unit_test(test_barrier_rounds),
+      cmocka_unit_test(test_barrier_break_reset),
+      cmocka_unit_test(test_handles_of_all),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
