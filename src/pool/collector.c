@@ -164,7 +164,8 @@ static void handle_rec(mp_pool *p, int w, const pool__rec *r, pool__col *c) {
       wk->frag = NULL;
       wk->frag_cap = 0;
     } else if ((data = mp__malloc(len))) {
-      memcpy(data, wk->frag, wk->frag_len);
+      if (wk->frag_len)
+        memcpy(data, wk->frag, wk->frag_len);
       memcpy(data + wk->frag_len, payload, r->len);
     }
   }

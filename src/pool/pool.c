@@ -5,6 +5,7 @@
  * (collector.c) does the rest: results, deaths, time limits, callbacks. */
 #include <math.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -14,16 +15,57 @@
 
 /* ---- Which process are we (cached: getpid is a system call) ------------ */
 
+/* The pools this process created, so that exit() terminates them first:
+ * Python's Pool does the same through a Finalize with an exit priority.
+ * Without it the process area's exit hook would stop workers that the
+ * result thread restarts. A forked child starts with an empty list. */
 static pid_t g_pid;
-static pthread_once_t g_pid_once = PTHREAD_ONCE_INIT;
-static void pid_reset(void) { __atomic_store_n(&g_pid, getpid(), __ATOMIC_RELAXED); }
-static void pid_init(void) {
-  pid_reset();
-  pthread_atfork(NULL, NULL, pid_reset);
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t g_pools_mu = PTHREAD_MUTEX_INITIALIZER;
+static mp_pool *g_pools;
+
+static void after_fork_child(void) {
+  __atomic_store_n(&g_pid, getpid(), __ATOMIC_RELAXED);
+  pthread_mutex_init(&g_pools_mu, NULL);
+  g_pools = NULL;
 }
+
+static void at_exit(void) {
+  if (getpid() != __atomic_load_n(&g_pid, __ATOMIC_RELAXED))
+    return; /* exit() inside a task, in a worker */
+  pthread_mutex_lock(&g_pools_mu);
+  for (mp_pool *p = g_pools; p; p = p->reg_next)
+    mp_pool_terminate(p);
+  pthread_mutex_unlock(&g_pools_mu);
+}
+
+static void once_init(void) {
+  __atomic_store_n(&g_pid, getpid(), __ATOMIC_RELAXED);
+  pthread_atfork(NULL, NULL, after_fork_child);
+  atexit(at_exit);
+}
+
 pid_t pool__getpid(void) {
-  pthread_once(&g_pid_once, pid_init);
+  pthread_once(&g_once, once_init);
   return __atomic_load_n(&g_pid, __ATOMIC_RELAXED);
+}
+
+static void registry_add(mp_pool *p) {
+  pthread_mutex_lock(&g_pools_mu);
+  p->reg_next = g_pools;
+  g_pools = p;
+  pthread_mutex_unlock(&g_pools_mu);
+}
+
+static void registry_remove(mp_pool *p) {
+  pthread_mutex_lock(&g_pools_mu);
+  for (mp_pool **pp = &g_pools; *pp; pp = &(*pp)->reg_next) {
+    if (*pp == p) {
+      *pp = p->reg_next;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&g_pools_mu);
 }
 
 /* ---- Options ------------------------------------------------------------- */
@@ -112,6 +154,7 @@ mp_pool *mp_pool_new(const mp_pool_opts *opts) {
     p->timeout_ns = (int64_t)ceil(o.task_timeout * 1e9);
   p->ctl_fd = -1;
   p->efd = -1;
+  pthread_sigmask(SIG_SETMASK, NULL, &p->sigmask);
   pthread_mutex_init(&p->mu, NULL);
   rc = map_control(p);
   if (!rc && !(p->arena = pool__arena_new()))
@@ -149,6 +192,7 @@ mp_pool *mp_pool_new(const mp_pool_opts *opts) {
     errno = -rc;
     return NULL;
   }
+  registry_add(p);
   return p;
 }
 
@@ -220,7 +264,8 @@ static int copy_in_fixed(mp_result *j, const void *in, size_t n, size_t size) {
   j->in_off = pool__arena_alloc(j->arena, j->in_bytes);
   if (j->in_off == POOL__NOOFF)
     return -ENOMEM;
-  memcpy(pool__arena_base(j->arena) + j->in_off, in, j->in_bytes);
+  if (j->in_bytes)
+    memcpy(pool__arena_base(j->arena) + j->in_off, in, j->in_bytes);
   j->in_kind = POOL__IN_FIXED;
   j->in_size = size;
   return 0;
@@ -614,5 +659,6 @@ void mp_pool_free(mp_pool *p) {
   if (p->thread_started && pthread_equal(pthread_self(), p->thread))
     return; /* from a callback: cannot free the thread running us */
   wait_thread(p, &(mp__deadline){INT64_MAX});
+  registry_remove(p);
   pool_release(p);
 }

@@ -26,12 +26,14 @@
 #define MPROC_POOL_INTERNAL_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdalign.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 #include "mproc/pool.h"
+#include "mproc/process.h"
 #include "runtime/runtime_internal.h"
 
 /* ---- Shared layout ------------------------------------------------------------ */
@@ -245,7 +247,7 @@ typedef struct pool__chunk {
 enum { POOL__RUN = 0, POOL__CLOSE, POOL__TERMINATE };
 
 typedef struct pool__worker {
-  void *proc;           /* mp_process, or NULL when the slot is empty */
+  mp_process *proc;     /* NULL when the slot is empty */
   pid_t pid;
   int pidfd;
   bool dead;            /* its pidfd was readable */
@@ -262,6 +264,7 @@ struct mp_pool {
   int nproc;
   mp_pool_opts opts;
   int64_t timeout_ns;   /* per task; 0 none */
+  sigset_t sigmask;     /* the creating thread's: workers run with it */
 
   /* Shared. */
   int ctl_fd;
@@ -292,6 +295,7 @@ struct mp_pool {
   bool thread_started;
   uint32_t thread_done; /* futex: 1 once the result thread finished */
   bool joined;
+  mp_pool *reg_next;    /* the process's pools (pool.c) */
 };
 
 /* ---- Shared functions ---------------------------------------------------------- */

@@ -1,56 +1,54 @@
-/* spawn.c: starting, killing and reaping the pool's worker processes.
- * (Interim: plain fork + pidfd until mp_process lands on main.) */
-#include <signal.h>
+/* spawn.c: the pool's worker processes, as mp_process objects: daemonic
+ * (they die with the pool's process, even by SIGKILL), named
+ * ForkPoolWorker-N as CPython names them, watched through their sentinel
+ * (pidfd) by the result thread, killed through it, reaped by join. */
 #include <stdio.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "pool_internal.h"
 
+typedef struct worker_arg {
+  mp_pool *p;
+  int w;
+} worker_arg;
+
+static int worker_target(void *arg, size_t len) {
+  (void)len;
+  worker_arg a;
+  memcpy(&a, arg, sizeof a);
+  return pool__worker_main(a.p, a.w);
+}
+
 int pool__spawn(mp_pool *p, int w) {
   pool__worker *wk = &p->workers[w];
-  pid_t parent = getpid();
-  fflush(NULL);
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  pid_t pid = fork();
-  if (pid == 0) {
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-      _exit(1);
-    int code = pool__worker_main(p, w);
-    fflush(NULL);
-    _exit(code);
+  worker_arg a = {p, w};
+  mp_process *proc = mp_process_new(worker_target, &a, sizeof a,
+                                    &(mp_process_opts){.daemon = MP_DAEMON_YES});
+  if (!proc)
+    return mp_errno_code(errno);
+  /* Process-N becomes ForkPoolWorker-N (CPython's w.name.replace). */
+  const char *name = mp_process_name(proc);
+  if (strncmp(name, "Process", 7) == 0) {
+    char buf[sizeof wk->name];
+    snprintf(buf, sizeof buf, "ForkPoolWorker%s", name + 7);
+    mp_process_set_name(proc, buf);
   }
-  int err = pid < 0 ? -errno : 0;
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  if (err)
-    return err;
-  int fd = (int)syscall(SYS_pidfd_open, pid, 0);
-  if (fd < 0) {
-    err = -errno;
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    return err;
+  int rc = mp_process_start(proc);
+  if (rc) {
+    mp_process_free(proc);
+    return rc;
   }
-  static unsigned counter;
-  snprintf(wk->name, sizeof wk->name, "ForkPoolWorker-%u",
-           __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED));
-  wk->pid = pid;
-  wk->pidfd = fd;
-  wk->proc = (void *)1;
+  snprintf(wk->name, sizeof wk->name, "%s", mp_process_name(proc));
+  wk->proc = proc;
+  wk->pid = mp_process_pid(proc);
+  wk->pidfd = mp_process_sentinel(proc);
   wk->dead = false;
   return 0;
 }
 
 void pool__kill(mp_pool *p, int w) {
-  pool__worker *wk = &p->workers[w];
-  if (wk->proc)
-    syscall(SYS_pidfd_send_signal, wk->pidfd, SIGKILL, NULL, 0);
+  if (p->workers[w].proc)
+    mp_process_kill(p->workers[w].proc);
 }
 
 void pool__reap(mp_pool *p, int w, int *signo, int *status) {
@@ -59,16 +57,16 @@ void pool__reap(mp_pool *p, int w, int *signo, int *status) {
   *status = -1;
   if (!wk->proc)
     return;
-  siginfo_t si;
-  memset(&si, 0, sizeof si);
-  if (waitid(P_PIDFD, (id_t)wk->pidfd, &si, WEXITED) == 0) {
-    if (si.si_code == CLD_EXITED)
-      *status = si.si_status;
+  int code;
+  mp_process_join(wk->proc, MP_FOREVER);
+  if (mp_process_exitcode(wk->proc, &code) == 1) {
+    if (code < 0)
+      *signo = -code;
     else
-      *signo = si.si_status;
+      *status = code;
   }
-  mp__close(wk->pidfd);
+  mp_process_free(wk->proc);
+  wk->proc = NULL;
   wk->pidfd = -1;
   wk->pid = 0;
-  wk->proc = NULL;
 }

@@ -212,6 +212,8 @@ static void run_chunk(wctx *c) {
     if (p->timeout_ns)
       POOL__STORER(&s->started_ns, mp__now_ns());
     POOL__STORE(&s->running, idx + 1);
+    if (p->timeout_ns) /* a sleeping result thread must learn the deadline */
+      notify_collector(p);
     int rc = fn(arg, len, &out);
     unsigned last = k + 1 == t->count && !fixed_out ? POOL__F_LAST : 0;
     if (rc != 0) {
@@ -250,6 +252,9 @@ int pool__worker_main(mp_pool *p, int w) {
   wctx c = {.p = p, .w = w, .slot = &p->slots[w],
             .ring = p->rings + (size_t)w * POOL__RING_CAP, .statm_fd = -1};
   c.tail = POOL__LOADR(&c.slot->tail);
+  /* A replacement is forked by the result thread, which blocks every
+   * signal: run tasks with the mask of the thread that made the pool. */
+  pthread_sigmask(SIG_SETMASK, &p->sigmask, NULL);
   if (p->opts.initializer) {
     int r = p->opts.initializer(p->opts.initarg);
     if (r != 0) {
