@@ -576,6 +576,8 @@ static void test_daemon_flags(void **state) {
 
 static void test_active_children_and_zombies(void **state) {
   mp_test_watchdog(60);
+  int c = 0;
+  run_code(t_exit_with, &c, sizeof c); /* the result arena exists now */
   int fds = mp_test_count_fds();
   mp_process *sleeper = start_or_fail(t_sleep_forever, NULL, 0, NULL);
   /* Quick children: some kept, some freed while (maybe) running. */
@@ -622,8 +624,57 @@ static void test_active_children_and_zombies(void **state) {
   assert_int_equal(mp_test_count_fds(), fds);
 }
 
+/* Returns its argument bytes, reversed, as its result. */
+static int t_return_reversed(void *arg, size_t len) {
+  unsigned char *b = arg;
+  for (size_t i = 0; i < len / 2; i++) {
+    unsigned char t = b[i];
+    b[i] = b[len - 1 - i];
+    b[len - 1 - i] = t;
+  }
+  return mp_process_return(b, len) == 0 ? 0 : 1;
+}
+
+/* Many children at once, each with its own result; then more processes
+ * than an arena has slots, one after another (slots are reused). */
+static void test_many_results(void **state) {
+  mp_test_watchdog(120);
+  enum { N = 40 };
+  mp_process *ps[N];
+  for (int i = 0; i < N; i++) {
+    char buf[64];
+    int n = snprintf(buf, sizeof buf, "result number %d, %*s|", i, i, "");
+    ps[i] = start_or_fail(t_return_reversed, buf, (size_t)n, NULL);
+  }
+  for (int i = N - 1; i >= 0; i--) {
+    char buf[64], want[64];
+    int n = snprintf(buf, sizeof buf, "result number %d, %*s|", i, i, "");
+    for (int k = 0; k < n; k++)
+      want[k] = buf[n - 1 - k];
+    assert_int_equal(mp_process_join(ps[i], MP_FOREVER), 0);
+    const void *d;
+    size_t len;
+    assert_int_equal(mp_process_result(ps[i], &d, &len), 1);
+    assert_int_equal(len, n);
+    assert_memory_equal(d, want, (size_t)n);
+    mp_process_free(ps[i]);
+  }
+  for (int i = 0; i < 1100; i++) {
+    mp_process *p = start_or_fail(t_return_reversed, &i, sizeof i, NULL);
+    mp_process_join(p, MP_FOREVER);
+    const void *d;
+    size_t len;
+    assert_int_equal(mp_process_result(p, &d, &len), 1);
+    assert_int_equal(len, sizeof i);
+    mp_process_free(p);
+  }
+}
+
 static void test_no_leaked_fds(void **state) {
   mp_test_watchdog(60);
+  /* The first start creates this process's result arena, kept for good. */
+  int c = 0;
+  run_code(t_exit_with, &c, sizeof c);
   int before = mp_test_count_fds();
   for (int i = 0; i < 20; i++) {
     mp_process *p = start_or_fail(i % 2 ? t_return_twice : t_nothing, NULL, 0,
@@ -715,6 +766,7 @@ int main(void) {
       cmocka_unit_test(test_authkey),
       cmocka_unit_test(test_daemon_flags),
       cmocka_unit_test(test_active_children_and_zombies),
+      cmocka_unit_test(test_many_results),
       cmocka_unit_test(test_no_leaked_fds),
       cmocka_unit_test(test_threads_join_one),
       cmocka_unit_test(test_reaped_by_someone_else),

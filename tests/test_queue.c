@@ -8,6 +8,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include "mp_test.h"
@@ -331,51 +332,76 @@ static void test_mpmc_processes(void **state) {
   }
 }
 
-/* A program that did not inherit the queue (exec'd, given only the memfd
- * as a descriptor number) attaches to it and uses it both ways. */
-static void test_attach_exec(void **state) {
+/* A program that did not inherit the queue (exec'd) receives its handle
+ * over a Unix socket, opens it and uses it both ways. */
+static void test_handle_exec(void **state) {
   (void)state;
   mp_test_watchdog(30);
   const char *bindir = getenv("MP_TEST_BINDIR");
   char path[4096];
   snprintf(path, sizeof path, "%s/queue_peer", bindir ? bindir : ".");
   if (access(path, X_OK) != 0) {
-    fprintf(stderr, "test_attach_exec: %s not built; skipped\n", path);
+    fprintf(stderr, "test_handle_exec: %s not built; skipped\n", path);
     return;
   }
+  int fds = mp_test_count_fds();
   mp_queue *q = small_queue(MP__Q_QUEUE, 0);
   const uint32_t N = 500; /* several chunks */
   for (uint32_t i = 0; i < N; i++)
     assert_int_equal(mp_queue_put(q, &i, sizeof i, 0), 0);
-  int fd = fcntl(q->fd, F_DUPFD, 3); /* inheritable across exec */
-  assert_true(fd >= 0);
+  int sv[2];
+  assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  int child_end = fcntl(sv[1], F_DUPFD, 3); /* inheritable across exec */
+  assert_true(child_end >= 0);
   pid_t p = fork_or_die();
   if (p == 0) {
     char a1[16], a2[16];
-    snprintf(a1, sizeof a1, "%d", fd);
+    snprintf(a1, sizeof a1, "%d", child_end);
     snprintf(a2, sizeof a2, "%u", N);
     execl(path, path, a1, a2, (char *)NULL);
     _exit(127);
   }
-  close(fd);
+  close(child_end);
+  close(sv[1]);
+  mp_handle h;
+  assert_int_equal(mp_queue_handle(q, &h), 0);
+  assert_int_equal(h.type, MP_TYPE_QUEUE);
+  assert_int_equal(mp_handle_send(sv[0], &h), 0);
+  close(sv[0]);
   wait_ok(p); /* first: the parent must not take the peer's items */
   uint32_t v;
   size_t n;
   assert_int_equal(mp_queue_get_into(q, &v, sizeof v, &n, 0), 0);
   assert_int_equal(v, N + 1000);
   assert_true(mp_queue_empty(q));
-  /* A descriptor that is not a queue is refused. */
+  /* Opening in this process too gives a second, independent handle. */
+  mp_queue *q2 = mp_queue_open(&h);
+  assert_non_null(q2);
+  assert_int_equal(mp_queue_put(q2, "x", 1, 0), 0);
+  assert_int_equal(mp_queue_close(q2), 0);
+  assert_int_equal(mp_queue_get_into(q, &v, sizeof v, &n, 0), 0);
+  mp_queue_free(q2);
+  /* Bad handles. */
+  mp_handle bad = h;
+  bad.type = MP_TYPE_LOCK;
+  errno = 0;
+  assert_null(mp_queue_open(&bad));
+  assert_int_equal(mp_errno_code(errno), MP_ETYPE);
+  assert_null(mp_queue_open(NULL));
+  assert_int_equal(mp_queue_handle(NULL, &h), -EINVAL);
   int other = memfd_create("not-a-queue", MFD_CLOEXEC);
   assert_true(other >= 0);
-  assert_int_equal(ftruncate(other, 4096), 0);
-  errno = 0;
-  assert_null(mp__queue_attach(other));
+  assert_int_equal(ftruncate(other, 1 << 20), 0);
+  bad = h;
+  bad.parts[0].fd = other;
+  assert_null(mp_queue_open(&bad));
   assert_int_equal(mp_errno_code(errno), MP_EPROTO);
   assert_int_equal(ftruncate(other, 0), 0); /* too small to look into */
-  assert_null(mp__queue_attach(other));
+  assert_null(mp_queue_open(&bad));
   assert_int_equal(mp_errno_code(errno), MP_EPROTO);
   close(other);
   mp_queue_free(q);
+  assert_int_equal(mp_test_count_fds(), fds);
 }
 
 /* ---- threads --------------------------------------------------------------- */
@@ -590,7 +616,7 @@ int main(void) {
       cmocka_unit_test(test_put_then_exit),
       cmocka_unit_test(test_blocking_processes),
       cmocka_unit_test(test_mpmc_processes),
-      cmocka_unit_test(test_attach_exec),
+      cmocka_unit_test(test_handle_exec),
       cmocka_unit_test(test_mpmc_threads),
       cmocka_unit_test(test_objects),
       cmocka_unit_test(test_joinable),

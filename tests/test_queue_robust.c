@@ -138,10 +138,24 @@ static void producer_death(int point, int skip) {
     _exit(0); /* the point was never reached */
   }
   expect_killed(p);
+  uint64_t pending = q->h->prod.pending;
+  if (point == MP__QHOOK_JUMP)
+    assert_true(pending != 0); /* the dead producer's unlinked chunk */
   uint32_t n = *done;
   assert_true(n >= 10);
   assert_int_equal(mp_queue_qsize(q), n);
   expect_range(q, 1, 0, n);
+  if (pending) {
+    /* The next put recovers the producers' lock and gives the chunk back
+     * for reuse (or uses it for its own jump). */
+    assert_int_equal(put_range(q, 3, 0, 1), 0);
+    expect_range(q, 3, 0, 1);
+    mp__qhdr *h = q->h;
+    assert_int_equal(h->prod.pending, 0);
+    unsigned cls = mp__qblk(q, pending)->cls;
+    assert_true(h->spare_chunk == pending || h->prod.chunk == pending ||
+                h->heap.free_head[cls] == pending);
+  }
   /* Everyone goes on: the lock was recovered, the tail is consistent. */
   assert_int_equal(put_range(q, 2, 0, 300), 0);
   expect_range(q, 2, 0, 300);
@@ -198,6 +212,40 @@ static void test_hook_deaths(void **state) {
     consumer_death(MP__QHOOK_OOL_COPY, skip);
     consumer_death(MP__QHOOK_HEAP_LOCKED, skip); /* freeing a block or chunk */
   }
+}
+
+/* A producer stopped (SIGSTOP) while holding the producers' lock: a put
+ * with a timeout gives up in time instead of hanging; gets still work; once
+ * it continues, its item arrives. */
+static void stop_hook(int point) {
+  if (point == MP__QHOOK_PUT_WRITTEN)
+    raise(SIGSTOP);
+}
+
+static void test_stopped_holder(void **state) {
+  (void)state;
+  mp_test_watchdog(30);
+  mp_queue *q = small_queue(0);
+  assert_int_equal(put_range(q, 1, 0, 5), 0);
+  pid_t p = fork();
+  if (p == 0) {
+    mp__queue_hook = stop_hook;
+    _exit(put_range(q, 1, 5, 1) == 0 ? 0 : 1);
+  }
+  int st;
+  assert_int_equal(waitpid(p, &st, WUNTRACED), p);
+  assert_true(WIFSTOPPED(st));
+  double t0 = mp_monotonic();
+  assert_int_equal(mp_queue_put(q, "x", 1, 0.1), MP_EFULL);
+  double took = mp_monotonic() - t0;
+  assert_true(took >= 0.09 && took < 5.0);
+  assert_int_equal(mp_queue_put_nowait(q, "x", 1), MP_EFULL);
+  expect_range(q, 1, 0, 5); /* consumers are not held up */
+  kill(p, SIGCONT);
+  assert_int_equal(waitpid(p, &st, 0), p);
+  assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  expect_range(q, 1, 5, 1);
+  mp_queue_free(q);
 }
 
 /* ---- random deaths ----------------------------------------------------------- */
@@ -373,6 +421,7 @@ static void test_random_deaths(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_hook_deaths),
+      cmocka_unit_test(test_stopped_holder),
       cmocka_unit_test(test_random_deaths),
   };
   if (getenv("MP_TEST_FILTER"))

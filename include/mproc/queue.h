@@ -29,7 +29,9 @@
  * and mp_queue_join() need a queue made by mp_joinable_queue_new().
  *
  * Sharing: a child created by fork (mp_process with the fork start method)
- * uses the parent's mp_queue pointer as is. Each process owns its handle:
+ * uses the parent's mp_queue pointer as is; any other process opens the
+ * queue from an mp_handle (mp_queue_handle, mp_handle_send / _recv,
+ * mp_queue_open; see mproc/shm.h). Each process owns its mp_queue:
  * mp_queue_free() releases this process's mapping; the memory goes when the
  * last process lets go. Every function is thread-safe on one handle except
  * mp_queue_free(), which no other thread may be using the handle during. */
@@ -41,6 +43,7 @@
 
 #include "errors.h"
 #include "obj.h"
+#include "shm.h"
 
 MP_EXTERN_C_BEGIN
 
@@ -64,6 +67,20 @@ MP_EXPORT mp_queue *mp_joinable_queue_new(long maxsize);
  * for other processes that hold it; with the last handle they are gone.
  * mp_queue_free(NULL) does nothing. */
 MP_EXPORT void mp_queue_free(mp_queue *q);
+
+/* Fills h with the queue's handle: type MP_TYPE_QUEUE, one part (the
+ * queue's memfd, offset 0, its whole size). The descriptor is borrowed: it
+ * stays valid while q is open in this process; never close it. Returns 0 or
+ * -EINVAL for NULL arguments. */
+MP_EXPORT int mp_queue_handle(const mp_queue *q, mp_handle *h);
+
+/* Opens the queue a handle names, in a process that did not inherit it
+ * (the handle typically came from mp_handle_recv). The handle's descriptors
+ * stay the caller's (this maps the queue and keeps its own duplicate).
+ * Returns the queue (free with mp_queue_free), or NULL with errno:
+ * -MP_ETYPE (the handle names something else), -MP_EPROTO (the descriptor
+ * is not a queue), EINVAL, ENOMEM, EMFILE. */
+MP_EXPORT mp_queue *mp_queue_open(const mp_handle *h);
 
 /* ---- put --------------------------------------------------------------- */
 

@@ -22,7 +22,7 @@ static mp_process g_main = {
     .kind = MP__PROC_MAIN,
     .state = MP__ST_STARTED,
     .pidfd = -1,
-    .result_fd = -1,
+    .slot = -1,
     .result_state = -1,
 };
 
@@ -36,21 +36,19 @@ static struct {
   pid_t pid;            /* getpid(), cached; 0 = not known yet */
   bool has_parent;
   bool exiting;
-  bool result_written;
-  int result_fd; /* in a child: where its result goes */
+  mp__arena *arenas; /* result arenas of our children (result.c) */
   mp_process parent;
   char parent_name[MP__NAME_MAX];
 } g __attribute__((aligned(4096))) = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
-    .result_fd = -1,
 };
 
-void mp__proc_lock(void) { pthread_mutex_lock(&g.lock); }
-void mp__proc_unlock(void) { pthread_mutex_unlock(&g.lock); }
+MP__HOT void mp__proc_lock(void) { pthread_mutex_lock(&g.lock); }
+MP__HOT void mp__proc_unlock(void) { pthread_mutex_unlock(&g.lock); }
 
-bool mp__proc_is_current(const mp_process *p) { return p == g.current; }
+MP__HOT bool mp__proc_is_current(const mp_process *p) { return p == g.current; }
 
-pid_t mp__proc_getpid(void) {
+MP__HOT pid_t mp__proc_getpid(void) {
   pid_t pid = __atomic_load_n(&g.pid, __ATOMIC_RELAXED);
   if (MP__UNLIKELY(pid == 0)) {
     pid = getpid();
@@ -59,12 +57,9 @@ pid_t mp__proc_getpid(void) {
   return pid;
 }
 
-int *mp__proc_result_fd(bool **written) {
-  *written = &g.result_written;
-  return &g.result_fd;
-}
+mp__arena **mp__proc_arenas(void) { return &g.arenas; }
 
-MP_EXPORT mp_process *mp_current_process(void) {
+MP__HOT MP_EXPORT mp_process *mp_current_process(void) {
   return g.current ? g.current : &g_main;
 }
 
@@ -72,7 +67,7 @@ MP_EXPORT mp_process *mp_parent_process(void) {
   return g.has_parent ? &g.parent : NULL;
 }
 
-void mp__children_add(mp_process *p) {
+MP__HOT void mp__children_add(mp_process *p) {
   p->refs++;
   p->registered = true;
   p->prev = NULL;
@@ -82,7 +77,7 @@ void mp__children_add(mp_process *p) {
   g.children = p;
 }
 
-void mp__children_remove(mp_process *p) {
+MP__HOT void mp__children_remove(mp_process *p) {
   p->state = MP__ST_ENDED;
   mp__result_collect(p);
   if (!p->registered)
@@ -98,12 +93,12 @@ void mp__children_remove(mp_process *p) {
   mp__proc_unref(p);
 }
 
-void mp__proc_unref(mp_process *p) {
+MP__HOT void mp__proc_unref(mp_process *p) {
   if (--p->refs == 0)
     mp__proc_destroy(p);
 }
 
-void mp__children_reap(void) {
+MP__HOT void mp__children_reap(void) {
   if (!g.children)
     return;
   /* One system call instead of one per child when nothing has ended
@@ -186,13 +181,15 @@ MP_EXPORT int mp_process_sentinel(mp_process *p) {
   return r;
 }
 
-void mp__children_after_fork(mp_process *p, int result_fd, pid_t parent_pid,
+MP__HOT void mp__children_after_fork(mp_process *p, pid_t parent_pid,
                              const char *parent_name) {
-  /* Another thread may have held the lock at fork; it does not exist here. */
-  pthread_mutex_init(&g.lock, NULL);
+  /* Another thread may have held the lock at fork; it does not exist here.
+   * Assigned, not pthread_mutex_init: no libc call the parent never made. */
+  g.lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
   g.pid = 0;
-  g.result_fd = result_fd;
-  g.result_written = false;
+  /* Our parent's arenas hold our own result (p->arena); our children get
+   * arenas of their own. */
+  g.arenas = NULL;
   /* Our parent's children are our siblings: not ours to reap. Their
    * objects stay allocated in this copy of the heap, unreachable. */
   g.children = NULL;
@@ -207,7 +204,7 @@ void mp__children_after_fork(mp_process *p, int result_fd, pid_t parent_pid,
       .state = MP__ST_STARTED,
       .pid = parent_pid,
       .pidfd = -1,
-      .result_fd = -1,
+      .slot = -1,
       .result_state = -1,
       .name = g.parent_name,
   };
@@ -232,11 +229,14 @@ void mp__children_after_fork(mp_process *p, int result_fd, pid_t parent_pid,
 
 /* ---- exit ------------------------------------------------------------------ */
 
-void mp__process_exit_function(void) {
+MP__HOT void mp__process_exit_function(void) {
   if (g.exiting)
     return;
   g.exiting = true;
   mp_log(MP_LOG_INFO, "process shutting down");
+  /* Most children have no children: skip the lock and the lists. */
+  if (!__atomic_load_n(&g.children, __ATOMIC_ACQUIRE))
+    return;
   mp_process **list;
   size_t n;
   if (mp_active_children(&list, &n) == 0) {
@@ -264,7 +264,7 @@ static void exit_hook(void) { mp__process_exit_function(); }
  * _exit_function on import: it runs after the program's own atexit
  * handlers. A child never runs it through atexit: it calls the exit
  * function itself and leaves with _exit(). */
-static void forget_pid(void) { g.pid = 0; }
+MP__HOT static void forget_pid(void) { g.pid = 0; }
 
 __attribute__((constructor)) static void register_exit_hook(void) {
   atexit(exit_hook);
@@ -288,7 +288,7 @@ int mp__atfork_child(void (*fn)(void)) {
   return r;
 }
 
-void mp__atfork_child_run(void) {
+MP__HOT void mp__atfork_child_run(void) {
   for (int i = 0; i < g_nhooks; i++)
     g_hooks[i]();
 }

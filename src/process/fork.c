@@ -1,6 +1,5 @@
-/* fork.c: the fork start method. The parent creates the child's result
- * memfd, blocks every signal, forks, restores its mask and opens a pidfd
- * (the sentinel). The child restores the mask, rebuilds the library's
+/* fork.c: the fork start method. The parent blocks every signal, forks,
+ * restores its mask and opens a pidfd (the sentinel). The child restores the mask, rebuilds the library's
  * per-process state (identity, registry, current and parent objects), runs
  * the hooks other areas registered, then the target, then Python's exit
  * function, and leaves with _exit(): the parent's atexit handlers (and
@@ -27,9 +26,9 @@ static int pidfd_open_(pid_t pid) {
   return fd < 0 ? -errno : fd;
 }
 
-static _Noreturn void child_main(mp_process *p, int result_fd,
-                                 pid_t parent_pid, const char *parent_name) {
-  mp__children_after_fork(p, result_fd, parent_pid, parent_name);
+MP__HOT static _Noreturn void child_main(mp_process *p, pid_t parent_pid,
+                                 const char *parent_name) {
+  mp__children_after_fork(p, parent_pid, parent_name);
   if (p->daemon) {
     /* Die with the parent even when it is SIGKILLed. The parent may have
      * died before prctl: then we were reparented already; follow it. */
@@ -51,10 +50,7 @@ static _Noreturn void child_main(mp_process *p, int result_fd,
   _exit(code);
 }
 
-static int fork_start(mp_process *p, mp__started *out) {
-  int rfd = memfd_create("mproc-result", MFD_CLOEXEC);
-  if (rfd < 0)
-    return -errno;
+MP__HOT static int fork_start(mp_process *p, mp__started *out) {
   /* The child reads these from its copy; compute before fork. */
   pid_t parent_pid = mp__proc_getpid();
   const char *parent_name = mp__self_name();
@@ -71,7 +67,7 @@ static int fork_start(mp_process *p, mp__started *out) {
   pid_t pid = fork();
   if (pid == 0) {
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    child_main(p, rfd, parent_pid, parent_name);
+    child_main(p, parent_pid, parent_name);
   }
   int err = pid < 0 ? -errno : 0;
   pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -85,15 +81,13 @@ static int fork_start(mp_process *p, mp__started *out) {
       waitpid(pid, NULL, 0);
     }
   }
-  if (err) {
-    mp__close(rfd);
+  if (err)
     return err;
-  }
-  *out = (mp__started){.pid = pid, .pidfd = pidfd, .result_fd = rfd};
+  *out = (mp__started){.pid = pid, .pidfd = pidfd};
   return 0;
 }
 
-static int fork_poll(mp_process *p) {
+MP__HOT static int fork_poll(mp_process *p) {
   siginfo_t si;
   si.si_pid = 0;
   if (waitid(P_PIDFD, (id_t)p->pidfd, &si, WEXITED | WNOHANG) < 0) {

@@ -16,7 +16,7 @@
 
 static const mp__start_method *const g_methods[] = {&mp__method_fork};
 
-const mp__start_method *mp__method_find(const char *name, int *err) {
+MP__HOT const mp__start_method *mp__method_find(const char *name, int *err) {
   if (!name)
     return g_methods[0];
   for (size_t i = 0; i < MP__ARRAY_SIZE(g_methods); i++)
@@ -33,7 +33,7 @@ const mp__start_method *mp__method_find(const char *name, int *err) {
   return NULL;
 }
 
-static bool opts_valid(const mp_process_opts *o) {
+MP__HOT static bool opts_valid(const mp_process_opts *o) {
   for (size_t i = 0; i < MP__ARRAY_SIZE(o->reserved); i++)
     if (o->reserved[i])
       return false;
@@ -42,7 +42,7 @@ static bool opts_valid(const mp_process_opts *o) {
 }
 
 /* "Process-1:2": the identity path as Python's default name. */
-static char *default_name(const unsigned *id, size_t n) {
+MP__HOT static char *default_name(const unsigned *id, size_t n) {
   size_t cap = 8 + 11 * n + 1;
   char *s = mp__malloc(cap);
   if (!s)
@@ -53,7 +53,7 @@ static char *default_name(const unsigned *id, size_t n) {
   return s;
 }
 
-MP_EXPORT mp_process *mp_process_new(mp_target_fn target, const void *arg,
+MP__HOT MP_EXPORT mp_process *mp_process_new(mp_target_fn target, const void *arg,
                                      size_t len, const mp_process_opts *opts) {
   static const mp_process_opts defaults = MP_PROCESS_OPTS_INIT;
   if (!opts)
@@ -78,7 +78,7 @@ MP_EXPORT mp_process *mp_process_new(mp_target_fn target, const void *arg,
   p->refs = 1;
   p->state = MP__ST_INITIAL;
   p->pidfd = -1;
-  p->result_fd = -1;
+  p->slot = -1;
   p->result_state = -1;
   p->target = target;
   p->len = len;
@@ -112,12 +112,12 @@ oom:
   return NULL;
 }
 
-bool mp__proc_is_ours(const mp_process *p) {
+MP__HOT bool mp__proc_is_ours(const mp_process *p) {
   return p->kind == MP__PROC_CHILD && p->parent_pid == mp__proc_getpid() &&
          !mp__proc_is_current(p);
 }
 
-MP_EXPORT int mp_process_start(mp_process *p) {
+MP__HOT MP_EXPORT int mp_process_start(mp_process *p) {
   if (!p)
     return -EINVAL;
   mp__proc_lock();
@@ -126,8 +126,10 @@ MP_EXPORT int mp_process_start(mp_process *p) {
     r = MP_ESTATE;
   else if (mp__self_get()->daemon)
     r = MP_EDAEMON;
-  else
+  else {
     mp__children_reap();
+    r = mp__result_slot_take(p);
+  }
   /* Claim the object: a second start from another thread sees STARTED. */
   if (r == 0)
     p->state = MP__ST_STARTED;
@@ -141,20 +143,19 @@ MP_EXPORT int mp_process_start(mp_process *p) {
   mp__proc_lock();
   if (r < 0) {
     p->state = MP__ST_INITIAL;
+    mp__result_slot_drop(p);
   } else {
+    /* The argument copy stays until free: freeing it here would write
+     * the allocator's pages while the child still shares them. */
     p->pid = st.pid;
     p->pidfd = st.pidfd;
-    p->result_fd = st.result_fd;
-    /* Python drops the target and its args once started. */
-    mp__free(p->arg);
-    p->arg = NULL;
     mp__children_add(p);
   }
   mp__proc_unlock();
   return r;
 }
 
-int mp__proc_poll_locked(mp_process *p) {
+MP__HOT int mp__proc_poll_locked(mp_process *p) {
   if (p->state == MP__ST_ENDED)
     return 1;
   if (p->state != MP__ST_STARTED || p->pidfd < 0)
@@ -174,7 +175,7 @@ static int parent_wait(mp_process *p, const mp__deadline *dl) {
   return r < 0 ? r : r ? 0 : MP_ETIMEOUT;
 }
 
-MP_EXPORT int mp_process_join(mp_process *p, double timeout) {
+MP__HOT MP_EXPORT int mp_process_join(mp_process *p, double timeout) {
   if (!p)
     return -EINVAL;
   mp__deadline dl;
@@ -366,13 +367,12 @@ MP_EXPORT int mp_process_close(mp_process *p) {
     p->closed = true;
     mp__close(p->pidfd);
     p->pidfd = -1;
-    mp__result_release(p, false);
   }
   mp__proc_unlock();
   return r;
 }
 
-MP_EXPORT void mp_process_free(mp_process *p) {
+MP__HOT MP_EXPORT void mp_process_free(mp_process *p) {
   if (!p || p->kind != MP__PROC_CHILD || mp__proc_is_current(p))
     return;
   mp__proc_lock();
@@ -380,11 +380,11 @@ MP_EXPORT void mp_process_free(mp_process *p) {
   mp__proc_unlock();
 }
 
-void mp__proc_destroy(mp_process *p) {
+MP__HOT void mp__proc_destroy(mp_process *p) {
   if (!p)
     return;
   mp__close(p->pidfd);
-  mp__result_release(p, true);
+  mp__result_release(p);
   mp__free(p->arg);
   mp__free(p->name);
   mp__free(p->identity);

@@ -18,6 +18,11 @@
 #include "mproc/process.h"
 #include "runtime/runtime_internal.h"
 
+/* The start/join path and everything a new child runs: gcc gathers these
+ * in .text.hot, so a child faults in one or two pages of our code instead
+ * of one per source file (fork does not copy the page tables of code). */
+#define MP__HOT __attribute__((hot))
+
 typedef enum mp__proc_kind {
   MP__PROC_CHILD,  /* made by mp_process_new */
   MP__PROC_MAIN,   /* the MainProcess object of the main process */
@@ -31,12 +36,12 @@ typedef enum mp__proc_state {
 } mp__proc_state;
 
 typedef struct mp__start_method mp__start_method;
+typedef struct mp__arena mp__arena; /* result.c */
 
 /* What a start method hands back; stored in the object under the lock. */
 typedef struct mp__started {
   pid_t pid;
-  int pidfd;     /* the sentinel */
-  int result_fd; /* the child's result file, or -1 */
+  int pidfd; /* the sentinel */
 } mp__started;
 
 struct mp_process {
@@ -54,10 +59,12 @@ struct mp_process {
   int exitcode;
   pid_t pid;
   int pidfd;         /* the sentinel */
-  int result_fd;     /* memfd the child writes its result to */
-  int result_state;  /* -1 not looked at yet, 0 none, 1 mapped */
+  mp__arena *arena;  /* where the child writes its result */
+  int slot;          /* its slot there, -1 when it has none */
+  int result_state;  /* -1 not looked at yet, 0 none, 1 mapped, -errno */
   void *result_map;
-  size_t result_map_len, result_len;
+  uint64_t result_off;
+  size_t result_len;
   char *name;
   unsigned *identity; /* Process-N1:N2:...: the path of child numbers */
   size_t identity_len;
@@ -105,7 +112,7 @@ void mp__proc_unref(mp_process *p);
 void mp__proc_destroy(mp_process *p);
 /* In a new child, with p its own object: rebuilds this process's state
  * (lock, registry, identity, current and parent objects). */
-void mp__children_after_fork(mp_process *p, int result_fd, pid_t parent_pid,
+void mp__children_after_fork(mp_process *p, pid_t parent_pid,
                              const char *parent_name);
 /* Python's util._exit_function: terminate daemonic children, join the
  * others. Runs at exit in every process and at the end of every child. */
@@ -118,19 +125,23 @@ bool mp__proc_is_current(const mp_process *p);
 /* This process's pid, cached (reset in every fork child by an atfork
  * handler): the checks below run on every call. */
 pid_t mp__proc_getpid(void);
-/* The current process's result file (in a child), and whether a result
- * was written already. */
-int *mp__proc_result_fd(bool **written);
+/* The result arenas of this process's children (result.c's list head). */
+mp__arena **mp__proc_arenas(void);
 
 /* Poll p under the lock, reaping it if it ended. Returns 1 ended, 0 not. */
 int mp__proc_poll_locked(mp_process *p);
 /* Creator check: may this process start/join/signal p? */
 bool mp__proc_is_ours(const mp_process *p);
 
-/* ---- Result files (result.c) ------------------------------------------- */
-/* Looks at the result file of an ended child once. Lock held. */
+/* ---- Results (result.c); all with the lock held ------------------------- */
+/* Gives p a result slot before start: 0, or -errno creating an arena. */
+int mp__result_slot_take(mp_process *p);
+/* Returns p's slot (a failed start, or once collected). */
+void mp__result_slot_drop(mp_process *p);
+/* Looks at the slot of an ended child once, mapping its result. */
 void mp__result_collect(mp_process *p);
-void mp__result_release(mp_process *p, bool unmap);
+/* Unmaps p's result and frees its memory (mp_process_free). */
+void mp__result_release(mp_process *p);
 
 /* ---- Hooks run in every new child ---------------------------------------- */
 /* Registers fn to run in each child mproc starts, after the library has

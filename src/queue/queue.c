@@ -42,15 +42,27 @@ static inline uint64_t round8(uint64_t n) { return (n + 7) & ~(uint64_t)7; }
 /* ---- commits and their replay -------------------------------------------- */
 
 /* Replays a dead owner's valid redo log (the payload behind it is complete:
- * the log is written after it); an invalid log means nothing was changed. */
+ * the log is written after it); an invalid log means nothing was changed.
+ * A chunk the dead producer took but never linked goes back. */
+typedef struct side_ref {
+  mp_queue *q;
+  mp__qside *s;
+} side_ref;
+
+static void release_chunk(mp_queue *q, uint64_t blk);
+
 static void side_replay(void *arg) {
-  mp__qside *s = arg;
+  side_ref *ref = arg;
+  mp__qside *s = ref->s;
   if (__atomic_load_n(&s->log_valid, __ATOMIC_ACQUIRE)) {
     s->chunk = s->log_chunk;
     __atomic_store_n(&s->count, s->log_count, __ATOMIC_RELEASE);
     __atomic_store_n(&s->pos, s->log_pos, __ATOMIC_RELEASE);
     __atomic_store_n(&s->log_valid, 0, __ATOMIC_RELEASE);
   }
+  if (s->pending && s->pending != s->chunk)
+    release_chunk(ref->q, s->pending);
+  s->pending = 0;
 }
 
 /* P1: count before pos, so whoever sees an item also sees it counted
@@ -67,8 +79,9 @@ static void side_commit(mp__qside *s, uint64_t pos, uint64_t count,
   __atomic_store_n(&s->log_valid, 0, __ATOMIC_RELEASE);
 }
 
-static int side_lock(mp__qside *s) {
-  return mp__qlock(&s->lock, side_replay, s);
+static int side_lock(mp_queue *q, mp__qside *s, const mp__deadline *dl) {
+  side_ref ref = {q, s};
+  return mp__qlock(&s->lock, dl, side_replay, &ref);
 }
 
 /* ---- waiting --------------------------------------------------------------- */
@@ -165,6 +178,7 @@ static int write_record(mp_queue *q, const void *data, size_t len,
       nc = mp__qheap_alloc(q, h->chunk_size - MP__QBLK_HDR);
     if (!nc)
       return -ENOMEM;
+    h->prod.pending = nc; /* reclaimed if we die before the commit */
     uint64_t *j = mp__qptr(q, pos);
     j[1] = nc + MP__QBLK_HDR;
     j[2] = chunk;
@@ -218,8 +232,11 @@ MP_EXPORT int mp_queue_put(mp_queue *q, const void *data, size_t len,
     copy_hooked(q->base + ool + MP__QBLK_HDR, data, len);
   }
   for (;;) {
-    if ((r = side_lock(&h->prod)) < 0)
+    if ((r = side_lock(q, &h->prod, &dl)) < 0) {
+      if (r == MP_ETIMEOUT)
+        r = MP_EFULL;
       goto fail;
+    }
     if (!bounded || space_ready(q))
       break;
     mp__qunlock(&h->prod.lock);
@@ -236,6 +253,7 @@ MP_EXPORT int mp_queue_put(mp_queue *q, const void *data, size_t len,
   }
   MP__QHOOK(MP__QHOOK_PUT_WRITTEN);
   side_commit(&h->prod, pos, h->prod.count + 1, chunk);
+  h->prod.pending = 0;
   mp__qunlock(&h->prod.lock);
   wake_all(&h->data_seq);
   return 0;
@@ -276,8 +294,8 @@ static int get_common(mp_queue *q, sink *sk, double timeout) {
     return r;
   mp__qhdr *h = q->h;
   for (;;) {
-    if ((r = side_lock(&h->cons)) < 0)
-      return r;
+    if ((r = side_lock(q, &h->cons, &dl)) < 0)
+      return r == MP_ETIMEOUT ? MP_EEMPTY : r;
     uint64_t head = h->cons.pos;
     uint64_t tail = __atomic_load_n(&h->prod.pos, __ATOMIC_ACQUIRE); /* C1 */
     while (head != tail) {

@@ -1,6 +1,9 @@
-/* queue_api.c: making queues (Queue, SimpleQueue, JoinableQueue) and the
- * calls around put and get: sizes, close, and the feeder-thread calls that
- * have nothing to do here because there is no feeder thread. */
+/* queue_api.c: making queues (Queue, SimpleQueue, JoinableQueue), handles
+ * for processes that did not inherit them, and the calls around put and
+ * get: sizes, close, and the feeder-thread calls that have nothing to do
+ * here because there is no feeder thread. */
+#include <string.h>
+
 #include "queue_internal.h"
 
 static mp_queue *make(int kind, long maxsize) {
@@ -20,6 +23,44 @@ MP_EXPORT mp_queue *mp_simple_queue_new(void) { return make(MP__Q_SIMPLE, 0); }
 
 MP_EXPORT mp_queue *mp_joinable_queue_new(long maxsize) {
   return make(MP__Q_JOINABLE, maxsize);
+}
+
+MP_EXPORT int mp_queue_handle(const mp_queue *q, mp_handle *h) {
+  if (!q || !h)
+    return -EINVAL;
+  memset(h, 0, sizeof *h);
+  h->type = MP_TYPE_QUEUE;
+  h->nparts = 1;
+  h->parts[0].fd = q->fd;
+  h->parts[0].type = MP_TYPE_QUEUE;
+  h->parts[0].offset = 0;
+  h->parts[0].size = q->map_len;
+  for (int i = 1; i < MP_HANDLE_MAX_PARTS; i++)
+    h->parts[i].fd = -1;
+  return 0;
+}
+
+MP_EXPORT mp_queue *mp_queue_open(const mp_handle *h) {
+  if (!h) {
+    errno = EINVAL;
+    return NULL;
+  }
+  if (h->type != MP_TYPE_QUEUE || h->nparts != 1 ||
+      h->parts[0].type != MP_TYPE_QUEUE || h->parts[0].offset != 0) {
+    errno = -MP_ETYPE;
+    return NULL;
+  }
+  if (h->parts[0].fd < 0) {
+    errno = EINVAL;
+    return NULL;
+  }
+  mp_queue *q = mp__queue_attach(h->parts[0].fd);
+  if (q && q->map_len != h->parts[0].size) {
+    mp_queue_free(q);
+    errno = -MP_EPROTO;
+    return NULL;
+  }
+  return q;
 }
 
 MP_EXPORT size_t mp_queue_qsize(mp_queue *q) {

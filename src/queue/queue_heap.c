@@ -49,8 +49,23 @@ static uint64_t class_size(unsigned cls) {
   return (UINT64_C(4) + sub) << (k - 2);
 }
 
-int mp__qlock(pthread_mutex_t *m, void (*on_dead)(void *), void *arg) {
-  int r = pthread_mutex_lock(m);
+int mp__qlock(pthread_mutex_t *m, const mp__deadline *dl,
+              void (*on_dead)(void *), void *arg) {
+  int r = pthread_mutex_trylock(m);
+  if (MP__UNLIKELY(r == EBUSY)) {
+    if (!dl || mp__deadline_forever(dl)) {
+      r = pthread_mutex_lock(m);
+    } else {
+      /* Locks are held for short copies, but a holder may be stopped
+       * (SIGSTOP, a debugger): a timeout still ends the wait. */
+      struct timespec ts = mp__deadline_timespec(dl);
+      do
+        r = pthread_mutex_clocklock(m, CLOCK_MONOTONIC, &ts);
+      while (r == EINTR);
+      if (r == ETIMEDOUT)
+        return MP_ETIMEOUT;
+    }
+  }
   if (MP__LIKELY(r == 0))
     return 0;
   if (r == EOWNERDEAD) {
@@ -85,7 +100,7 @@ uint64_t mp__qheap_alloc(mp_queue *q, uint64_t n) {
   if (cls >= MP__Q_NCLASS)
     return 0;
   uint64_t size = class_size(cls);
-  if (mp__qlock(&hp->lock, NULL, NULL) < 0)
+  if (mp__qlock(&hp->lock, NULL, NULL, NULL) < 0)
     return 0;
   MP__QHOOK(MP__QHOOK_HEAP_LOCKED);
   uint64_t blk = hp->free_head[cls];
@@ -135,7 +150,7 @@ void mp__qheap_free(mp_queue *q, uint64_t blk) {
       (void)madvise(q->base + from, to - from, MADV_REMOVE);
   }
   b->warm = warm;
-  if (mp__qlock(&hp->lock, NULL, NULL) < 0)
+  if (mp__qlock(&hp->lock, NULL, NULL, NULL) < 0)
     return; /* unrecoverable lock: the block is leaked, nothing breaks */
   MP__QHOOK(MP__QHOOK_HEAP_LOCKED);
   if (warm)

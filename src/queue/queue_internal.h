@@ -62,6 +62,7 @@ typedef struct mp__qside {
   uint64_t pos;             /* next record to write / read (file offset) */
   uint64_t count;           /* items ever put / got */
   uint64_t chunk;           /* producers: block of the tail chunk */
+  uint64_t pending;         /* producers: a chunk taken, not yet linked */
   uint64_t log_pos, log_count, log_chunk;
   uint32_t log_valid;       /* redo log: replayed by the next owner */
 } mp__qside;
@@ -133,9 +134,11 @@ uint64_t mp__qheap_alloc(mp_queue *q, uint64_t n);
 /* Returns a block to its free list; large ones beyond the cache limit give
  * their pages back to the kernel. */
 void mp__qheap_free(mp_queue *q, uint64_t blk);
-/* Locks a robust mutex; on EOWNERDEAD makes it consistent (the caller's
- * replay runs first through on_dead). Returns 0 or a negative code. */
-int mp__qlock(pthread_mutex_t *m, void (*on_dead)(void *), void *arg);
+/* Locks a robust mutex, waiting until the deadline (NULL: forever); on
+ * EOWNERDEAD makes it consistent (the caller's replay runs first through
+ * on_dead). Returns 0, MP_ETIMEOUT, or a negative code. */
+int mp__qlock(pthread_mutex_t *m, const mp__deadline *dl,
+              void (*on_dead)(void *), void *arg);
 void mp__qunlock(pthread_mutex_t *m);
 
 static inline void *mp__qptr(mp_queue *q, uint64_t off) { return q->base + off; }

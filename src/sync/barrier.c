@@ -78,8 +78,10 @@ static int bar_sleep(barrier_shm *b, const mp__deadline *dl, int64_t *slice, uin
     brk(b);
     __atomic_fetch_and(&b->mu.word, ~(uint64_t)MP__OWNER_DIED, __ATOMIC_RELEASE);
   }
-  reap_dead(b, me);
-  *slice = *slice * 2 > SLICE_MAX_NS ? SLICE_MAX_NS : *slice * 2;
+  if (r == 1 || r == MP_ETIMEOUT) { /* slept a whole slice: anyone dead? */
+    reap_dead(b, me);
+    *slice = *slice * 2 > SLICE_MAX_NS ? SLICE_MAX_NS : *slice * 2;
+  }
   return mp__deadline_passed(dl) ? MP_ETIMEOUT : 0;
 }
 

@@ -4,12 +4,14 @@
  * unchanged, so a notify between the release and the sleep is never lost
  * (the sleep returns at once). The price, as with pthread condition
  * variables: a notify(1) may also end the wait of a waiter that was just
- * going to sleep. The condition's private wrapper holds the lock's: the
+ * going to sleep. A waiter spins briefly before it sleeps. The condition's private wrapper holds the lock's: the
  * two may live in different segments, so the shared part cannot point at
  * the lock (each process maps segments at its own addresses). */
 #include <math.h>
 
 #include "sync_internal.h"
+
+#define COND_SPIN_NS 20000
 
 struct mp_condition {
   mp__sync_obj o;
@@ -22,14 +24,23 @@ int mp__cond_shm_wait(mp__cond_shm *c, mp__lock_shm *lock, const mp__deadline *d
   if (!mp__lock_shm_mine(lock))
     return MP_ENOTOWNER;
   uint32_t seq = __atomic_load_n(&c->seq, __ATOMIC_RELAXED);
-  __atomic_fetch_add(&c->nwaiters, 1, __ATOMIC_SEQ_CST);
   int depth = mp__lock_shm_release_all(lock);
+  /* A short spin first: a notify that comes within microseconds (a
+   * Barrier's other party, a busy producer) then costs no sleep and no
+   * wake-up call, as we are not counted among the sleepers yet. */
+  if (mp__spin_while_eq(&c->seq, seq, COND_SPIN_NS)) {
+    int r2 = mp__lock_shm_reacquire(lock, depth);
+    return r2 < 0 ? r2 : 0;
+  }
+  /* Counted before the futex compares seq, and notify bumps seq before
+   * reading the count: one of the two sees the other. */
+  __atomic_fetch_add(&c->nwaiters, 1, __ATOMIC_SEQ_CST);
   int r;
   if (slice_ns > 0) {
     mp__deadline sl = mp__slice_deadline(dl, slice_ns);
     r = mp__futex_wait(&c->seq, seq, &sl);
     if (r == MP_ETIMEOUT && !(dl && mp__deadline_passed(dl)))
-      r = 0;
+      r = 1;
   } else {
     r = mp__futex_wait(&c->seq, seq, dl);
   }

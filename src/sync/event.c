@@ -7,7 +7,7 @@
 
 #include "sync_internal.h"
 
-#define SPIN 2000
+#define SPIN_NS 20000
 
 typedef struct event_shm {
   uint32_t flag;     /* futex: 0 clear, 1 set */
@@ -46,11 +46,8 @@ MP_EXPORT int mp_event_wait(mp_event *ev, double timeout) {
   mp__deadline_init(&dl, timeout);
   if (mp__deadline_passed(&dl))
     return MP_ETIMEOUT;
-  for (int i = 0; i < SPIN; i++) {
-    if (__atomic_load_n(&e->flag, __ATOMIC_ACQUIRE))
-      return 0;
-    mp__cpu_relax();
-  }
+  if (mp__spin_while_eq(&e->flag, 0, SPIN_NS))
+    return 0;
   __atomic_fetch_add(&e->nwaiters, 1, __ATOMIC_SEQ_CST);
   int r;
   for (;;) {

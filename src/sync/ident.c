@@ -118,6 +118,17 @@ bool mp__ident_alive(uint64_t ident) {
   return !(kill(id, 0) < 0 && errno == ESRCH);
 }
 
+uint32_t mp__spin_gen;
+int mp__spin_ok;
+
+int mp__spin_refresh(void) {
+  pthread_once(&g_once, ident_once);
+  uint32_t gen = __atomic_load_n(&mp__ident_gen, __ATOMIC_ACQUIRE);
+  mp__spin_ok = mp_cpu_count_usable() > 1;
+  __atomic_store_n(&mp__spin_gen, gen, __ATOMIC_RELEASE);
+  return mp__spin_ok;
+}
+
 mp__deadline mp__slice_deadline(const mp__deadline *dl, int64_t slice_ns) {
   mp__deadline d = {mp__now_ns() + slice_ns};
   if (dl && dl->at_ns < d.at_ns)

@@ -53,7 +53,7 @@ static int take_from_dead(mp__lock_shm *s, uint64_t w, uint64_t me) {
 static int acquire_slow(mp__lock_shm *s, uint64_t me, const mp__deadline *dl) {
   uint32_t *fw = mp__lock_futex(s);
   bool polling = dl && mp__deadline_passed(dl);
-  for (int i = 0; i < SPIN && !polling; i++) {
+  for (int i = 0, n = mp__spin_count(SPIN); i < n && !polling; i++) {
     uint64_t w = __atomic_load_n(&s->word, __ATOMIC_RELAXED);
     if (w == 0 && cas(&s->word, &w, me))
       return 0;

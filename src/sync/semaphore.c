@@ -34,7 +34,7 @@ static bool try_down(sem_shm *s) {
 
 static int sem_wait(sem_shm *s, const mp__deadline *dl) {
   bool polling = mp__deadline_passed(dl);
-  for (int i = 0; i < SPIN && !polling; i++) {
+  for (int i = 0, n = mp__spin_count(SPIN); i < n && !polling; i++) {
     if (__atomic_load_n(&s->value, __ATOMIC_RELAXED) && try_down(s))
       return 0;
     mp__cpu_relax();
