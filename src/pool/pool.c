@@ -3,7 +3,7 @@
  * input into the arena and queueing them), publishing chunks into the task
  * ring, and close / terminate / join / free. The result thread
  * (collector.c) does the rest: results, deaths, time limits, callbacks. */
-#include <math.h>
+#include <math.h> /* isnan: a macro, no libm */
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,7 +151,7 @@ mp_pool *mp_pool_new(const mp_pool_opts *opts) {
   p->opts = o;
   p->nproc = o.processes ? o.processes : mp_cpu_count_usable();
   if (o.task_timeout > 0 && o.task_timeout < 9e9)
-    p->timeout_ns = (int64_t)ceil(o.task_timeout * 1e9);
+    p->timeout_ns = (int64_t)(o.task_timeout * 1e9) + 1;
   p->ctl_fd = -1;
   p->efd = -1;
   pthread_sigmask(SIG_SETMASK, NULL, &p->sigmask);

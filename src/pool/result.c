@@ -30,7 +30,7 @@ static int wait_change(mp_result *r, uint32_t *word, uint32_t val,
 }
 
 int mp_result_wait(mp_result *r, double timeout) {
-  if (!r)
+  if (!r || timeout != timeout) /* NaN */
     return -EINVAL;
   if (is_ready(r))
     return 0;
