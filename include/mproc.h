@@ -13,5 +13,6 @@
 #include "mproc/connection.h"
 #include "mproc/process.h"
 #include "mproc/pool.h"
+#include "mproc/manager.h"
 
 #endif

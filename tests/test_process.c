@@ -438,6 +438,10 @@ static int t_family(void *arg, size_t len) {
     return 10;
   if (mp_process_pid(mp_current_process()) != getpid())
     return 11;
+  /* The parent's sentinel is not readable while it lives. */
+  struct pollfd pf = {.fd = mp_process_sentinel(par), .events = POLLIN};
+  if (pf.fd < 0 || poll(&pf, 1, 0) != 0 || mp_process_join(par, 0.01) != MP_ETIMEOUT)
+    return 14;
   mp_process *g1 = mp_process_new(t_grandchild_name, NULL, 0, NULL);
   mp_process *g2 = mp_process_new(t_grandchild_name, NULL, 0, NULL);
   if (!g1 || !g2 || mp_process_start(g2) < 0 ||
@@ -743,6 +747,44 @@ static void test_reaped_by_someone_else(void **state) {
   mp_process_free(p);
 }
 
+/* A child the program forks itself (not through mproc) may use mproc:
+ * it starts with no children and arenas of its own, and the parent's
+ * objects are not its to join. */
+static void test_raw_fork_child_uses_mproc(void **state) {
+  mp_test_watchdog(30);
+  mp_process *sleeper = start_or_fail(t_sleep_forever, NULL, 0, NULL);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    int code = 0;
+    size_t n = 9;
+    if (mp_active_children(NULL, &n) != 0 || n != 0)
+      code = 10;
+    else if (mp_process_join(sleeper, 0) != MP_ESTATE)
+      code = 11;
+    else {
+      mp_process *p = mp_process_new(t_return_twice, NULL, 0, NULL);
+      const void *d;
+      size_t len;
+      if (!p || mp_process_start(p) != 0 ||
+          mp_process_join(p, MP_FOREVER) != 0 ||
+          mp_process_result(p, &d, &len) != 1 || len != 6 ||
+          memcmp(d, "second", 6) != 0)
+        code = 12;
+      mp_process_free(p);
+    }
+    _exit(code);
+  }
+  int st;
+  assert_int_equal(waitpid(pid, &st, 0), pid);
+  assert_true(WIFEXITED(st));
+  assert_int_equal(WEXITSTATUS(st), 0);
+  assert_true(mp_process_is_alive(sleeper));
+  mp_process_kill(sleeper);
+  assert_int_equal(mp_process_join(sleeper, MP_FOREVER), 0);
+  mp_process_free(sleeper);
+}
+
 static int g_hook_runs;
 static void hook(void) { g_hook_runs++; }
 static int t_hook_ran(void *arg, size_t len) { return g_hook_runs; }
@@ -771,6 +813,7 @@ int main(void) {
       cmocka_unit_test(test_threads_join_one),
       cmocka_unit_test(test_reaped_by_someone_else),
       cmocka_unit_test(test_atfork_child_hook),
+      cmocka_unit_test(test_raw_fork_child_uses_mproc),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

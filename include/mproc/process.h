@@ -176,16 +176,17 @@ MP_EXPORT int mp_process_sentinel(mp_process *p);
 MP_EXPORT int mp_process_terminate(mp_process *p);
 MP_EXPORT int mp_process_kill(mp_process *p);
 
-/* Python's close(): releases the sentinel and the result descriptor; after
- * it most functions return MP_ESTATE (name, daemon, authkey and describe
- * still work). A result already read with mp_process_result stays valid
- * until mp_process_free. Returns 0 (also when repeated, or never started),
- * or MP_ESTATE while the process is still running (join or terminate it
+/* Python's close(): releases the sentinel; after it most functions return
+ * MP_ESTATE (name, daemon, authkey and describe still work), including
+ * mp_process_result, though a result already read stays valid until
+ * mp_process_free. Returns 0 (also when repeated, or never started), or
+ * MP_ESTATE while the process is still running (join or terminate it
  * first). */
 MP_EXPORT int mp_process_close(mp_process *p);
 
-/* Releases the caller's reference. NULL does nothing; on the current or the
- * parent process object it does nothing. A process still running is not
+/* Releases the caller's reference, and with the last one the object and its
+ * result's memory. NULL does nothing; on the current or the parent process
+ * object it does nothing. A process still running is not
  * stopped (as in Python, where dropping the object leaves the child
  * running): the library keeps what it needs and reaps the child later
  * (mp_process_start, mp_active_children, or at exit, where non-daemonic
@@ -206,9 +207,10 @@ MP_EXPORT int mp_process_describe(mp_process *p, char *buf, size_t n);
 /* In a child: sets the current process's result to a copy of len bytes at
  * data (any size; len 0 is an empty result, distinct from none). A later
  * call replaces an earlier one. The parent reads it after the child ends.
+ * The bytes go to a memory file the parent maps once the child ended.
  * Returns 0, MP_ESTATE in a process that is not an mproc child (the main
  * process), -EINVAL (data NULL with len > 0), -ENOSPC/-ENOMEM when memory
- * runs out (the result lives in a memfd: memory, not disk). */
+ * runs out (the result lives in memory, not on disk). Thread-safe. */
 MP_EXPORT int mp_process_return(const void *data, size_t len);
 
 /* In the parent, once the process has ended: its result. Returns 1 with

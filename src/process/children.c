@@ -183,17 +183,10 @@ MP_EXPORT int mp_process_sentinel(mp_process *p) {
 
 MP__HOT void mp__children_after_fork(mp_process *p, pid_t parent_pid,
                              const char *parent_name) {
-  /* Another thread may have held the lock at fork; it does not exist here.
-   * Assigned, not pthread_mutex_init: no libc call the parent never made. */
-  g.lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
-  g.pid = 0;
-  /* Our parent's arenas hold our own result (p->arena); our children get
-   * arenas of their own. */
-  g.arenas = NULL;
-  /* Our parent's children are our siblings: not ours to reap. Their
-   * objects stay allocated in this copy of the heap, unreachable. */
-  g.children = NULL;
-
+  /* forget_parent_state (atfork) has reset the lock (another thread may
+   * have held it), the pid, the children (our siblings, left allocated and
+   * unreachable in this copy of the heap) and the arenas (our own result
+   * goes to our parent's: p->arena; our children get arenas of their own). */
   /* parent_name points into the identity rewritten below: copy it first.
    * Plain copies, not snprintf: its deep stack would fault more pages. */
   size_t pn = strnlen(parent_name, sizeof g.parent_name - 1);
@@ -264,12 +257,19 @@ static void exit_hook(void) { mp__process_exit_function(); }
  * _exit_function on import: it runs after the program's own atexit
  * handlers. A child never runs it through atexit: it calls the exit
  * function itself and leaves with _exit(). */
-MP__HOT static void forget_pid(void) { g.pid = 0; }
+/* In every child of a fork, ours or the program's own: the parent's
+ * children, arenas and pid are not this process's. Our own children then
+ * rebuild the rest in mp__children_after_fork. */
+MP__HOT static void forget_parent_state(void) {
+  g.lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+  g.pid = 0;
+  g.children = NULL;
+  g.arenas = NULL;
+}
 
 __attribute__((constructor)) static void register_exit_hook(void) {
   atexit(exit_hook);
-  /* Also for forks the program makes itself: the cached pid is wrong there. */
-  pthread_atfork(NULL, NULL, forget_pid);
+  pthread_atfork(NULL, NULL, forget_parent_state);
 }
 
 /* ---- hooks run in every new child ------------------------------------------ */

@@ -84,25 +84,36 @@ static inline int mp__spin_count(int full) {
   return mp__spin_ok ? full : 0;
 }
 
-/* Spins while *addr == val, for at most about ns nanoseconds (none on one
- * CPU). Returns true when the word changed. Bounded by time, not by
- * iterations: a pause instruction costs 10 to 140 cycles depending on the
- * CPU, and a spin that outlasts its use only burns the time slice of a
- * loaded machine. */
-static inline bool mp__spin_while_eq(const uint32_t *addr, uint32_t val, int64_t ns) {
+/* Spins while *addr == val, for at most about max_ns nanoseconds (none on
+ * one CPU). Returns true when the word changed. Bounded by time, not by
+ * iterations: a pause costs 10 to 140 cycles depending on the CPU. And
+ * adaptive, per thread: a spin that ends without the change halves the
+ * next one's budget, a successful one doubles it. On a quiet machine the
+ * partner answers within a microsecond and every spin succeeds; on a
+ * loaded one the partner is often not running, spinning only takes the CPU
+ * it needs, and the budget quickly falls to almost nothing. */
+extern __thread int64_t mp__spin_budget_ns;
+static inline bool mp__spin_while_eq(const uint32_t *addr, uint32_t val, int64_t max_ns) {
   if (!mp__spin_count(1))
     return false;
+  int64_t budget = mp__spin_budget_ns;
+  if (budget <= 0 || budget > max_ns)
+    budget = max_ns;
   int64_t end = 0;
   for (uint32_t i = 1;; i++) {
-    if (__atomic_load_n(addr, __ATOMIC_ACQUIRE) != val)
+    if (__atomic_load_n(addr, __ATOMIC_ACQUIRE) != val) {
+      mp__spin_budget_ns = budget * 2 > max_ns ? max_ns : budget * 2;
       return true;
+    }
     mp__cpu_relax();
     if ((i & 31) == 0) {
       int64_t now = mp__now_ns();
-      if (!end)
-        end = now + ns;
-      else if (now >= end)
+      if (!end) {
+        end = now + budget;
+      } else if (now >= end) {
+        mp__spin_budget_ns = budget / 2 < 500 ? 500 : budget / 2;
         return false;
+      }
     }
   }
 }

@@ -1,0 +1,183 @@
+/* bench_manager.c: manager calls and manager start-up, against CPython's
+ * multiprocessing.Manager in bench/python/bench_manager.py.
+ *
+ * Rows (us per operation; smaller is better):
+ *   manager.start_shutdown    start a manager (server process) and shut it
+ *                             down; no raw floor.
+ *   manager.dict_set          d[i] = i from a child process (a forked
+ *   manager.dict_get          client), d[k], and l.append(i): one call
+ *   manager.list_append       each. raw: a 1-byte round trip over a Unix
+ *                             socketpair between two processes, the floor
+ *                             of any socket-based design (CPython's).
+ *   manager.dict_set.tcp      d[i] = i over TCP on 127.0.0.1 (a manager
+ *                             listening on TCP); raw: a 1-byte TCP round
+ *                             trip on 127.0.0.1. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <mproc.h>
+
+#include "bench_util.h"
+
+static int start_shutdown(void *ctx) {
+  (void)ctx;
+  mp_manager *m = mp_manager_start_new(NULL);
+  if (!m)
+    return mp_errno_code(errno);
+  mp_manager_free(m);
+  return 0;
+}
+
+typedef struct {
+  mp_proxy *d, *l;
+  int64_t i;
+} fixture;
+
+static int dict_set(void *ctx) {
+  fixture *f = ctx;
+  mp_obj *k = mp_obj_int(f->i++ & 1023);
+  int rc = mp_proxy_setitem(f->d, k, k);
+  mp_obj_free(k);
+  return rc;
+}
+
+static int dict_get(void *ctx) {
+  fixture *f = ctx;
+  mp_obj *k = mp_obj_int(7), *v = NULL;
+  int rc = mp_proxy_getitem(f->d, k, &v);
+  mp_obj_free(k);
+  mp_obj_free(v);
+  return rc;
+}
+
+static int list_append(void *ctx) {
+  fixture *f = ctx;
+  mp_obj *v = mp_obj_int(f->i++);
+  int rc = mp_proxy_append(f->l, v);
+  mp_obj_free(v);
+  if (rc == 0 && (f->i & 4095) == 0) /* keep the list small */
+    rc = mp_proxy_callf(f->l, "clear", NULL, "") == MP_EATTR
+             ? mp_proxy_callf(f->l, "__delslice__", NULL, "(N N)")
+             : 0;
+  return rc;
+}
+
+/* Runs fn in a forked child (a client process of its own) and prints the
+ * row there. */
+static void in_child(const char *id, bench_fn fn, fixture *f) {
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid == 0) {
+    bench_row(id, "us", "mproc", bench_ns_per_op(fn, f, NULL) / 1e3);
+    _exit(0);
+  }
+  int st;
+  waitpid(pid, &st, 0);
+  if (!WIFEXITED(st) || WEXITSTATUS(st))
+    bench_fail(id, MP_EREMOTE);
+}
+
+/* ---- Raw floors: a 1-byte ping-pong with an echo process ---------------- */
+
+static int pingpong(void *ctx) {
+  int fd = *(int *)ctx;
+  char b = 1;
+  if (write(fd, &b, 1) != 1 || read(fd, &b, 1) != 1)
+    return -EIO;
+  return 0;
+}
+
+static void echo(int fd) {
+  char b;
+  while (read(fd, &b, 1) == 1)
+    if (write(fd, &b, 1) != 1)
+      break;
+  _exit(0);
+}
+
+static double raw_unix(void) {
+  int sv[2];
+  socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(sv[0]);
+    echo(sv[1]);
+  }
+  close(sv[1]);
+  double ns = bench_ns_per_op(pingpong, &sv[0], NULL);
+  close(sv[0]);
+  waitpid(pid, NULL, 0);
+  return ns;
+}
+
+static double raw_tcp(void) {
+  int l = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof a;
+  bind(l, (struct sockaddr *)&a, sizeof a);
+  listen(l, 1);
+  getsockname(l, (struct sockaddr *)&a, &len);
+  pid_t pid = fork();
+  if (pid == 0) {
+    int c = accept(l, NULL, NULL);
+    setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    echo(c);
+  }
+  int c = socket(AF_INET, SOCK_STREAM, 0);
+  connect(c, (struct sockaddr *)&a, sizeof a);
+  setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  double ns = bench_ns_per_op(pingpong, &c, NULL);
+  close(c);
+  close(l);
+  waitpid(pid, NULL, 0);
+  return ns;
+}
+
+int main(void) {
+  bench_desc("manager.start_shutdown", "Manager start + shutdown");
+  bench_desc("manager.dict_set", "manager dict d[k] = v from a child process");
+  bench_desc("manager.dict_get", "manager dict d[k] from a child process");
+  bench_desc("manager.list_append", "manager list append from a child process");
+  bench_desc("manager.dict_set.tcp", "manager dict d[k] = v over TCP 127.0.0.1");
+
+  bench_row("manager.start_shutdown", "us", "mproc",
+            bench_ns_per_op(start_shutdown, NULL, NULL) / 1e3);
+
+  mp_manager *m = mp_manager_start_new(NULL);
+  if (!m)
+    bench_fail("manager start", mp_errno_code(errno));
+  fixture f = {mp_manager_dict(m, NULL), mp_manager_list(m, NULL), 0};
+  mp_obj *k = mp_obj_int(7);
+  mp_proxy_setitem(f.d, k, k);
+  mp_obj_free(k);
+  in_child("manager.dict_set", dict_set, &f);
+  in_child("manager.dict_get", dict_get, &f);
+  in_child("manager.list_append", list_append, &f);
+  mp_proxy_free(f.d);
+  mp_proxy_free(f.l);
+  mp_manager_free(m);
+  double ru = raw_unix() / 1e3;
+  bench_row("manager.dict_set", "us", "raw", ru);
+  bench_row("manager.dict_get", "us", "raw", ru);
+  bench_row("manager.list_append", "us", "raw", ru);
+
+  mp_address tcp = mp_address_inet("127.0.0.1", 0);
+  mp_manager_opts o = {.address = &tcp};
+  m = mp_manager_start_new(&o);
+  if (!m)
+    bench_fail("manager start on TCP", mp_errno_code(errno));
+  fixture t = {mp_manager_dict(m, NULL), NULL, 0};
+  in_child("manager.dict_set.tcp", dict_set, &t);
+  mp_proxy_free(t.d);
+  mp_manager_free(m);
+  bench_row("manager.dict_set.tcp", "us", "raw", raw_tcp() / 1e3);
+  return 0;
+}

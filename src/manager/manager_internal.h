@@ -1,0 +1,297 @@
+/* manager_internal.h: what the files of src/manager/ share: the wire format
+ * of requests and replies, the shared-memory call channel, the server's
+ * type table, and the server-side call context the built-in types use.
+ *
+ * Wire format (little-endian), the same over a socket frame and through a
+ * shared-memory channel:
+ *   request: op u8 | name length u8 | object id u64 | caller u64 | name |
+ *            arguments (MessagePack of a list or tuple; may be empty)
+ *   reply:   R_OK u8 | value (MessagePack)
+ *            R_PROXY u8 | [id, typeid, proxytype, [exposed...]]
+ *            R_ERR u8 | code i32 | message (UTF-8, not terminated)
+ * The decoder (mp__mgr_request_decode) is what a fuzz target drives: every
+ * byte of a request comes from another process. */
+#ifndef MPROC_MANAGER_INTERNAL_H
+#define MPROC_MANAGER_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "mproc/manager.h"
+#include "runtime/runtime_internal.h"
+
+/* ---- Wire ------------------------------------------------------------------- */
+
+enum {
+  MGR_OP_CALL = 1,       /* id, method, args */
+  MGR_OP_CALL_PROXY = 2, /* the same, for a method that returns a proxy */
+  MGR_OP_CREATE = 3,     /* typeid in name, args */
+  MGR_OP_INCREF = 4,     /* id; reply [typeid, proxytype, [exposed]] */
+  MGR_OP_DECREF = 5,     /* id */
+  MGR_OP_HELLO = 6,      /* id = client uid; args [pid, want_channel] */
+  MGR_OP_SHUTDOWN = 7,
+  MGR_OP_INFO = 8,       /* reply [objects held, connections] (tests) */
+  MGR_OP_MAX = 8,
+};
+
+enum { MGR_R_OK = 0, MGR_R_PROXY = 1, MGR_R_ERR = 2 };
+
+#define MGR_HDR 18
+#define MGR_NAME_MAX 63
+/* Requests and replies larger than this are refused (MP_ETOOBIG). */
+#define MGR_MSG_MAX ((size_t)1 << 30)
+
+/* Special method names every object answers (as CPython's fallbacks). */
+#define MGR_GETVALUE "#GETVALUE"
+#define MGR_REPR "__repr__"
+#define MGR_STR "__str__"
+
+typedef struct mgr_request {
+  int op;
+  uint64_t id;
+  uint64_t caller;
+  char name[MGR_NAME_MAX + 1];
+  mp_obj *args; /* a new reference: a tuple (an empty one when absent) */
+} mgr_request;
+
+/* Decodes a request. Returns 0 (req->args owned by the caller), or
+ * MP_EDECODE / MP_EPROTO for anything malformed. Never crashes. */
+int mp__mgr_request_decode(const void *buf, size_t len, mgr_request *req);
+
+/* A growable byte buffer (library allocator). */
+typedef struct mgr_buf {
+  char *data;
+  size_t len, cap;
+} mgr_buf;
+int mp__mgr_buf_reserve(mgr_buf *b, size_t extra);
+int mp__mgr_buf_put(mgr_buf *b, const void *p, size_t n);
+void mp__mgr_buf_free(mgr_buf *b);
+
+/* Appends a request header (op, id, caller, name) to b. */
+int mp__mgr_put_header(mgr_buf *b, int op, uint64_t id, uint64_t caller,
+                       const char *name);
+/* Appends an error reply. */
+int mp__mgr_put_error(mgr_buf *b, int code, const char *msg);
+
+/* ---- Tokens ------------------------------------------------------------------ */
+
+/* A proxy's token: (b"\0mpx", typeid, id, server uid, family, where, port). */
+#define MGR_TOKEN_MAGIC "\0mpx"
+#define MGR_TOKEN_MAGIC_LEN 4
+typedef struct mgr_token {
+  char typeid[MGR_NAME_MAX + 1];
+  uint64_t id;
+  uint64_t server_uid;
+  mp_address addr;
+} mgr_token;
+mp_obj *mp__mgr_token_make(const mgr_token *t);
+/* 1 and *t filled when o is a token, 0 when it is not. */
+int mp__mgr_token_parse(const mp_obj *o, mgr_token *t);
+
+/* ---- Shared-memory channel ----------------------------------------------------- */
+
+#define MGR_CHAN_CAP (64 * 1024 - 256)
+#define MGR_CHAN_BIG 1u /* the message travels on the socket instead */
+
+typedef struct mgr_chan {
+  _Alignas(64) uint32_t req_seq;
+  uint32_t server_sleeping;
+  _Alignas(64) uint32_t rep_seq;
+  uint32_t client_sleeping;
+  _Alignas(64) uint32_t req_len, req_flags;
+  uint32_t rep_len, rep_flags;
+  _Alignas(64) char buf[MGR_CHAN_CAP];
+} mgr_chan;
+
+/* Waits until *word != seen: spins up to spin_ns, then sleeps in slices;
+ * *skip counts waits left without spinning (the caller keeps it);
+ * between slices alive(ctx) says whether to go on. Sets *sleeping while
+ * asleep. Returns 0, or the negative code alive() returned. */
+int mp__mgr_chan_wait(uint32_t *word, uint32_t seen, uint32_t *sleeping,
+                      int64_t spin_ns, int *skip, int64_t slice_ns,
+                      int (*alive)(void *ctx), void *ctx);
+/* Publishes *word = val and wakes the other side if it sleeps. */
+void mp__mgr_chan_post(uint32_t *word, uint32_t val, uint32_t *sleeping);
+/* How long to spin: 0 on a one-CPU machine. */
+int64_t mp__mgr_spin_ns(int64_t want);
+
+/* Sends / receives one descriptor with one byte over a Unix socket. */
+int mp__mgr_send_fd(int sock, int fd);
+int mp__mgr_recv_fd(int sock, int *fd);
+
+/* ---- Server-side types ------------------------------------------------------------ */
+
+/* A registered type as the server holds it: the definition and, for each
+ * method, whether it is exposed. */
+typedef struct mgr_type {
+  mp_type_def def;       /* strings and tables owned by the manager */
+  const mp_type_def *ops; /* where methods, repr and flags come from
+                             (def itself, or the methods_of type) */
+  bool *exposed;         /* per method of ops */
+  char **exposed_names;  /* the exposed list sent to proxies */
+  size_t n_exposed_names;
+} mgr_type;
+
+/* The registry of one manager: the built-in types first, then the user's. */
+typedef struct mgr_registry {
+  mgr_type **types;
+  size_t n, cap;
+} mgr_registry;
+
+int mp__mgr_registry_init(mgr_registry *r);
+int mp__mgr_registry_add(mgr_registry *r, const mp_type_def *def);
+void mp__mgr_registry_free(mgr_registry *r);
+const mgr_type *mp__mgr_registry_find(const mgr_registry *r, const char *typeid);
+/* Internal flag: every method is exposed (the built-in types). */
+#define MGR_TYPE_ALL_EXPOSED (1u << 16)
+/* During a request, the server serving it and a lookup of this server's
+ * referent for a token (create functions use it: Condition(lock)). */
+void *mp__mgr_resolve_token(const mp_obj *token, const mgr_type **type);
+/* Index of method name in t's table, or -1. */
+int mp__mgr_type_method(const mgr_type *t, const char *name);
+
+/* The built-in types' definitions (types_obj.c, types_sync.c). */
+extern const mp_type_def mp__mgr_obj_types[];
+extern const size_t mp__mgr_n_obj_types;
+extern const mp_type_def mp__mgr_sync_types[];
+extern const size_t mp__mgr_n_sync_types;
+
+/* Helpers for method implementations. */
+int mp__mgr_fail(mp_method_call *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Checks the argument count is in [min, max]; MP_ETYPE otherwise. */
+int mp__mgr_nargs(mp_method_call *c, size_t min, size_t max);
+mp_obj *mp__mgr_arg(mp_method_call *c, size_t i); /* borrowed; NULL if absent */
+/* Reads an optional timeout argument (None or absent: forever). */
+int mp__mgr_arg_timeout(mp_method_call *c, size_t i, double *timeout);
+/* Blocking server-side waits: waits on cv in slices, returning MP_ECLOSED
+ * when the server stops or the caller's connection died meanwhile, and
+ * MP_ETIMEOUT at the deadline. Called with mu held. */
+int mp__mgr_cond_wait(pthread_cond_t *cv, pthread_mutex_t *mu,
+                      const mp__deadline *dl);
+/* Set by the server around each call: whether the calling connection is
+ * still there (thread-local: the thread serving it). */
+void mp__mgr_set_call_alive(int (*alive)(void *ctx), void *ctx);
+int mp__mgr_cond_init(pthread_cond_t *cv);
+
+/* ---- Server -------------------------------------------------------------------------- */
+
+typedef struct mgr_server mgr_server;
+/* Creates a server listening at addr (NULL: a private abstract socket) for
+ * the registry (borrowed) and key. NULL with errno. */
+mgr_server *mp__mgr_server_new(const mp_address *addr, const mgr_registry *reg,
+                               const void *key, size_t keylen);
+/* Serves until stopped (or, when parent_pidfd >= 0, until that process
+ * ends). Returns 0 or -errno. */
+int mp__mgr_server_run(mgr_server *s, int parent_pidfd);
+void mp__mgr_server_stop(mgr_server *s);
+void mp__mgr_server_free(mgr_server *s);
+const mp_address *mp__mgr_server_address(const mgr_server *s);
+/* Exit the process right after replying to a shutdown request. */
+void mp__mgr_server_set_exit_on_shutdown(mgr_server *s, bool on);
+
+
+/* The server's insides (server.c: transport and threads; dispatch.c: the
+ * object table, references and requests). */
+typedef struct mgr_entry {
+  uint32_t gen;          /* bumped when the slot is freed: stale ids miss */
+  const mgr_type *type;  /* NULL: free slot */
+  void *ref;             /* the referent */
+  long refs;             /* proxies' references, all clients together */
+  int pins;              /* calls running without the server lock */
+  uint32_t next_free;
+} mgr_entry;
+
+typedef struct mgr_client {
+  uint64_t uid;
+  int nconns;
+  struct { uint64_t id; long n; } *held;
+  size_t nheld, capheld;
+  struct mgr_client *next;
+} mgr_client;
+
+typedef struct mgr_sconn mgr_sconn;
+
+struct mgr_server {
+  mp_listener *lst;
+  mp_address addr;
+  const mgr_registry *reg;
+  unsigned char key[MP__AUTHKEY_MAX];
+  size_t keylen;
+  uint64_t uid;
+  pthread_mutex_t lock; /* the object table, clients and mp_obj referents */
+  mgr_entry *slots;
+  uint32_t nslots, free_head;
+  size_t nobjects;
+  mgr_client *clients;
+  mgr_sconn *conns;
+  size_t nconns;
+  pthread_cond_t idle; /* nconns reached 0 */
+  int stop_pipe[2];
+  int stopping;
+  bool exit_on_shutdown;
+};
+
+/* One client connection, served by a thread of its own. */
+struct mgr_sconn {
+  mgr_server *srv;
+  mp_conn *conn;
+  int fd;
+  mgr_chan *chan; /* NULL: requests come as socket frames */
+  mgr_client *client;
+  uint64_t conn_id;
+  uint32_t seen;
+  int skip;
+  mgr_sconn *next, *prev;
+};
+
+/* Handles one request and writes the reply into *reply. Returns 1 when
+ * the request was a shutdown, 0 otherwise (errors go into the reply). */
+int mp__mgr_dispatch(mgr_server *s, mgr_sconn *c, const void *req, size_t len,
+                     mgr_buf *reply);
+/* Drops everything a departed client held (with the server lock held). */
+void mp__mgr_client_release(mgr_server *s, mgr_client *cl);
+/* Frees all objects (server teardown). */
+void mp__mgr_table_free(mgr_server *s);
+
+/* The server's object and connection counts (tests). */
+int mp__mgr_info(mp_manager *m, size_t *objects, size_t *conns);
+
+/* getpid() without a system call: cached, refreshed in a fork child. */
+pid_t mp__mgr_getpid(void);
+
+/* ---- Client -------------------------------------------------------------------------- */
+
+typedef struct mgr_endpoint mgr_endpoint;
+/* The endpoint for (addr, key) in this process: a new reference. */
+mgr_endpoint *mp__mgr_endpoint_get(const mp_address *addr, const void *key,
+                                   size_t keylen);
+void mp__mgr_endpoint_put(mgr_endpoint *e);
+mgr_endpoint *mp__mgr_endpoint_ref(mgr_endpoint *e);
+/* The server's uid, learnt at the first connection (0 before). */
+uint64_t mp__mgr_endpoint_server_uid(mgr_endpoint *e);
+uint64_t mp__mgr_proxy_id(const mp_proxy *p);
+const mp_address *mp__mgr_endpoint_address(const mgr_endpoint *e);
+/* Opens a connection now (checks the server is there and the key works). */
+int mp__mgr_endpoint_check(mgr_endpoint *e);
+/* Drops this process's connections (after the server went away). */
+void mp__mgr_endpoint_reset(mgr_endpoint *e);
+
+/* One round trip: sends the request (header + encoded args) and gives
+ * back the reply's status and value (a new reference; a token-like list
+ * for R_PROXY). Errors are recorded for mp_manager_last_error. */
+int mp__mgr_roundtrip(mgr_endpoint *e, int op, uint64_t id, const char *name,
+                      mp_obj *args, int *status, mp_obj **value);
+
+/* Builds a proxy from an R_PROXY / create / incref reply value:
+ * [id, typeid, proxytype, [exposed]]; takes over the reference the server
+ * gave this process. */
+mp_proxy *mp__mgr_proxy_new(mgr_endpoint *e, const mp_obj *info);
+
+/* Records the calling thread's last error and returns code. */
+int mp__mgr_set_error(int code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#endif

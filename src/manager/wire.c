@@ -1,0 +1,331 @@
+/* wire.c: the manager's wire format and the shared-memory channel's
+ * waiting: request headers and their decoder (every byte of which comes
+ * from another process, so it checks everything and a fuzz target drives
+ * it), error replies, proxy tokens, descriptor passing for setting up a
+ * channel, and the spin-then-futex wait both ends of a channel use. */
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "manager/manager_internal.h"
+
+/* ---- Buffers ------------------------------------------------------------------ */
+
+int mp__mgr_buf_reserve(mgr_buf *b, size_t extra) {
+  if (extra > MGR_MSG_MAX || b->len > MGR_MSG_MAX)
+    return MP_ETOOBIG;
+  if (b->len + extra <= b->cap)
+    return 0;
+  size_t cap = b->cap ? b->cap : 256;
+  while (cap < b->len + extra)
+    cap *= 2;
+  char *d = mp__realloc(b->data, cap);
+  if (!d)
+    return -ENOMEM;
+  b->data = d;
+  b->cap = cap;
+  return 0;
+}
+
+int mp__mgr_buf_put(mgr_buf *b, const void *p, size_t n) {
+  int rc = mp__mgr_buf_reserve(b, n);
+  if (rc < 0)
+    return rc;
+  if (n)
+    memcpy(b->data + b->len, p, n);
+  b->len += n;
+  return 0;
+}
+
+void mp__mgr_buf_free(mgr_buf *b) {
+  mp__free(b->data);
+  b->data = NULL;
+  b->len = b->cap = 0;
+}
+
+static void put_u64(unsigned char *p, uint64_t v) {
+  for (int i = 0; i < 8; i++)
+    p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get_u64(const unsigned char *p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; i--)
+    v = (v << 8) | p[i];
+  return v;
+}
+
+int mp__mgr_put_header(mgr_buf *b, int op, uint64_t id, uint64_t caller,
+                       const char *name) {
+  size_t n = name ? strlen(name) : 0;
+  if (n > MGR_NAME_MAX)
+    return MP_EATTR;
+  int rc = mp__mgr_buf_reserve(b, MGR_HDR + n);
+  if (rc < 0)
+    return rc;
+  unsigned char *p = (unsigned char *)b->data + b->len;
+  p[0] = (unsigned char)op;
+  p[1] = (unsigned char)n;
+  put_u64(p + 2, id);
+  put_u64(p + 10, caller);
+  if (n)
+    memcpy(p + MGR_HDR, name, n);
+  b->len += MGR_HDR + n;
+  return 0;
+}
+
+int mp__mgr_put_error(mgr_buf *b, int code, const char *msg) {
+  size_t n = msg ? strnlen(msg, MP_ERROR_MESSAGE_MAX - 1) : 0;
+  int rc = mp__mgr_buf_reserve(b, 5 + n);
+  if (rc < 0)
+    return rc;
+  unsigned char *p = (unsigned char *)b->data + b->len;
+  uint32_t c = (uint32_t)code;
+  p[0] = MGR_R_ERR;
+  for (int i = 0; i < 4; i++)
+    p[1 + i] = (unsigned char)(c >> (8 * i));
+  if (n)
+    memcpy(p + 5, msg, n);
+  b->len += 5 + n;
+  return 0;
+}
+
+int mp__mgr_request_decode(const void *buf, size_t len, mgr_request *req) {
+  const unsigned char *p = buf;
+  req->args = NULL;
+  if (!buf || len < MGR_HDR)
+    return MP_EPROTO;
+  size_t n = p[1];
+  if (p[0] < 1 || p[0] > MGR_OP_MAX || n > MGR_NAME_MAX || MGR_HDR + n > len)
+    return MP_EPROTO;
+  req->op = p[0];
+  req->id = get_u64(p + 2);
+  req->caller = get_u64(p + 10);
+  memcpy(req->name, p + MGR_HDR, n);
+  req->name[n] = 0;
+  if (memchr(req->name, 0, n))
+    return MP_EPROTO;
+  size_t off = MGR_HDR + n;
+  if (off == len) {
+    req->args = mp_obj_tuple_new(0);
+    return req->args ? 0 : -ENOMEM;
+  }
+  mp_obj *a = NULL;
+  int rc = mp_obj_decode(p + off, len - off, &a);
+  if (rc < 0)
+    return rc == -ENOMEM ? rc : MP_EDECODE;
+  mp_obj_type t = mp_obj_get_type(a);
+  if (t != MP_OBJ_TUPLE && t != MP_OBJ_LIST) {
+    mp_obj_unref(a);
+    return MP_EDECODE;
+  }
+  req->args = a;
+  return 0;
+}
+
+/* ---- Tokens ----------------------------------------------------------------------- */
+
+mp_obj *mp__mgr_token_make(const mgr_token *t) {
+  const char *where = t->addr.family == MP_AF_INET ? t->addr.host : t->addr.path;
+  size_t wlen = t->addr.family == MP_AF_INET
+                    ? strlen(t->addr.host)
+                    : (t->addr.path[0] ? strlen(t->addr.path)
+                                       : 1 + strlen(t->addr.path + 1));
+  return mp_obj_build("(y# s K K i y# i)", MGR_TOKEN_MAGIC,
+                      (size_t)MGR_TOKEN_MAGIC_LEN, t->typeid,
+                      (unsigned long long)(t->id & INT64_MAX),
+                      (unsigned long long)(t->server_uid & INT64_MAX),
+                      t->addr.family, where, wlen, t->addr.port);
+}
+
+int mp__mgr_token_parse(const mp_obj *o, mgr_token *t) {
+  if (!o || mp_obj_get_type(o) != MP_OBJ_TUPLE || mp_obj_list_len(o) != 7)
+    return 0;
+  mp_obj *it[7];
+  for (int i = 0; i < 7; i++)
+    if (mp_obj_tuple_get(o, i, &it[i]) < 0)
+      return 0;
+  const void *magic;
+  size_t mlen;
+  if (mp_obj_bytes_value(it[0], &magic, &mlen) < 0 ||
+      mlen != MGR_TOKEN_MAGIC_LEN || memcmp(magic, MGR_TOKEN_MAGIC, mlen))
+    return 0;
+  const char *typeid;
+  size_t tlen;
+  int64_t id, uid, fam, port;
+  const void *where;
+  size_t wlen;
+  if (mp_obj_str_value(it[1], &typeid, &tlen) < 0 || tlen > MGR_NAME_MAX ||
+      mp_obj_int_value(it[2], &id) < 0 || mp_obj_int_value(it[3], &uid) < 0 ||
+      mp_obj_int_value(it[4], &fam) < 0 ||
+      mp_obj_bytes_value(it[5], &where, &wlen) < 0 ||
+      mp_obj_int_value(it[6], &port) < 0)
+    return 0;
+  memset(t, 0, sizeof *t);
+  memcpy(t->typeid, typeid, tlen);
+  t->id = (uint64_t)id;
+  t->server_uid = (uint64_t)uid;
+  t->addr.family = (int)fam;
+  t->addr.port = (int)port;
+  if (fam == MP_AF_INET) {
+    if (wlen >= sizeof t->addr.host)
+      return 0;
+    memcpy(t->addr.host, where, wlen);
+  } else if (fam == MP_AF_UNIX) {
+    if (wlen >= sizeof t->addr.path)
+      return 0;
+    memcpy(t->addr.path, where, wlen);
+  } else {
+    return 0;
+  }
+  return 1;
+}
+
+/* ---- Channel waits ------------------------------------------------------------------ */
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ volatile("yield");
+#endif
+}
+
+int64_t mp__mgr_spin_ns(int64_t want) {
+  static int ncpu;
+  if (!ncpu)
+    ncpu = mp_cpu_count_usable();
+  const char *e = getenv("MP_MGR_SPIN_NS");
+  if (e)
+    return atoll(e);
+  return ncpu > 1 ? want : 0;
+}
+
+int mp__mgr_chan_wait(uint32_t *word, uint32_t seen, uint32_t *sleeping,
+                      int64_t spin_ns, int *skip, int64_t slice_ns,
+                      int (*alive)(void *ctx), void *ctx) {
+  if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != seen)
+    return 0;
+  /* Spinning pays only when the peer answers within the spin: after a
+   * spin that ended in sleep anyway (a busy machine, a slow method), skip
+   * spinning for the next waits and try again later. */
+  if (*skip > 0) {
+    (*skip)--;
+    spin_ns = 0;
+  }
+  if (spin_ns > 0) {
+    /* A few microseconds of pure spinning catch a peer that is running;
+     * after that, yield between looks, so that on a busy machine the peer
+     * (or anyone else) gets the CPU we would burn. */
+    int64_t start = mp__now_ns(), until = start + spin_ns;
+    int64_t pure = start + (spin_ns < 3000 ? spin_ns : 3000);
+    for (unsigned i = 1;; i++) {
+      cpu_relax();
+      if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != seen)
+        return 0;
+      if ((i & 15) == 0) {
+        int64_t now = mp__now_ns();
+        if (now >= until)
+          break;
+        if (now >= pure)
+          sched_yield();
+      }
+    }
+    *skip = 1024;
+  }
+  for (;;) {
+    /* S1 pairs with P1: either we see the new value, or the poster sees
+     * *sleeping set and wakes us. */
+    __atomic_store_n(sleeping, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(word, __ATOMIC_SEQ_CST) != seen) {
+      __atomic_store_n(sleeping, 0, __ATOMIC_RELAXED);
+      return 0;
+    }
+    mp__deadline dl = {.at_ns = mp__now_ns() + slice_ns};
+    int rc = mp__futex_wait(word, seen, &dl);
+    __atomic_store_n(sleeping, 0, __ATOMIC_RELAXED);
+    if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != seen)
+      return 0;
+    if (rc == MP_ETIMEOUT && alive) {
+      int a = alive(ctx);
+      if (a < 0)
+        return a;
+    }
+  }
+}
+
+void mp__mgr_chan_post(uint32_t *word, uint32_t val, uint32_t *sleeping) {
+  __atomic_store_n(word, val, __ATOMIC_SEQ_CST); /* P1 */
+  if (__atomic_load_n(sleeping, __ATOMIC_SEQ_CST))
+    mp__futex_wake(word, 1);
+}
+
+/* ---- Descriptor passing ----------------------------------------------------------------- */
+
+int mp__mgr_send_fd(int sock, int fd) {
+  char byte = 1;
+  struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+  union {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } u;
+  memset(&u, 0, sizeof u);
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1,
+                       .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  for (;;) {
+    ssize_t n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+    if (n == 1)
+      return 0;
+    if (n < 0 && errno == EINTR)
+      continue;
+    return n < 0 ? -errno : -EIO;
+  }
+}
+
+int mp__mgr_recv_fd(int sock, int *fd) {
+  char byte;
+  struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+  union {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE(sizeof(int) * 4)];
+  } u;
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1,
+                       .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+  ssize_t n;
+  do
+    n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  if (n < 0)
+    return -errno;
+  if (n == 0)
+    return MP_EEOF;
+  int got = -1;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+      continue;
+    size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < k; i++) {
+      int f;
+      memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof f);
+      if (got < 0)
+        got = f;
+      else
+        mp__close(f);
+    }
+  }
+  if (got < 0 || (msg.msg_flags & MSG_CTRUNC)) {
+    if (got >= 0)
+      mp__close(got);
+    return MP_EPROTO;
+  }
+  *fd = got;
+  return 0;
+}

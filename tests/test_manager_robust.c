@@ -1,0 +1,193 @@
+/* test_manager_robust.c: what a manager's server survives and how clients
+ * fail: garbage from authenticated and unauthenticated peers, half-sent
+ * requests, a client killed while blocked in a call, a server killed under
+ * its clients (an error, not a hang), and a server whose starting process
+ * is killed (it ends too). */
+#include <errno.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include "manager/manager_internal.h"
+#include "mp_test.h"
+#include "mproc.h"
+
+static void still_serves(mp_manager *m) {
+  mp_proxy *d = mp_manager_dict(m, NULL);
+  assert_non_null(d);
+  mp_obj *k = mp_obj_int(1);
+  assert_int_equal(mp_proxy_setitem(d, k, k), 0);
+  assert_int_equal(mp_proxy_contains(d, k), 1);
+  mp_obj_free(k);
+  mp_proxy_free(d);
+}
+
+static void test_garbage(void **state) {
+  (void)state;
+  mp_test_watchdog(30);
+  mp_manager *m = mp_manager_start_new(NULL);
+  assert_non_null(m);
+  mp__self *me = mp__self_get();
+  mp_conn_opts o = {.authkey = me->authkey, .authkey_len = me->authkey_len};
+  /* Authenticated, then garbage instead of HELLO: dropped. */
+  mp_conn *c = mp_client(mp_manager_address(m), &o);
+  assert_non_null(c);
+  assert_int_equal(mp_conn_send_bytes(c, "\xff\xff garbage", 10), 0);
+  void *rep;
+  size_t len;
+  assert_true(mp_conn_recv_bytes(c, &rep, &len, 1 << 20) < 0);
+  mp_conn_free(c);
+  /* A proper HELLO (no channel), then garbage requests: error replies. */
+  c = mp_client(mp_manager_address(m), &o);
+  mgr_buf b = {0};
+  mp__mgr_put_header(&b, MGR_OP_HELLO, 42, 0, NULL);
+  mp_obj *args = mp_obj_build("[i b]", 1, 0);
+  mp_obj_encode_append(args, (void **)&b.data, &b.len, &b.cap);
+  mp_obj_free(args);
+  assert_int_equal(mp_conn_send_bytes(c, b.data, b.len), 0);
+  assert_int_equal(mp_conn_recv_bytes(c, &rep, &len, 1 << 20), 0);
+  mp_free(rep);
+  const char *bad[] = {"", "\x01", "\x63\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+                       "\x00\x00\x00\x00\x00\x00", "\x01\xff", "\x01\x00\x01\x00"
+                       "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\xc1"};
+  size_t badlen[] = {0, 1, 18, 2, 19};
+  for (size_t i = 0; i < 5; i++) {
+    assert_int_equal(mp_conn_send_bytes(c, bad[i], badlen[i]), 0);
+    assert_int_equal(mp_conn_recv_bytes(c, &rep, &len, 1 << 20), 0);
+    assert_int_equal(((unsigned char *)rep)[0], MGR_R_ERR);
+    mp_free(rep);
+  }
+  /* Valid header, unknown object, random method. */
+  b.len = 0;
+  mp__mgr_put_header(&b, MGR_OP_CALL, 123456789, 0, "__getitem__");
+  assert_int_equal(mp_conn_send_bytes(c, b.data, b.len), 0);
+  assert_int_equal(mp_conn_recv_bytes(c, &rep, &len, 1 << 20), 0);
+  assert_int_equal(((unsigned char *)rep)[0], MGR_R_ERR);
+  mp_free(rep);
+  /* A decref of nothing held, then a half-sent frame and a hang-up. */
+  b.len = 0;
+  mp__mgr_put_header(&b, MGR_OP_DECREF, 1, 0, NULL);
+  mp_conn_send_bytes(c, b.data, b.len);
+  mp_conn_recv_bytes(c, &rep, &len, 1 << 20);
+  mp_free(rep);
+  int fd = mp_conn_fileno(c);
+  assert_int_equal(write(fd, "\x00\x00\x10\x00" "abc", 7), 7);
+  mp_conn_free(c);
+  mp__mgr_buf_free(&b);
+  /* Unauthenticated junk, and a huge announced length. */
+  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  const mp_address *a = mp_manager_address(m);
+  size_t plen = 1 + strlen(a->path + 1);
+  memcpy(sa.sun_path, a->path, plen);
+  assert_int_equal(connect(s, (struct sockaddr *)&sa,
+                           (socklen_t)(offsetof(struct sockaddr_un, sun_path) + plen)),
+                   0);
+  assert_int_equal(write(s, "\x7f\xff\xff\xff junk", 9), 9);
+  close(s);
+  still_serves(m);
+  mp_manager_free(m);
+}
+
+static void test_killed_client(void **state) {
+  (void)state;
+  mp_test_watchdog(30);
+  mp_manager *m = mp_manager_start_new(NULL);
+  mp_proxy *lk = mp_manager_lock(m);
+  mp_proxy *d = mp_manager_dict(m, NULL);
+  assert_int_equal(mp_proxy_acquire(lk, true, MP_FOREVER), 1);
+  pid_t pid = fork();
+  if (pid == 0) {
+    mp_proxy *mine = mp_manager_list(m, NULL); /* a reference of its own */
+    (void)mine;
+    mp_proxy_acquire(lk, true, MP_FOREVER); /* blocks: killed here */
+    _exit(0);
+  }
+  usleep(200000);
+  kill(pid, SIGKILL);
+  waitpid(pid, NULL, 0);
+  still_serves(m);
+  assert_int_equal(mp_proxy_release(lk), 0);
+  /* The dead child's blocked acquire must not take the lock for good. */
+  usleep(300000);
+  assert_int_equal(mp_proxy_acquire(lk, true, 5), 1);
+  assert_int_equal(mp_proxy_release(lk), 0);
+  size_t objs = 99, conns;
+  for (int i = 0; i < 100 && objs != 2; i++) {
+    mp__mgr_info(m, &objs, &conns);
+    usleep(20000);
+  }
+  assert_int_equal(objs, 2); /* the child's list went with it */
+  mp_proxy_free(lk);
+  mp_proxy_free(d);
+  mp_manager_free(m);
+}
+
+static void test_killed_server(void **state) {
+  (void)state;
+  mp_test_watchdog(30);
+  mp_manager *m = mp_manager_start_new(NULL);
+  mp_proxy *q = mp_manager_queue(m, 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    mp_obj *v;
+    int rc = mp_proxy_get(q, true, MP_FOREVER, &v); /* blocked when killed */
+    _exit(rc == MP_EEOF || rc < 0 ? 0 : 1);
+  }
+  usleep(200000);
+  kill(mp_manager_pid(m), SIGKILL);
+  int st;
+  waitpid(pid, &st, 0);
+  assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  mp_obj *one = mp_obj_int(1);
+  int rc = mp_proxy_put(q, one, true, MP_FOREVER);
+  assert_true(rc < 0);
+  mp_obj_free(one);
+  mp_proxy_free(q);
+  mp_manager_free(m); /* shutdown of a dead server returns */
+}
+
+static void test_server_follows_parent(void **state) {
+  (void)state;
+  mp_test_watchdog(30);
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  int p[2];
+  assert_int_equal(pipe(p), 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    mp_manager *m = mp_manager_start_new(NULL);
+    pid_t s = m ? mp_manager_pid(m) : 0;
+    (void)!write(p[1], &s, sizeof s);
+    pause();
+    _exit(0);
+  }
+  pid_t server = 0;
+  assert_int_equal(read(p[0], &server, sizeof server), sizeof server);
+  assert_true(server > 0);
+  kill(pid, SIGKILL);
+  waitpid(pid, NULL, 0);
+  int gone = 0;
+  for (int i = 0; i < 250 && !gone; i++) {
+    if (waitpid(server, NULL, WNOHANG) == server)
+      gone = 1;
+    else
+      usleep(20000);
+  }
+  assert_true(gone);
+  close(p[0]);
+  close(p[1]);
+  prctl(PR_SET_CHILD_SUBREAPER, 0);
+}
+
+int main(void) {
+  signal(SIGPIPE, SIG_IGN);
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_garbage),
+      cmocka_unit_test(test_killed_client),
+      cmocka_unit_test(test_killed_server),
+      cmocka_unit_test(test_server_follows_parent),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
