@@ -7,6 +7,8 @@
  * is bench/python/bench_pool.py. Pools use the default size, as Python's
  * Pool() does. */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
