@@ -1,6 +1,7 @@
 # The README's commands. Each installs what is missing (scripts/setup.sh),
 # configures with CMake and builds; `make test` runs every test twice: a
-# normal build and an ASan+UBSan build.
+# normal build and an ASan+UBSan build, and checks that nothing was left
+# behind (scripts/ctest-checked.sh).
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 BENCH_BUILD?= build-bench
@@ -22,14 +23,14 @@ demo: build
 	@bash scripts/run-examples.sh $(BUILD)
 
 test-normal: build
-	cd $(BUILD) && ctest --output-on-failure -j 2
+	bash scripts/ctest-checked.sh $(BUILD)
 
 test-asan: setup
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DMP_ASAN=ON -DMP_UBSAN=ON \
 	  -DMP_BUILD_BENCH=OFF $(CMAKE_ARGS) >/dev/null
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
-	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j 2
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 bash scripts/ctest-checked.sh $(ASAN_BUILD)
 
 test: test-normal test-asan
 

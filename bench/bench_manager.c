@@ -63,9 +63,7 @@ static int list_append(void *ctx) {
   int rc = mp_proxy_append(f->l, v);
   mp_obj_free(v);
   if (rc == 0 && (f->i & 4095) == 0) /* keep the list small */
-    rc = mp_proxy_callf(f->l, "clear", NULL, "") == MP_EATTR
-             ? mp_proxy_callf(f->l, "__delslice__", NULL, "(N N)")
-             : 0;
+    rc = mp_proxy_callf(f->l, "__delslice__", NULL, "(N N)"); /* del l[:] */
   return rc;
 }
 

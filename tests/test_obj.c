@@ -1,8 +1,8 @@
 /* test_obj.c: typed values: constructors and accessors, repr and str
  * against reprs written down from CPython, the builder, equality, ordering
  * and hashing with Python's semantics, the MessagePack encoding (exact bytes,
- * round trips, malformed input), and a failing allocator (every allocation
- * of an operation fails in turn: each failure is a clean -ENOMEM, no leak). */
+ * round trips, malformed input), and ext values. The failing-allocator test
+ * is in test_obj_alloc.c. */
 #include <errno.h>
 #include <math.h>
 
@@ -504,7 +504,6 @@ static void test_decode_errors(void **state) {
       {"\xc6\xff\xff\xff\xff", 5, MP_EDECODE},           /* 4 GiB of bin */
       {"\x81\x91\x01\x02", 4, MP_EDECODE},               /* list as key */
       {"\x81\x80\x01", 3, MP_EDECODE},                   /* dict as key */
-      {"\xd4\x02\x01", 3, MP_EDECODE},                   /* unknown ext */
       {"\xd5\x01\x91\xc1", 4, MP_EDECODE},               /* bad tuple body */
       {"\xd5\x01\x01\x02", 4, MP_EDECODE},               /* tuple not array */
       {"\xd6\x01\x91\x01\x02\x03", 6, MP_EDECODE},       /* array short of ext */
@@ -533,6 +532,12 @@ static void test_decode_errors(void **state) {
        "{1: 'b'}");
   REPR(mp_obj_decode("\x82\x01\xa1" "a\xcb\x3f\xf0\0\0\0\0\0\0\xa1" "b", 15, &o) == 0 ? o : NULL,
        "{1: 'b'}");
+
+  /* Ext types other than the tuple's are ext values. */
+  REPR(mp_obj_decode("\xd4\x02\x01", 3, &o) == 0 ? o : NULL,
+       "ExtType(code=2, data=b'\\x01')");
+  REPR(mp_obj_decode("\xc7\x00\xff", 3, &o) == 0 ? o : NULL,
+       "ExtType(code=-1, data=b'')");
 
   /* Nesting: MP_OBJ_MAX_DEPTH levels decode; one more is refused. */
   unsigned char deep[MP_OBJ_MAX_DEPTH + 2];
@@ -567,93 +572,45 @@ static void test_deep(void **state) {
   mp_obj_unref(o);
 }
 
-/* ---- Failing allocator ------------------------------------------------------ */
-
-static int g_fail_at, g_calls;
-static void *fail_malloc(void *ctx, size_t n) {
-  (void)ctx;
-  return ++g_calls == g_fail_at ? NULL : malloc(n);
-}
-static void *fail_realloc(void *ctx, void *p, size_t n) {
-  (void)ctx;
-  return ++g_calls == g_fail_at ? NULL : realloc(p, n);
-}
-static void fail_free(void *ctx, void *p) {
-  (void)ctx;
-  free(p);
-}
-
-/* One composite operation touching every allocating path. Returns 0 or the
- * first error, and frees everything either way. */
-static int workload(void) {
-  int r = 0;
-  mp_obj *o = mp_obj_build("{s: [i N s (f b) y#], i: {s: [i i]}, (i s): f}", "k", 42,
-                           "hello", 0.5, 1, "\x01\x02", (size_t)2, 7, "in", 1, 2, 1,
-                           "t", 2.5);
-  mp_obj *back = NULL, *copy = NULL, *keys = NULL, *items = NULL, *sl = NULL;
-  char *s = NULL;
-  void *buf = NULL;
-  size_t len;
-  if (!o)
-    return mp_errno_code(errno);
-  if ((r = mp_obj_repr(o, &s, &len)) < 0)
-    goto out;
-  if ((r = mp_obj_encode(o, &buf, &len)) < 0)
-    goto out;
-  if ((r = mp_obj_decode(buf, len, &back)) < 0)
-    goto out;
-  if (!mp_obj_equal(o, back))
-    abort();
-  if (!(copy = mp_obj_deepcopy(o))) {
-    r = mp_errno_code(errno);
-    goto out;
-  }
-  mp_obj *l;
-  if ((r = mp_obj_dict_get_str(copy, "k", &l)) < 0)
-    goto out;
-  for (int i = 0; i < 20 && r == 0; i++)
-    r = mp_obj_list_insert_steal(l, 0, mp_obj_int(i));
-  if (r == 0 && (r = mp_obj_list_sort(l, false)) == MP_ETYPE)
-    r = 0; /* ints and a None: Python's TypeError */
-  if (r == 0)
-    r = mp_obj_list_get_slice(l, 1, -1, 2, &sl);
-  if (r == 0)
-    r = mp_obj_list_set_slice(l, 0, 3, 1, sl);
-  for (int i = 0; i < 20 && r == 0; i++)
-    r = mp_obj_dict_set_steal(copy, mp_obj_strf("key%d", i), mp_obj_float(i));
-  if (r == 0)
-    r = mp_obj_dict_keys(copy, &keys);
-  if (r == 0)
-    r = mp_obj_dict_items(copy, &items);
-  if (r == 0)
-    r = mp_obj_dict_update(copy, o);
-out:
-  mp_free(s);
-  mp_free(buf);
-  mp_obj *all[] = {o, back, copy, keys, items, sl};
-  for (size_t k = 0; k < MP__ARRAY_SIZE(all); k++)
-    mp_obj_unref(all[k]);
-  return r;
-}
-
-static void test_failing_allocator(void **state) {
+/* Ext values: another area's own kind of value, carried as a msgpack ext. */
+static void test_ext(void **state) {
   (void)state;
-  mp_test_watchdog(60);
-  mp_allocator a = {fail_malloc, fail_realloc, fail_free, NULL};
-  int n;
-  for (n = 1; n < 100000; n++) {
-    g_fail_at = n;
-    g_calls = 0;
-    mp_set_allocator(&a);
-    int r = workload();
-    mp_set_allocator(NULL);
-    if (r == 0 && g_calls < n)
-      break; /* no allocation failed: done */
-    if (r != -ENOMEM)
-      fail_msg("failing allocation %d of %d: %d (%s)", n, g_calls, r, mp_err_name(r));
-  }
-  assert_true(n > 50); /* the workload does allocate many times */
-  assert_int_equal(workload(), 0);
+  mp_test_watchdog(10);
+  mp_obj *e = mp_obj_ext(5, "\x01" "a", 2), *e2 = mp_obj_ext(5, "\x01" "a", 2);
+  mp_obj *e3 = mp_obj_ext(6, "\x01" "a", 2), *empty = mp_obj_ext(5, NULL, 0);
+  int8_t code;
+  const void *data;
+  size_t len;
+  assert_int_equal(mp_obj_get_type(e), MP_OBJ_EXT);
+  assert_string_equal(mp_obj_type_name(e), "ExtType");
+  assert_int_equal(mp_obj_ext_value(e, &code, &data, &len), 0);
+  assert_int_equal(code, 5);
+  assert_int_equal(len, 2);
+  assert_memory_equal(data, "\x01" "a", 2);
+  assert_int_equal(mp_obj_ext_value(mp_obj_none(), &code, &data, &len), MP_ETYPE);
+  assert_int_equal(mp_obj_bytes_value(e, &data, &len), MP_ETYPE);
+  assert_true(mp_obj_equal(e, e2));
+  assert_false(mp_obj_equal(e, e3));
+  int64_t h;
+  assert_int_equal(mp_obj_hash(empty, &h), 0);
+  assert_true(h == -3054609118068388172LL); /* CPython: hash((5, b'')) */
+  bool lt;
+  assert_int_equal(mp_obj_less(e, e3, &lt), 0);
+  assert_true(lt);
+  assert_null(mp_obj_ext(MP_OBJ_EXT_TUPLE, "", 0));
+  assert_int_equal(errno, EINVAL);
+  assert_null(mp_obj_ext(3, NULL, 1));
+  REPR(mp_obj_ref(e), "ExtType(code=5, data=b'\\x01a')");
+  check_encoding(mp_obj_ref(e), "d5050161");
+  check_encoding(mp_obj_ref(empty), "c70005");
+  /* As a dict key and inside containers. */
+  mp_obj *d = mp_obj_build("{O: [O]}", e, empty);
+  REPR(mp_obj_ref(d), "{ExtType(code=5, data=b'\\x01a'): [ExtType(code=5, data=b'')]}");
+  mp_obj *v;
+  assert_int_equal(mp_obj_dict_get(d, e2, &v), 0);
+  mp_obj *objs[] = {e, e2, e3, empty, d};
+  for (size_t k = 0; k < MP__ARRAY_SIZE(objs); k++)
+    mp_obj_unref(objs[k]);
 }
 
 int main(void) {
@@ -666,7 +623,7 @@ int main(void) {
       cmocka_unit_test(test_encode),
       cmocka_unit_test(test_decode_errors),
       cmocka_unit_test(test_deep),
-      cmocka_unit_test(test_failing_allocator),
+      cmocka_unit_test(test_ext),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -674,6 +674,42 @@ static void test_many_results(void **state) {
   }
 }
 
+/* White box: more children outstanding than an arena has slots get a
+ * second arena; given-back slots are reused. */
+static void test_arena_overflow(void **state) {
+  mp_test_watchdog(30);
+  enum { N = 1100 };
+  mp_process **ps = calloc(N, sizeof *ps);
+  mp__proc_lock();
+  for (int i = 0; i < N; i++) {
+    ps[i] = mp_process_new(t_nothing, NULL, 0, NULL);
+    assert_non_null(ps[i]);
+    assert_int_equal(mp__result_slot_take(ps[i]), 0);
+  }
+  int arenas = 1;
+  for (int i = 1; i < N; i++)
+    if (ps[i]->arena != ps[i - 1]->arena)
+      arenas++;
+  assert_true(arenas >= 2);
+  for (int i = 0; i < N; i++)
+    for (int j = i + 1; j < N && j < i + 1030; j++)
+      assert_false(ps[i]->arena == ps[j]->arena && ps[i]->slot == ps[j]->slot);
+  for (int i = 0; i < N; i++)
+    mp__result_slot_drop(ps[i]);
+  mp__proc_unlock();
+  for (int i = 0; i < N; i++)
+    mp_process_free(ps[i]);
+  free(ps);
+  /* Real children still get their results afterwards. */
+  mp_process *p = start_or_fail(t_return_twice, NULL, 0, NULL);
+  mp_process_join(p, MP_FOREVER);
+  const void *d;
+  size_t len;
+  assert_int_equal(mp_process_result(p, &d, &len), 1);
+  assert_memory_equal(d, "second", 6);
+  mp_process_free(p);
+}
+
 static void test_no_leaked_fds(void **state) {
   mp_test_watchdog(60);
   /* The first start creates this process's result arena, kept for good. */
@@ -809,6 +845,7 @@ int main(void) {
       cmocka_unit_test(test_daemon_flags),
       cmocka_unit_test(test_active_children_and_zombies),
       cmocka_unit_test(test_many_results),
+      cmocka_unit_test(test_arena_overflow),
       cmocka_unit_test(test_no_leaked_fds),
       cmocka_unit_test(test_threads_join_one),
       cmocka_unit_test(test_reaped_by_someone_else),

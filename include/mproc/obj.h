@@ -1,5 +1,6 @@
 /* mproc/obj.h: typed values — what Python passes around between processes
  * (None, bool, int, float, str, bytes, list, tuple, dict) as one C type,
+ * plus an ext kind for other areas' own types (a manager's proxies),
  * mp_obj, for what needs them: connections (send_obj/recv_obj), queues
  * (put_obj/get_obj) and managers (dict and list proxies, method calls).
  * Objects print exactly like Python's repr(), compare and hash with Python's
@@ -72,6 +73,7 @@ typedef enum mp_obj_type {
   MP_OBJ_LIST = 6,
   MP_OBJ_TUPLE = 7,
   MP_OBJ_DICT = 8,
+  MP_OBJ_EXT = 9, /* an application-defined MessagePack ext: code + bytes */
 } mp_obj_type;
 
 /* How deep nested containers may go for repr, equal, hash, copy, encode and
@@ -96,6 +98,12 @@ MP_EXPORT mp_obj *mp_obj_strf(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
 /* Bytes: len bytes copied from p (p may be NULL when len is 0). */
 MP_EXPORT mp_obj *mp_obj_bytes(const void *p, size_t len);
+/* An application-defined MessagePack ext value: a type code and len bytes
+ * (copied). It lets another area carry its own kind of value inside mp_obj
+ * (a manager's proxy token, say). Immutable and hashable; equal when code
+ * and bytes are; repr as Python's msgpack.ExtType: ExtType(code=5,
+ * data=b'...'). Code MP_OBJ_EXT_TUPLE is reserved: EINVAL. */
+MP_EXPORT mp_obj *mp_obj_ext(int8_t code, const void *data, size_t len);
 /* An empty list / dict. */
 MP_EXPORT mp_obj *mp_obj_list_new(void);
 MP_EXPORT mp_obj *mp_obj_dict_new(void);
@@ -145,7 +153,7 @@ MP_EXPORT void mp_obj_free(mp_obj *o);
 /* The object's type. o must not be NULL. */
 MP_EXPORT mp_obj_type mp_obj_get_type(const mp_obj *o);
 /* Python's type(o).__name__: "NoneType", "bool", "int", "float", "str",
- * "bytes", "list", "tuple", "dict". A static string. */
+ * "bytes", "list", "tuple", "dict" ("ExtType" for ext). A static string. */
 MP_EXPORT const char *mp_obj_type_name(const mp_obj *o);
 /* Python's bool(o): False for None, False, 0, 0.0, and empty str, bytes,
  * list, tuple and dict; True otherwise. */
@@ -166,6 +174,9 @@ MP_EXPORT int mp_obj_float_value(const mp_obj *o, double *out);
 MP_EXPORT int mp_obj_str_value(const mp_obj *o, const char **s, size_t *len);
 /* A bytes' contents (also followed by a NUL, not counted). Borrowed. */
 MP_EXPORT int mp_obj_bytes_value(const mp_obj *o, const void **p, size_t *len);
+/* An ext value's code and bytes (borrowed); code and len may be NULL. */
+MP_EXPORT int mp_obj_ext_value(const mp_obj *o, int8_t *code, const void **data,
+                               size_t *len);
 
 /* ---- Lists and tuples ---------------------------------------------------
  * Indices are Python's: negative counts from the end. The read-only calls
@@ -338,10 +349,11 @@ MP_EXPORT int mp_obj_print(const mp_obj *o, FILE *f);
  * None = nil, bool = bool, int = the smallest int format, float = float 64,
  * str = str (UTF-8), bytes = bin, list = array, dict = map, tuple = ext type
  * MP_OBJ_EXT_TUPLE whose data is the msgpack array of its items (docs/
- * design-notes.md). Decoding also accepts float 32; an unsigned value over
- * INT64_MAX is MP_EVALUE; other ext types, invalid UTF-8, unhashable map
- * keys, nesting deeper than MP_OBJ_MAX_DEPTH, trailing bytes and truncation
- * are MP_EDECODE. A repeated map key keeps the last value, as Python. */
+ * design-notes.md), an ext value = that ext. Decoding also accepts float 32
+ * and reads any other ext type as an ext value; an unsigned value over
+ * INT64_MAX is MP_EVALUE; invalid UTF-8, unhashable map keys, nesting
+ * deeper than MP_OBJ_MAX_DEPTH, trailing bytes and truncation are
+ * MP_EDECODE. A repeated map key keeps the last value, as Python. */
 #define MP_OBJ_EXT_TUPLE 1
 
 /* The encoded size of o, in *len. */

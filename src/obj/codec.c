@@ -66,6 +66,11 @@ static int size_of(const mp_obj *o, int depth, size_t *out) {
     *out = o->u.s.len +
            (o->type == MP_OBJ_STR ? str_head(o->u.s.len) : bin_head(o->u.s.len));
     return 0;
+  case MP_OBJ_EXT:
+    if (o->u.s.len > UINT32_MAX)
+      return MP_ETOOBIG;
+    *out = ext_head(o->u.s.len) + o->u.s.len;
+    return 0;
   case MP_OBJ_LIST: return seq_size(o, depth, out);
   case MP_OBJ_TUPLE: {
     size_t body;
@@ -133,6 +138,9 @@ static void pack(msgpack_packer *pk, const mp_obj *o) {
     return;
   case MP_OBJ_BYTES:
     msgpack_pack_bin_with_body(pk, o->u.s.data, o->u.s.len);
+    return;
+  case MP_OBJ_EXT:
+    msgpack_pack_ext_with_body(pk, o->u.s.data, o->u.s.len, o->code);
     return;
   case MP_OBJ_TUPLE:
   case MP_OBJ_LIST:
@@ -313,8 +321,8 @@ static int dec_str(reader *r, mp_obj_type type, uint64_t n, mp_obj **out) {
   return 0;
 }
 
-/* An ext of n bytes after its type byte: only tuples are known. Its body
- * must be exactly one array. */
+/* An ext of n bytes after its type byte: a tuple, whose body must be
+ * exactly one array, or any other code as an ext value. */
 static int dec_ext(reader *r, int depth, uint64_t n, mp_obj **out) {
   uint64_t type;
   int e = take_uint(r, 1, &type);
@@ -322,7 +330,17 @@ static int dec_ext(reader *r, int depth, uint64_t n, mp_obj **out) {
     return e;
   if (n > left(r))
     return MP_ETRUNCATED;
-  if (type != MP_OBJ_EXT_TUPLE || n == 0)
+  if (type != MP_OBJ_EXT_TUPLE) {
+    mp_obj *o = mp__obj_alloc_str(MP_OBJ_EXT, (size_t)n);
+    if (!o)
+      return -ENOMEM;
+    o->code = (int8_t)(uint8_t)type;
+    memcpy(o->u.s.data, r->p, (size_t)n);
+    r->p += n;
+    *out = o;
+    return 0;
+  }
+  if (n == 0)
     return MP_EDECODE;
   reader body = {r->p, r->p + n};
   uint64_t head = *body.p++, count;

@@ -64,6 +64,10 @@ int mp__obj_eq(const mp_obj *a, const mp_obj *b, int depth) {
     return 0;
   switch (a->type) {
   case MP_OBJ_NONE: return 1;
+  case MP_OBJ_EXT:
+    if (a->code != b->code)
+      return 0;
+    __attribute__((fallthrough)); /* then the bytes */
   case MP_OBJ_STR:
   case MP_OBJ_BYTES:
     return a->u.s.len == b->u.s.len &&
@@ -117,6 +121,12 @@ static int less(const mp_obj *a, const mp_obj *b, int depth, bool *out) {
   if (a->type != b->type)
     return MP_ETYPE;
   switch (a->type) {
+  case MP_OBJ_EXT: /* a (code, data) namedtuple in Python */
+    if (a->code != b->code) {
+      *out = a->code < b->code;
+      return 0;
+    }
+    __attribute__((fallthrough)); /* then the bytes */
   case MP_OBJ_STR: /* UTF-8 byte order is code point order */
   case MP_OBJ_BYTES: {
     size_t n = a->u.s.len < b->u.s.len ? a->u.s.len : b->u.s.len;
@@ -256,6 +266,17 @@ int64_t mp__hash_bytes(const void *p, size_t n) {
 #define XXPRIME_5 2870177450012600261ULL
 #define XXROTATE(x) (((x) << 31) | ((x) >> 33))
 
+/* CPython's tuplehash, one item hash (lane) at a time. */
+static uint64_t xx_add(uint64_t acc, int64_t lane) {
+  acc += (uint64_t)lane * XXPRIME_2;
+  acc = XXROTATE(acc);
+  return acc * XXPRIME_1;
+}
+static int64_t xx_end(uint64_t acc, size_t len) {
+  acc += len ^ (XXPRIME_5 ^ 3527539UL);
+  return acc == (uint64_t)-1 ? 1546275796 : (int64_t)acc;
+}
+
 static int hash(const mp_obj *o, int depth, int64_t *out) {
   if (depth > MP_OBJ_MAX_DEPTH)
     return MP_EVALUE;
@@ -266,19 +287,22 @@ static int hash(const mp_obj *o, int depth, int64_t *out) {
   case MP_OBJ_FLOAT: *out = mp__hash_double(o->u.f); return 0;
   case MP_OBJ_STR:
   case MP_OBJ_BYTES: *out = mp__hash_bytes(o->u.s.data, o->u.s.len); return 0;
-  case MP_OBJ_TUPLE: { /* CPython's tuplehash */
+  case MP_OBJ_TUPLE: {
     uint64_t acc = XXPRIME_5;
     for (size_t i = 0; i < o->u.seq.len; i++) {
       int64_t lane;
       int r = hash(o->u.seq.items[i], depth + 1, &lane);
       if (r < 0)
         return r;
-      acc += (uint64_t)lane * XXPRIME_2;
-      acc = XXROTATE(acc);
-      acc *= XXPRIME_1;
+      acc = xx_add(acc, lane);
     }
-    acc += o->u.seq.len ^ (XXPRIME_5 ^ 3527539UL);
-    *out = acc == (uint64_t)-1 ? 1546275796 : (int64_t)acc;
+    *out = xx_end(acc, o->u.seq.len);
+    return 0;
+  }
+  case MP_OBJ_EXT: { /* as Python's hash(ExtType(code, data)) */
+    uint64_t acc = xx_add(XXPRIME_5, mp__hash_int(o->code));
+    acc = xx_add(acc, mp__hash_bytes(o->u.s.data, o->u.s.len));
+    *out = xx_end(acc, 2);
     return 0;
   }
   default: return MP_ETYPE; /* list, dict: unhashable */

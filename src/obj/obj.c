@@ -124,6 +124,20 @@ MP_EXPORT mp_obj *mp_obj_bytes(const void *p, size_t len) {
   return o;
 }
 
+MP_EXPORT mp_obj *mp_obj_ext(int8_t code, const void *data, size_t len) {
+  if ((!data && len) || code == MP_OBJ_EXT_TUPLE) {
+    errno = EINVAL;
+    return NULL;
+  }
+  mp_obj *o = mp__obj_alloc_str(MP_OBJ_EXT, len);
+  if (o) {
+    o->code = code;
+    if (len)
+      memcpy(o->u.s.data, data, len);
+  }
+  return o;
+}
+
 mp_obj *mp__obj_alloc_seq(mp_obj_type type, size_t len, size_t cap) {
   mp_obj *o = obj_alloc(type, 0);
   if (!o)
@@ -198,7 +212,8 @@ MP_EXPORT mp_obj_type mp_obj_get_type(const mp_obj *o) {
 MP_EXPORT const char *mp_obj_type_name(const mp_obj *o) {
   static const char *const names[] = {"NoneType", "bool",  "int",
                                       "float",    "str",   "bytes",
-                                      "list",     "tuple", "dict"};
+                                      "list",     "tuple", "dict",
+                                      "ExtType"};
   if (!o || o->type >= MP__ARRAY_SIZE(names))
     return "NULL";
   return names[o->type];
@@ -218,7 +233,7 @@ MP_EXPORT bool mp_obj_truthy(const mp_obj *o) {
   case MP_OBJ_TUPLE: return o->u.seq.len != 0;
   case MP_OBJ_DICT: return o->u.d.len != 0;
   }
-  return true;
+  return true; /* ext: a 2-tuple in Python */
 }
 
 MP_EXPORT int mp_obj_len(const mp_obj *o, size_t *len) {
@@ -295,6 +310,14 @@ MP_EXPORT int mp_obj_str_value(const mp_obj *o, const char **s, size_t *len) {
 
 MP_EXPORT int mp_obj_bytes_value(const mp_obj *o, const void **p, size_t *len) {
   return str_like_value(o, MP_OBJ_BYTES, (const char **)p, len);
+}
+
+MP_EXPORT int mp_obj_ext_value(const mp_obj *o, int8_t *code, const void **data,
+                               size_t *len) {
+  int r = str_like_value(o, MP_OBJ_EXT, (const char **)data, len);
+  if (r == 0 && code)
+    *code = o->code;
+  return r;
 }
 
 /* ---- Copies --------------------------------------------------------------- */

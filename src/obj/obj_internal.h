@@ -26,11 +26,12 @@ struct mp_obj {
   uint32_t refcnt; /* atomic; ignored for immortal objects */
   uint8_t type;    /* mp_obj_type */
   uint8_t flags;   /* MP__OBJ_IMMORTAL */
+  int8_t code;     /* an ext's type code */
   union {
     bool b;
     int64_t i;
     double f;
-    struct { /* str, bytes: data lives right after the object, NUL-ended */
+    struct { /* str, bytes, ext: data right after the object, NUL-ended */
       size_t len;
       char *data;
     } s;

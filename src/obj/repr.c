@@ -229,6 +229,11 @@ static int repr(repr_ctx *c, const mp_obj *o) {
   case MP_OBJ_FLOAT: repr_float(b, o->u.f); return 0;
   case MP_OBJ_STR: repr_str(b, o->u.s.data, o->u.s.len); return 0;
   case MP_OBJ_BYTES: repr_bytes(b, o->u.s.data, o->u.s.len); return 0;
+  case MP_OBJ_EXT: /* Python's msgpack.ExtType namedtuple */
+    mp__sbuf_addf(b, "ExtType(code=%d, data=", o->code);
+    repr_bytes(b, o->u.s.data, o->u.s.len);
+    mp__sbuf_addc(b, ')');
+    return 0;
   default: break;
   }
   const char *brackets = o->type == MP_OBJ_LIST    ? "[]"
