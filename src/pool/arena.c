@@ -7,9 +7,12 @@
  * another address (a future spawn start method) reads the same data.
  *
  * Only the parent allocates and frees, so the bookkeeping is private: power
- * of two size classes with a free list each, and a bump pointer. Blocks of
- * 1 MiB and more give their pages back to the kernel when freed (a punched
- * hole), so one big map does not pin its memory for the pool's lifetime. */
+ * of two size classes with a free list each, and a bump pointer. Freed
+ * blocks of 1 MiB and more keep their pages while the kept total stays
+ * under 256 MiB (the next map of the same size reuses them without page
+ * faults in any process); beyond that they give them back to the kernel (a
+ * punched hole), so one huge map does not pin its memory for the pool's
+ * lifetime. */
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/mman.h>
@@ -20,6 +23,7 @@
 #define NCLASSES 48
 #define MIN_SHIFT 6              /* 64-byte blocks at least */
 #define PUNCH_MIN (1u << 20)
+#define KEEP_MAX ((size_t)256 << 20) /* big free blocks kept resident */
 #define GROW_STEP (2u << 20)
 
 typedef struct offvec {
@@ -35,6 +39,7 @@ struct pool__arena {
   size_t reserve;   /* bytes of address space mapped */
   size_t file_size; /* bytes backed by the file */
   size_t top;       /* bump pointer */
+  size_t kept;      /* bytes of big free blocks whose pages we kept */
   offvec free[NCLASSES];
 };
 
@@ -109,6 +114,8 @@ uint64_t pool__arena_alloc(pool__arena *a, size_t size) {
   offvec *fv = &a->free[c];
   if (fv->n) {
     off = fv->v[--fv->n];
+    if (block >= PUNCH_MIN && a->kept >= block)
+      a->kept -= block; /* approximate: kept pages are reused first */
   } else {
     size_t align = block < 4096 ? block : 4096;
     size_t start = (a->top + align - 1) & ~(align - 1);
@@ -129,10 +136,16 @@ void pool__arena_free(pool__arena *a, uint64_t off, size_t size) {
     size = 1;
   int c = size_class(size);
   size_t block = (size_t)1 << (c + MIN_SHIFT);
-  if (block >= PUNCH_MIN)
-    (void)fallocate(a->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                    (off_t)off, (off_t)block);
   pthread_mutex_lock(&a->mu);
+  if (block >= PUNCH_MIN) {
+    /* Keep the pages of recent big blocks (a pool that maps again reuses
+     * them without faulting), up to KEEP_MAX; give the rest back. */
+    if (a->kept + block <= KEEP_MAX)
+      a->kept += block;
+    else
+      (void)fallocate(a->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                      (off_t)off, (off_t)block);
+  }
   offvec *fv = &a->free[c];
   if (fv->n == fv->cap) {
     size_t cap = fv->cap ? fv->cap * 2 : 16;

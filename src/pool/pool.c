@@ -4,6 +4,7 @@
  * ring, and close / terminate / join / free. The result thread
  * (collector.c) does the rest: results, deaths, time limits, callbacks. */
 #include <math.h> /* isnan: a macro, no libm */
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -659,6 +660,8 @@ void mp_pool_free(mp_pool *p) {
   if (p->thread_started && pthread_equal(pthread_self(), p->thread))
     return; /* from a callback: cannot free the thread running us */
   wait_thread(p, &(mp__deadline){INT64_MAX});
+  while (POOL__LOAD(&pool__g_helping)) /* waiters still helping (help.c) */
+    sched_yield();
   registry_remove(p);
   pool_release(p);
 }

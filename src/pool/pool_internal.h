@@ -115,6 +115,7 @@ typedef struct pool__shm {
   uint32_t idle;                 /* workers asleep on `work` */
   uint32_t shutdown;             /* workers exit when out of work */
   alignas(64) uint32_t collector_sleeping;
+  uint32_t helpers_active;       /* waiters draining rings themselves */
   alignas(64) pool__cell cells[POOL__NCELLS];
 } pool__shm;
 
@@ -295,6 +296,7 @@ struct mp_pool {
   bool thread_started;
   uint32_t thread_done; /* futex: 1 once the result thread finished */
   bool joined;
+  mp_result *handoff;   /* ready jobs with callbacks, from helpers */
   mp_pool *reg_next;    /* the process's pools (pool.c) */
 };
 
@@ -347,6 +349,20 @@ void pool__item_fail(mp_result *j, size_t idx, int code, const mp_error *e,
 void pool__job_ready(pool__col *c, mp_result *j);
 /* Fails every unfinished item of j with e (terminate, broken pool). */
 void pool__job_abort(mp_result *j, const mp_error *e, pool__col *c);
+
+/* help.c: finishing ready jobs; waiters that drain rings themselves. */
+/* Runs copies, then callbacks (on the result thread only: elsewhere jobs
+ * with callbacks go to p->handoff), marks jobs ready and wakes their
+ * waiters. Mutex held on entry and exit; dropped in between. */
+void pool__flush(mp_pool *p, pool__col *c, bool collector);
+/* Called by a thread about to wait until done(arg): spins for a moment,
+ * draining the rings itself when it can take the mutex. Returns whether
+ * done(arg) became true. */
+bool pool__help(mp_pool *p, bool (*done)(void *), void *arg,
+                const mp__deadline *dl);
+extern uint32_t pool__g_helping;
+/* Wakes the result thread if it sleeps (force: even while waiters help). */
+void pool__notify_collector(mp_pool *p, bool force);
 
 /* supervisor.c: the result thread's loop. */
 void *pool__collector_main(void *arg);

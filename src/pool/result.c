@@ -29,6 +29,8 @@ static int wait_change(mp_result *r, uint32_t *word, uint32_t val,
   return rc;
 }
 
+static bool ready_fn(void *r) { return is_ready(r); }
+
 int mp_result_wait(mp_result *r, double timeout) {
   if (!r || timeout != timeout) /* NaN */
     return -EINVAL;
@@ -37,6 +39,8 @@ int mp_result_wait(mp_result *r, double timeout) {
   mp__deadline dl;
   if (mp__deadline_init(&dl, timeout))
     return -EINVAL;
+  if (!mp__deadline_passed(&dl) && pool__help(r->pool, ready_fn, r, &dl))
+    return 0;
   for (;;) {
     uint32_t st = POOL__LOAD(&r->state);
     if (st == POOL__ST_READY || is_ready(r))
@@ -138,6 +142,15 @@ void mp_result_free(mp_result *r) { pool__job_unref(r); }
 
 /* ---- imap -------------------------------------------------------------------------- */
 
+typedef struct seq_wait {
+  mp_result *j;
+  uint32_t seq;
+} seq_wait;
+static bool seq_moved(void *arg) {
+  seq_wait *w = arg;
+  return POOL__LOAD(&w->j->seq) != w->seq;
+}
+
 int mp_imap_next(mp_imap *it, double timeout, const void **data, size_t *len) {
   if (!it)
     return -EINVAL;
@@ -151,6 +164,7 @@ int mp_imap_next(mp_imap *it, double timeout, const void **data, size_t *len) {
   if (mp__deadline_init(&dl, timeout))
     return -EINVAL;
   size_t idx;
+  bool helped = mp__deadline_passed(&dl);
   for (;;) {
     uint32_t seq = POOL__LOAD(&j->seq);
     if (j->unordered) {
@@ -161,6 +175,11 @@ int mp_imap_next(mp_imap *it, double timeout, const void **data, size_t *len) {
     } else if (POOL__LOAD(&j->items[it->next].done)) {
       idx = it->next;
       break;
+    }
+    if (!helped) {
+      helped = true;
+      pool__help(j->pool, seq_moved, &(seq_wait){j, seq}, &dl);
+      continue;
     }
     if (wait_change(j, &j->seq, seq, &dl) == MP_ETIMEOUT &&
         POOL__LOAD(&j->seq) == seq)

@@ -17,7 +17,7 @@
 
 #include "pool_internal.h"
 
-#define SPIN_IDLE 2000           /* empty checks before sleeping */
+#define SPIN_IDLE 200            /* empty checks before sleeping */
 #define PIDFD_CHECK_NS 5000000   /* sentinel check period when busy */
 #define RESPAWN_RETRY_NS 100000000
 
@@ -196,54 +196,6 @@ static void terminate_all(mp_pool *p, pool__col *c) {
   abort_all(p, &e, c);
 }
 
-/* Runs what waited for the mutex to drop: output copies, then for each
- * ready job its callback, then its waiters. Mutex held on entry and exit. */
-static void flush(mp_pool *p, pool__col *c) {
-  if (!c->ncopies && !c->done)
-    return;
-  mp_result *done = c->done;
-  c->done = NULL;
-  c->done_tail = &c->done;
-  size_t ncopies = c->ncopies;
-  c->ncopies = 0;
-  pthread_mutex_unlock(&p->mu);
-  for (size_t i = 0; i < ncopies; i++)
-    memcpy(c->copies[i].dst, c->copies[i].src, c->copies[i].len);
-  for (mp_result *j = done; j; j = j->pend_next) {
-    pool__progress_draw(j, true);
-    mp_result_cb cb = j->code ? j->ecb : j->cb;
-    if (cb) {
-      /* Final for its own callback, not yet for anyone else (Python runs
-       * the callback before get() returns). */
-      POOL__STORE(&j->state, POOL__ST_FINAL);
-      pool__cb_job = j;
-      cb(j, j->ctx);
-      pool__cb_job = NULL;
-    }
-    /* Pairs with the waiter's raise of waiters (result.c). */
-    __atomic_store_n(&j->state, POOL__ST_READY, __ATOMIC_SEQ_CST);
-    if (POOL__LOAD(&j->waiters))
-      mp__futex_wake(&j->state, INT32_MAX);
-    if (j->kind == POOL__JOB_IMAP) {
-      __atomic_add_fetch(&j->seq, 1, __ATOMIC_SEQ_CST);
-      if (POOL__LOAD(&j->waiters))
-        mp__futex_wake(&j->seq, INT32_MAX);
-    }
-  }
-  pthread_mutex_lock(&p->mu);
-  for (mp_result *j = done, *next; j; j = next) {
-    next = j->pend_next;
-    if (j->live_prev)
-      j->live_prev->live_next = j->live_next;
-    else
-      p->live = j->live_next;
-    if (j->live_next)
-      j->live_next->live_prev = j->live_prev;
-    p->outstanding--;
-    pool__job_unref(j);
-  }
-}
-
 /* ---- Sleeping ------------------------------------------------------------------------- */
 
 /* Polls the live workers' pidfds (and, when sleeping, the eventfd) and
@@ -361,7 +313,7 @@ void *pool__collector_main(void *arg) {
     }
     if (p->state == POOL__TERMINATE) {
       terminate_all(p, &c);
-      flush(p, &c);
+      pool__flush(p, &c, true);
       break;
     }
     if (p->broken && p->live)
@@ -378,8 +330,14 @@ void *pool__collector_main(void *arg) {
     int64_t limit = check_time_limits(p);
     if (limit < deadline)
       deadline = limit;
+    if (p->handoff) { /* ready jobs a helping waiter left us */
+      *c.done_tail = p->handoff;
+      while (*c.done_tail)
+        c.done_tail = &(*c.done_tail)->pend_next;
+      p->handoff = NULL;
+    }
     if (c.done || c.ncopies) {
-      flush(p, &c);
+      pool__flush(p, &c, true);
       continue;
     }
     if (shutting && !any_alive(p))
@@ -388,9 +346,10 @@ void *pool__collector_main(void *arg) {
       idle = 0;
       continue;
     }
-    if (idle++ < SPIN_IDLE) {
+    if (idle++ < 1) { /* a short spin, without the mutex, before sleeping */
       pthread_mutex_unlock(&p->mu);
-      pool__cpu_relax();
+      for (int i = 0; i < SPIN_IDLE && !pool__rings_nonempty(p); i++)
+        pool__cpu_relax();
       pthread_mutex_lock(&p->mu);
       continue;
     }

@@ -40,17 +40,6 @@ struct mp_task_out {
 
 /* ---- Result ring (producer side) ---------------------------------------------- */
 
-static void notify_collector(mp_pool *p) {
-  /* Pairs with the result thread's store of collector_sleeping and its
-   * re-check of the rings: one of us sees the other. */
-  POOL__FENCE();
-  if (POOL__LOADR(&p->shm->collector_sleeping) &&
-      __atomic_exchange_n(&p->shm->collector_sleeping, 0, __ATOMIC_SEQ_CST)) {
-    uint64_t one = 1;
-    (void)!write(p->efd, &one, sizeof one);
-  }
-}
-
 /* Room for a record of size bytes (a multiple of 8, at most half the ring)
  * at the tail, after a pad record if it would cross the end. Waits for the
  * result thread to make room. */
@@ -74,7 +63,7 @@ static pool__rec *ring_reserve(wctx *c, uint32_t size) {
     POOL__STORE(&s->prod_waiting, 1);
     POOL__FENCE();
     if (POOL__LOAD(&s->head) == head) {
-      notify_collector(c->p); /* make sure someone is draining */
+      pool__notify_collector(c->p, true); /* someone must drain */
       mp__futex_wait(&s->head, head, NULL);
     }
     POOL__STORE(&s->prod_waiting, 0);
@@ -84,7 +73,7 @@ static pool__rec *ring_reserve(wctx *c, uint32_t size) {
 static void ring_commit(wctx *c, pool__rec *r) {
   c->tail += r->size;
   POOL__STORE(&c->slot->tail, c->tail); /* R1: pairs with the reader's load */
-  notify_collector(c->p);
+  pool__notify_collector(c->p, false);
 }
 
 static void post(wctx *c, int type, unsigned flags, uint64_t token,
@@ -207,14 +196,17 @@ static void run_chunk(wctx *c) {
     if (fixed_out) {
       out.fixed = p->abase + t->out_off + k * t->out_size;
       out.fixed_size = t->out_size;
-      memset(out.fixed, 0, t->out_size);
     }
     if (p->timeout_ns)
       POOL__STORER(&s->started_ns, mp__now_ns());
     POOL__STORE(&s->running, idx + 1);
     if (p->timeout_ns) /* a sleeping result thread must learn the deadline */
-      notify_collector(p);
+      pool__notify_collector(p, true);
     int rc = fn(arg, len, &out);
+    /* What the task did not write of its element reads as zero: each
+     * element is written once, by the task and then this. */
+    if (fixed_out && out.len < out.fixed_size)
+      memset(out.fixed + out.len, 0, out.fixed_size - out.len);
     unsigned last = k + 1 == t->count && !fixed_out ? POOL__F_LAST : 0;
     if (rc != 0) {
       char msg[MP_ERROR_MESSAGE_MAX];
@@ -282,17 +274,16 @@ int pool__worker_main(mp_pool *p, int w) {
 
 /* ---- The task-side API -------------------------------------------------------------- */
 
-void *mp_task_out_alloc(mp_task_out *out, size_t len) {
-  if (!out) {
-    errno = EINVAL;
-    return NULL;
-  }
+/* The buffer for a result of len bytes. In a fixed element, run_chunk
+ * zeroes what lies past the final length once the task returns. */
+static void *out_alloc(mp_task_out *out, size_t len) {
   if (out->fixed) {
-    if (len > out->fixed_size) {
+    if (MP__UNLIKELY(len > out->fixed_size)) {
       errno = -MP_ETOOBIG;
       return NULL;
     }
-    memset(out->fixed + len, 0, out->fixed_size - len);
+    if (MP__UNLIKELY(out->len > len)) /* shrunk: zero what it had written */
+      memset(out->fixed + len, 0, out->len - len);
     out->len = len;
     return out->fixed;
   }
@@ -313,14 +304,31 @@ void *mp_task_out_alloc(mp_task_out *out, size_t len) {
   return c->scratch ? c->scratch : (void *)out->msg; /* len 0: any pointer */
 }
 
+void *mp_task_out_alloc(mp_task_out *out, size_t len) {
+  if (!out) {
+    errno = EINVAL;
+    return NULL;
+  }
+  return out_alloc(out, len);
+}
+
 int mp_task_out_set(mp_task_out *out, const void *data, size_t len) {
-  if (!out || (!data && len))
+  if (MP__UNLIKELY(!out || (!data && len)))
     return -EINVAL;
-  void *dst = mp_task_out_alloc(out, len);
-  if (!dst)
+  char *dst = out_alloc(out, len);
+  if (MP__UNLIKELY(!dst))
     return mp_errno_code(errno);
-  if (len)
-    memcpy(dst, data, len);
+  switch (len) { /* the common small results without a call to memcpy */
+  case 4:
+    memcpy(dst, data, 4);
+    break;
+  case 8:
+    memcpy(dst, data, 8);
+    break;
+  default:
+    if (len)
+      memcpy(dst, data, len);
+  }
   return 0;
 }
 
