@@ -709,6 +709,159 @@ static void test_wait_process_sentinel(void **state) {
   mp_conn_free(w);
 }
 
+/* Read-ahead: queued small messages come out whole and in order, mixed
+ * with large ones; what is read ahead counts as ready for poll and wait
+ * even though the descriptor itself has nothing left. */
+static void test_readahead(void **state) {
+  (void)state;
+  mp_test_watchdog(30);
+  for (int on = 0; on < 2; on++) {
+    mp_conn *a, *b;
+    assert_int_equal(mp_pipe(true, &a, &b), 0);
+    assert_int_equal(mp_conn_set_readahead(b, on), 0);
+    enum { COUNT = 300 };
+    static unsigned char big[100000];
+    fill(big, sizeof big, 3);
+    pid_t pid = fork();
+    if (pid == 0) {
+      mp_conn_free(b);
+      for (int i = 0; i < COUNT; i++) {
+        int rc = i % 50 == 7 ? mp_conn_send_bytes(a, big, sizeof big)
+                             : mp_conn_send_bytes(a, &i, sizeof i);
+        if (rc)
+          _exit(1);
+      }
+      _exit(0);
+    }
+    mp_conn_free(a);
+    usleep(20000); /* let messages queue up */
+    for (int i = 0; i < COUNT; i++) {
+      void *m;
+      size_t n;
+      if (i == 1) {
+        /* The rest sits in the kernel or in the connection: ready. */
+        assert_int_equal(mp_conn_poll(b, 0), 1);
+        mp_wait_item it = MP_WAIT_CONN(b);
+        assert_int_equal(mp_wait(&it, 1, 0), 1);
+      }
+      if (i % 3 == 0) {
+        int v[2];
+        assert_int_equal(mp_conn_recv_bytes_into(b, v, sizeof v, 0, &n),
+                         i % 50 == 7 ? MP_ETOOSHORT : 0);
+      }
+      assert_true(i % 3 != 0 || i % 50 == 7 || n == sizeof(int));
+      if (i % 3 != 0 || i % 50 == 7) {
+        assert_int_equal(mp_conn_recv_bytes(b, &m, &n, MP_CONN_NOLIMIT), 0);
+        if (i % 50 == 7) {
+          assert_int_equal(n, sizeof big);
+          assert_true(check(m, n, 3));
+        } else {
+          assert_int_equal(n, sizeof(int));
+          assert_int_equal(*(int *)m, i);
+        }
+        mp_free(m);
+      }
+    }
+    void *m;
+    size_t n;
+    assert_int_equal(mp_conn_recv_bytes(b, &m, &n, MP_CONN_NOLIMIT), MP_EEOF);
+    assert_int_equal(wait_child(pid), 0);
+    mp_conn_free(b);
+  }
+
+  /* What read-ahead took is in the connection, not in the descriptor. */
+  mp_conn *a, *b;
+  assert_int_equal(mp_pipe(true, &a, &b), 0);
+  assert_int_equal(mp_conn_send_bytes(a, "one", 3), 0);
+  assert_int_equal(mp_conn_send_bytes(a, "two", 3), 0);
+  void *m;
+  size_t n;
+  assert_int_equal(mp_conn_recv_bytes(b, &m, &n, 10), 0);
+  mp_free(m);
+  struct pollfd p = {.fd = mp_conn_fileno(b), .events = POLLIN};
+  assert_int_equal(poll(&p, 1, 0), 0);
+  assert_int_equal(mp_conn_poll(b, 0), 1);
+  /* Turned off, bytes already read ahead still come first. */
+  assert_int_equal(mp_conn_set_readahead(b, false), 0);
+  assert_int_equal(mp_conn_send_bytes(a, "three", 5), 0);
+  assert_int_equal(mp_conn_recv_bytes(b, &m, &n, 10), 0);
+  assert_string_equal(m, "two");
+  mp_free(m);
+  assert_int_equal(mp_conn_recv_bytes(b, &m, &n, 10), 0);
+  assert_string_equal(m, "three");
+  mp_free(m);
+  /* A failed receive drops what was read ahead with the framing. */
+  assert_int_equal(mp_conn_set_readahead(b, true), 0);
+  assert_int_equal(mp_conn_send_bytes(a, "12345", 5), 0);
+  assert_int_equal(mp_conn_send_bytes(a, "6", 1), 0);
+  usleep(10000);
+  assert_int_equal(mp_conn_recv_bytes(b, &m, &n, 2), MP_ETOOBIG);
+  assert_int_equal(mp_conn_recv_bytes(b, &m, &n, 2), MP_ECLOSED);
+  mp_conn_close(b);
+  assert_int_equal(mp_conn_set_readahead(b, true), MP_ECLOSED);
+  assert_int_equal(mp_conn_set_readahead(NULL, true), -EINVAL);
+  mp_conn_free(a);
+  mp_conn_free(b);
+}
+
+/* A simplex reading end shared by several processes under a lock (the
+ * CPython pattern): no read-ahead there, so every message is taken by
+ * exactly one reader and none is lost when a reader exits. */
+static void test_shared_reader(void **state) {
+  (void)state;
+  mp_test_watchdog(60);
+  mp_conn *r, *w, *res_r, *res_w;
+  assert_int_equal(mp_pipe(false, &r, &w), 0);
+  assert_int_equal(mp_pipe(false, &res_r, &res_w), 0);
+  int lockfd[2]; /* a token in a pipe: the lock */
+  assert_int_equal(pipe2(lockfd, O_CLOEXEC), 0);
+  assert_int_equal(write(lockfd[1], "L", 1), 1);
+  enum { READERS = 3, ITEMS = 600 };
+  pid_t pids[READERS];
+  for (int k = 0; k < READERS; k++) {
+    pids[k] = fork();
+    if (pids[k] == 0) {
+      mp_conn_free(w);
+      mp_conn_free(res_r);
+      /* Each reader takes a few items then exits; the last one stays. */
+      int quota = k < READERS - 1 ? 50 : ITEMS;
+      for (int got = 0; got < quota; got++) {
+        char t;
+        if (read(lockfd[0], &t, 1) != 1)
+          _exit(1);
+        int v;
+        size_t n;
+        int rc = mp_conn_recv_bytes_into(r, &v, sizeof v, 0, &n);
+        if (write(lockfd[1], "L", 1) != 1)
+          _exit(1);
+        if (rc == MP_EEOF)
+          break;
+        if (rc || mp_conn_send_bytes(res_w, &v, sizeof v))
+          _exit(2);
+      }
+      _exit(0);
+    }
+  }
+  mp_conn_free(r);
+  mp_conn_free(res_w);
+  for (int i = 0; i < ITEMS; i++)
+    assert_int_equal(mp_conn_send_bytes(w, &i, sizeof i), 0);
+  mp_conn_free(w);
+  static bool seen[ITEMS];
+  for (int i = 0; i < ITEMS; i++) {
+    int v;
+    size_t n;
+    assert_int_equal(mp_conn_recv_bytes_into(res_r, &v, sizeof v, 0, &n), 0);
+    assert_true(v >= 0 && v < ITEMS && !seen[v]);
+    seen[v] = true;
+  }
+  for (int k = 0; k < READERS; k++)
+    assert_int_equal(wait_child(pids[k]), 0);
+  mp_conn_free(res_r);
+  close(lockfd[0]);
+  close(lockfd[1]);
+}
+
 static void test_frame_header(void **state) {
   (void)state;
   unsigned char h[MP__CONN_HDR_MAX];
@@ -739,6 +892,8 @@ int main(void) {
       cmocka_unit_test(test_wait),
       cmocka_unit_test(test_wait_timeout_and_errors),
       cmocka_unit_test(test_wait_process_sentinel),
+      cmocka_unit_test(test_readahead),
+      cmocka_unit_test(test_shared_reader),
       cmocka_unit_test(test_frame_header),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -79,9 +79,23 @@ MP_EXPORT bool mp_conn_readable(const mp_conn *c);
 MP_EXPORT bool mp_conn_writable(const mp_conn *c);
 
 /* The descriptor (Python's fileno()), still owned by c; MP_ECLOSED when
- * closed. Use it with poll/epoll or mp_wait; reading or writing it directly
- * breaks the message framing. */
+ * closed. Reading or writing it directly breaks the message framing. Before
+ * waiting on it with your own poll/epoll, ask mp_conn_poll(c, 0): a
+ * connection that reads ahead may already hold the next message (mp_wait
+ * knows this and needs no such care). */
 MP_EXPORT int mp_conn_fileno(const mp_conn *c);
+
+/* Read-ahead: when on, the read that fetches a message's header asks the
+ * kernel for up to 8 KiB, so a small message costs one system call instead
+ * of two; bytes past the message wait in the connection for the next
+ * receive, and mp_conn_poll/mp_wait report them. On by default for duplex
+ * socket connections (Pipe(true), Listener, Client, mp_conn_from_fd of a
+ * socket both readable and writable); off for pipes. Turn it off when
+ * several processes receive on the same end (CPython's "reader shared
+ * under a Lock" pattern) or when the descriptor is handed to another
+ * program: bytes read ahead stay in this process. Bytes already read ahead
+ * are still returned first. Returns 0, MP_ECLOSED or -EINVAL. */
+MP_EXPORT int mp_conn_set_readahead(mp_conn *c, bool on);
 
 /* Sends len bytes of buf as one message (Python's send_bytes(buf)). Blocks
  * until the whole message is handed to the kernel. Messages of up to a few

@@ -34,6 +34,10 @@
 #define MP__AUTH_MD5_LEN 16
 #define MP__AUTH_MAXLEN 256
 
+/* Read-ahead buffer of a connection that reads ahead (see struct mp_conn):
+ * one read(2) fetches a small message's header and payload together. */
+#define MP__CONN_RBUF (8 * 1024)
+
 struct mp_conn {
   int fd;            /* -1 once closed */
   bool readable;     /* Python's _readable: false on a send-only end or
@@ -42,11 +46,29 @@ struct mp_conn {
   bool read_failed;  /* readable was cleared by a failure, not by the
                         kind of end: receives report MP_ECLOSED */
   bool is_socket;    /* sendmsg(MSG_NOSIGNAL) works; else the SIGPIPE dance */
+  /* Read-ahead: a read for a header asks for up to MP__CONN_RBUF bytes, so
+   * a small message costs one system call instead of two. Bytes past the
+   * message stay in rbuf[rpos..rend) for the next receive. On by default
+   * for duplex sockets, off for pipes (whose reading end CPython programs
+   * share between processes under a lock). */
+  bool readahead;
+  unsigned char *rbuf; /* allocated on first use */
+  size_t rpos, rend;
   /* A message kept after MP_ETOOSHORT (Python's e.args[0]); the next
    * receive returns it. held is NULL when there is none. */
   char *held;
   size_t held_len;
 };
+
+/* Whether a receive can make progress without the kernel: a kept message
+ * or read-ahead bytes. mp_conn_poll and mp_wait count these as ready. */
+static inline bool mp__conn_buffered(const mp_conn *c) {
+  return c->held || c->rpos < c->rend;
+}
+
+/* Drops what the connection holds in user space (kept message, read-ahead
+ * bytes): at close, or when the stream's framing is lost. */
+void mp__conn_drop_input(mp_conn *c);
 
 /* Reads the frame header: the message length into *len. Returns 0,
  * MP_EEOF (clean end before the header), MP_ETRUNCATED, MP_EPROTO or

@@ -1,7 +1,8 @@
 /* wait.c: mp_wait, Python's multiprocessing.connection.wait(): one poll(2)
  * over connections and plain descriptors (process sentinels are pidfds,
  * readable when the process ends). A connection holding a message kept
- * after MP_ETOOSHORT is ready without asking the kernel. */
+ * after MP_ETOOSHORT or read-ahead bytes is ready without asking the
+ * kernel. */
 #include <poll.h>
 
 #include "conn_internal.h"
@@ -35,7 +36,7 @@ int mp_wait(mp_wait_item *items, size_t n, double timeout) {
         rc = MP_ECLOSED;
         goto out;
       }
-      if (it->conn->held) {
+      if (mp__conn_buffered(it->conn)) {
         it->ready = true;
         ready++;
       }
