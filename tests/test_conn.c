@@ -862,6 +862,54 @@ static void test_shared_reader(void **state) {
   close(lockfd[1]);
 }
 
+/* send_obj/recv_obj: the reference's [42, None, 'hello'] and friends. */
+static void test_objects(void **state) {
+  (void)state;
+  mp_test_watchdog(30);
+  mp_conn *a, *b;
+  assert_int_equal(mp_pipe(true, &a, &b), 0);
+  mp_obj *o = mp_obj_build("[i N s]", 42, "hello");
+  assert_int_equal(mp_conn_send_obj(a, o), 0);
+  mp_obj_free(o);
+  o = mp_obj_build("{s: (f, b), s: y#}", "a", 0.5, 1, "b", "\0\1", (size_t)2);
+  assert_int_equal(mp_conn_send_obj(a, o), 0);
+  mp_obj_free(o);
+  /* Bigger than the stack buffer. */
+  mp_obj *big = mp_obj_list_new();
+  for (int i = 0; i < 10000; i++)
+    assert_int_equal(mp_obj_list_append_steal(big, mp_obj_int((int64_t)i * 1000003)), 0);
+  assert_int_equal(mp_conn_send_obj(a, big), 0);
+  /* Not an object at all, then one more. */
+  assert_int_equal(mp_conn_send_bytes(a, "\xc1", 1), 0);
+  assert_int_equal(mp_conn_send_obj(a, mp_obj_none()), 0);
+
+  const char *want[] = {"[42, None, 'hello']", "{'a': (0.5, True), 'b': b'\\x00\\x01'}"};
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(mp_conn_recv_obj(b, &o), 0);
+    char *text;
+    size_t n;
+    assert_int_equal(mp_obj_repr(o, &text, &n), 0);
+    assert_string_equal(text, want[i]);
+    mp_free(text);
+    mp_obj_free(o);
+  }
+  assert_int_equal(mp_conn_recv_obj(b, &o), 0);
+  assert_true(mp_obj_equal(o, big));
+  mp_obj_free(o);
+  mp_obj_free(big);
+  assert_int_equal(mp_conn_recv_obj(b, &o), MP_EDECODE);
+  assert_null(o);
+  assert_int_equal(mp_conn_recv_obj(b, &o), 0); /* still usable */
+  assert_int_equal(mp_obj_get_type(o), MP_OBJ_NONE);
+  assert_int_equal(mp_conn_send_obj(a, NULL), -EINVAL);
+  assert_int_equal(mp_conn_recv_obj(b, NULL), -EINVAL);
+  mp_conn_free(a);
+  assert_int_equal(mp_conn_recv_obj(b, &o), MP_EEOF);
+  mp_conn_close(b);
+  assert_int_equal(mp_conn_send_obj(b, mp_obj_none()), MP_ECLOSED);
+  mp_conn_free(b);
+}
+
 static void test_frame_header(void **state) {
   (void)state;
   unsigned char h[MP__CONN_HDR_MAX];
@@ -894,6 +942,7 @@ int main(void) {
       cmocka_unit_test(test_wait_process_sentinel),
       cmocka_unit_test(test_readahead),
       cmocka_unit_test(test_shared_reader),
+      cmocka_unit_test(test_objects),
       cmocka_unit_test(test_frame_header),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -37,6 +37,7 @@
 #include <stddef.h>
 
 #include "errors.h"
+#include "obj.h"
 
 MP_EXTERN_C_BEGIN
 
@@ -144,6 +145,22 @@ MP_EXPORT int mp_conn_recv_bytes(mp_conn *c, void **out, size_t *len,
  * mp_conn_recv_bytes (*nread 0). */
 MP_EXPORT int mp_conn_recv_bytes_into(mp_conn *c, void *buf, size_t buflen,
                                       size_t offset, size_t *nread);
+
+/* Python's send(obj) and recv(), for mp_obj values (mproc/obj.h) instead
+ * of pickles: the object travels MessagePack-encoded as one message of the
+ * same framing. So a C peer receives what a C peer sent; a Python peer
+ * sees the MessagePack bytes with recv_bytes() (msgpack.unpackb reads
+ * them), not a pickle.
+ * mp_conn_send_obj returns 0, the encoder's error (MP_EVALUE for nesting
+ * deeper than MP_OBJ_MAX_DEPTH, -EINVAL for o NULL, -ENOMEM) or
+ * mp_conn_send_bytes's. Small objects are encoded on the stack.
+ * mp_conn_recv_obj sets *out to a new reference (release with
+ * mp_obj_unref). A message that is not exactly one valid object is
+ * MP_EDECODE (MP_EVALUE for an integer beyond int64); it was consumed
+ * whole, so the connection stays usable. Other
+ * errors as mp_conn_recv_bytes. On failure *out is NULL. */
+MP_EXPORT int mp_conn_send_obj(mp_conn *c, const mp_obj *o);
+MP_EXPORT int mp_conn_recv_obj(mp_conn *c, mp_obj **out);
 
 /* Whether a message (or end of file) is waiting to be received (Python's
  * poll(timeout)): waits up to timeout seconds (0 polls, MP_FOREVER blocks;
