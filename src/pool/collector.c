@@ -49,7 +49,10 @@ static void note_failure(mp_result *j, size_t idx, int code, const mp_error *e) 
   if (j->code == 0 || idx < j->err_index) {
     j->code = code;
     j->err_index = idx;
-    j->err = *e;
+    if (!j->err)
+      j->err = mp__malloc(sizeof *j->err);
+    if (j->err)
+      *j->err = *e;
   }
 }
 

@@ -220,6 +220,7 @@ static void job_free(mp_result *j) {
   }
   mp__free(j->fails);
   mp__free(j->fifo);
+  mp__free(j->err);
   if (j->arena) {
     pool__arena_free(j->arena, j->in_off, j->in_bytes);
     pool__arena_free(j->arena, j->out_off, j->out_bytes);

@@ -202,7 +202,7 @@ struct mp_result {
   pool__item one;       /* apply's item */
   int code;             /* the failure of lowest index, or 0 */
   size_t err_index;
-  mp_error err;
+  mp_error *err;        /* its record (allocated; NULL until a failure) */
   size_t *fifo;         /* imap_unordered: indices in completion order */
   size_t fifo_tail;     /* atomic; written by the result thread */
   size_t ndone;         /* atomic: items finished (progress) */

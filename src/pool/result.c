@@ -29,6 +29,10 @@ static int wait_change(mp_result *r, uint32_t *word, uint32_t val,
   return rc;
 }
 
+/* The record of a failure whose own record could not be allocated. */
+static const mp_error no_memory = {
+    .code = -ENOMEM, .status = -1, .message = "the task failed; no memory for its record"};
+
 static bool ready_fn(void *r) { return is_ready(r); }
 
 int mp_result_wait(mp_result *r, double timeout) {
@@ -89,7 +93,7 @@ int mp_result_successful(const mp_result *r) {
 const mp_error *mp_result_error(const mp_result *r) {
   if (!r || !is_ready(r) || r->code == 0)
     return NULL;
-  return &r->err;
+  return r->err ? r->err : &no_memory;
 }
 
 size_t mp_result_count(const mp_result *r) { return r ? r->n : 0; }
@@ -98,7 +102,7 @@ const mp_error *mp_result_item_error(const mp_result *r, size_t i) {
   if (!r || !is_ready(r) || i >= r->n)
     return NULL;
   if (r->items)
-    return r->items[i].code ? r->items[i].err ? r->items[i].err : &r->err : NULL;
+    return r->items[i].code ? r->items[i].err ? r->items[i].err : &no_memory : NULL;
   for (size_t k = 0; k < r->nfails; k++)
     if (r->fails[k].index == i)
       return &r->fails[k].err;

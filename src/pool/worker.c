@@ -8,6 +8,7 @@
  * it is asleep, so a busy pool makes no system calls per task. Also here: the
  * task-side API (mp_task_out_*). */
 #include <fcntl.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,7 +16,8 @@
 
 #include "pool_internal.h"
 
-#define SPIN_CLAIM 2000 /* claim attempts before sleeping on the futex */
+#define SPIN_PAUSE 100 /* claim attempts with a pause between */
+#define SPIN_CLAIM 150 /* then with sched_yield, up to this; then sleep */
 
 typedef struct wctx {
   mp_pool *p;
@@ -137,7 +139,9 @@ static bool claim(wctx *c) {
   }
 }
 
-/* A chunk to run, or false when the pool shuts down. */
+/* A chunk to run, or false when the pool shuts down. Spins a little,
+ * then yields the CPU between looks (the parent that feeds us may be
+ * waiting for one: workers usually number the CPUs), then sleeps. */
 static bool get_work(wctx *c) {
   pool__shm *sh = c->p->shm;
   for (int spin = 0;; spin++) {
@@ -146,7 +150,10 @@ static bool get_work(wctx *c) {
     if (POOL__LOAD(&sh->shutdown))
       return false;
     if (spin < SPIN_CLAIM) {
-      pool__cpu_relax();
+      if (spin < SPIN_PAUSE)
+        pool__cpu_relax();
+      else
+        sched_yield();
       continue;
     }
     /* Dekker with the producer: it publishes then reads idle; we raise idle
