@@ -12,9 +12,12 @@
  *                                  process gets and puts on a second queue;
  *                                  raw: the same through two pipes
  *   queue.item.64MiB        MB/s   one 64 MiB item from one process to
- *                                  another, put to get returning (the
- *                                  consumer gets into its own buffer);
+ *                                  another, put to get returning; the
+ *                                  consumer receives it in place
+ *                                  (mp_queue_get_view: one copy in all);
  *                                  raw: memcpy of 64 MiB in this process
+ *   queue.item.64MiB.copy   MB/s   the same, the consumer copying it into
+ *                                  its own buffer (mp_queue_get_into)
  * Processes are plain fork() children: each row is about the queue. */
 #include <errno.h>
 #include <stdint.h>
@@ -190,9 +193,10 @@ static double pingpong(int raw) {
 /* ---- one big item ------------------------------------------------------------- */
 
 /* MB/s of one 64 MiB item: this process puts it and waits for the
- * consumer's 1-byte acknowledgement; the consumer gets it into a buffer it
- * keeps (as a C program reading a stream would). */
-static double big_item(void) {
+ * consumer's 1-byte acknowledgement; the consumer receives it in place
+ * (view) or into a buffer it keeps (as a C program reading a stream
+ * would), and checks a byte at each end. */
+static double big_item(int view) {
   mp_queue *q = mp_queue_new(0), *ack = mp_queue_new(0);
   char *src = malloc(BIG);
   if (!q || !ack || !src)
@@ -204,10 +208,22 @@ static double big_item(void) {
     memset(dst, 0, BIG);
     size_t len;
     for (;;) {
-      if (mp_queue_get_into(q, dst, BIG, &len, MP_FOREVER) != 0)
+      mp_queue_item it;
+      const char *got = dst;
+      if (view) {
+        if (mp_queue_get_view(q, &it, MP_FOREVER) != 0)
+          _exit(1);
+        got = it.data;
+        len = it.len;
+      } else if (mp_queue_get_into(q, dst, BIG, &len, MP_FOREVER) != 0) {
         _exit(1);
+      }
       if (len == 0)
         _exit(0);
+      if (got[0] != 'x' || got[len - 1] != 'x')
+        _exit(2);
+      if (view)
+        mp_queue_item_release(&it);
       if (mp_queue_put(ack, "k", 1, MP_FOREVER) != 0)
         _exit(1);
     }
@@ -258,14 +274,18 @@ int main(void) {
   bench_desc("queue.simple.stream.16B", "SimpleQueue 1 -> 1 process, 16 B items");
   bench_desc("queue.stream.16B.4p1c", "Queue 4 producers -> 1 consumer, 16 B items");
   bench_desc("queue.pingpong.16B", "Round trip through two queues, 16 B");
-  bench_desc("queue.item.64MiB", "One 64 MiB item, process to process");
+  bench_desc("queue.item.64MiB", "One 64 MiB item, process to process, received in place");
+  bench_desc("queue.item.64MiB.copy", "One 64 MiB item, process to process, copied out");
   bench_row("queue.stream.16B", "msg/s", "mproc", stream_rate(0, 1));
   bench_row("queue.stream.16B", "msg/s", "raw", stream_rate(2, 1));
   bench_row("queue.simple.stream.16B", "msg/s", "mproc", stream_rate(1, 1));
   bench_row("queue.stream.16B.4p1c", "msg/s", "mproc", stream_rate(0, 4));
   bench_row("queue.pingpong.16B", "us", "mproc", pingpong(0) / 1e3);
   bench_row("queue.pingpong.16B", "us", "raw", pingpong(1) / 1e3);
-  bench_row("queue.item.64MiB", "MB/s", "mproc", big_item());
-  bench_row("queue.item.64MiB", "MB/s", "raw", memcpy_rate());
+  bench_row("queue.item.64MiB", "MB/s", "mproc", big_item(1));
+  double mc = memcpy_rate();
+  bench_row("queue.item.64MiB", "MB/s", "raw", mc);
+  bench_row("queue.item.64MiB.copy", "MB/s", "mproc", big_item(0));
+  bench_row("queue.item.64MiB.copy", "MB/s", "raw", mc);
   return 0;
 }

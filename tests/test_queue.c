@@ -136,6 +136,27 @@ static void test_bad_input(void **state) {
   assert_int_equal(mp_queue_get(q, &d, &n, 0), MP_ECLOSED);
   assert_int_equal(mp_queue_qsize(q), 1); /* the item stays */
   mp_queue_free(q);
+  /* A queue whose shared memory was scribbled on fails, never crashes. */
+  q = mp_queue_new(0);
+  assert_int_equal(mp_queue_put(q, "abc", 3, 0), 0);
+  uint64_t *rec = mp__qptr(q, q->h->cons.pos);
+  uint64_t saved = rec[0], saved1 = rec[1];
+  rec[0] = MP__REC_WORD(MP__REC_INLINE, UINT64_C(1) << 50);
+  assert_int_equal(mp_queue_get(q, &d, &n, 0), MP_EPROTO);
+  rec[0] = MP__REC_WORD(9, 3);
+  assert_int_equal(mp_queue_get(q, &d, &n, 0), MP_EPROTO);
+  rec[0] = MP__REC_WORD(MP__REC_OOL, 3);
+  rec[1] = UINT64_C(1) << 62;
+  assert_int_equal(mp_queue_get(q, &d, &n, 0), MP_EPROTO);
+  rec[0] = saved;
+  rec[1] = saved1;
+  assert_int_equal(mp_queue_get(q, &d, &n, 0), 0);
+  assert_memory_equal(d, "abc", 3);
+  mp_free(d);
+  /* The segment cannot be shrunk under the mappings. */
+  assert_int_equal(ftruncate(q->fd, 4096), -1);
+  assert_int_equal(errno, EPERM);
+  mp_queue_free(q);
   /* Negative maxsize is unbounded, as in Python; too big is MP_EVALUE. */
   q = mp_queue_new(-5);
   assert_non_null(q);
@@ -187,6 +208,43 @@ static void test_order_growth(void **state) {
     assert_int_equal(hd.seq, s);
   }
   assert_true(q->h->heap.bump == bump);
+  mp_queue_free(q);
+}
+
+/* Zero-copy receive: a big item is read in place and its block recycled on
+ * release; a small one is a copy. */
+static void test_view(void **state) {
+  (void)state;
+  mp_test_watchdog(30);
+  mp_queue *q = mp_queue_new(0);
+  static unsigned char buf[200000];
+  mp_queue_item it;
+  uint64_t bump = 0;
+  for (uint32_t s = 0; s < 50; s++) {
+    size_t len = make_item(buf, 7, s, s % 2 ? 150000 : 40);
+    assert_int_equal(mp_queue_put(q, buf, len, 0), 0);
+    assert_int_equal(mp_queue_get_view(q, &it, 0), 0);
+    assert_int_equal(it.len, len);
+    item_hdr hd;
+    check_item(it.data, it.len, &hd);
+    assert_int_equal(hd.seq, s);
+    bool in_place = (const char *)it.data >= q->base &&
+                    (const char *)it.data < q->base + q->map_len;
+    assert_true(in_place == (s % 2 == 1));
+    assert_true(mp_queue_empty(q)); /* it has left the queue */
+    mp_queue_item_release(&it);
+    assert_null(it.data);
+    mp_queue_item_release(&it); /* cleared: nothing */
+    if (s == 3)
+      bump = q->h->heap.bump;
+    if (s > 3)
+      assert_true(q->h->heap.bump == bump); /* blocks are reused */
+  }
+  assert_int_equal(mp_queue_get_view(q, &it, 0), MP_EEMPTY);
+  assert_null(it.data);
+  assert_int_equal(mp_queue_get_view(NULL, &it, 0), -EINVAL);
+  assert_int_equal(mp_queue_get_view(q, NULL, 0), -EINVAL);
+  mp_queue_item_release(NULL);
   mp_queue_free(q);
 }
 
@@ -613,6 +671,7 @@ int main(void) {
       cmocka_unit_test(test_basic),
       cmocka_unit_test(test_bad_input),
       cmocka_unit_test(test_order_growth),
+      cmocka_unit_test(test_view),
       cmocka_unit_test(test_put_then_exit),
       cmocka_unit_test(test_blocking_processes),
       cmocka_unit_test(test_mpmc_processes),

@@ -214,6 +214,44 @@ static void test_hook_deaths(void **state) {
   }
 }
 
+/* A producer killed after committing an item and clearing the sleeper bit,
+ * but before its futex_wake: the consumer asleep with no time limit still
+ * gets the item (its sleep is sliced), instead of sleeping forever. */
+static void test_lost_wakeup(void **state) {
+  (void)state;
+  mp_test_watchdog(30);
+  mp_queue *q = small_queue(0);
+  pid_t c = fork();
+  if (c == 0) {
+    static unsigned char buf[40000];
+    size_t len;
+    item_hdr hd;
+    if (mp_queue_get_into(q, buf, sizeof buf, &len, MP_FOREVER) != 0)
+      _exit(1);
+    _exit(check_item(buf, len, &hd) == 0 && hd.seq == 0 ? 0 : 2);
+  }
+  /* Wait until the consumer sleeps: its sleeper bit is set. */
+  for (int i = 0; i < 2000 && !(__atomic_load_n(&q->h->data_seq,
+                                                __ATOMIC_ACQUIRE) & 1); i++)
+    usleep(1000);
+  assert_true(q->h->data_seq & 1);
+  pid_t p = fork();
+  if (p == 0) {
+    g_kill_point = MP__QHOOK_WAKE;
+    g_kill_skip = 0;
+    mp__queue_hook = kill_hook;
+    put_range(q, 1, 0, 1);
+    _exit(0);
+  }
+  expect_killed(p);
+  double t0 = mp_monotonic();
+  int st;
+  assert_int_equal(waitpid(c, &st, 0), c);
+  assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  assert_true(mp_monotonic() - t0 < 5.0);
+  mp_queue_free(q);
+}
+
 /* A producer stopped (SIGSTOP) while holding the producers' lock: a put
  * with a timeout gives up in time instead of hanging; gets still work; once
  * it continues, its item arrives. */
@@ -421,6 +459,7 @@ static void test_random_deaths(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_hook_deaths),
+      cmocka_unit_test(test_lost_wakeup),
       cmocka_unit_test(test_stopped_holder),
       cmocka_unit_test(test_random_deaths),
   };

@@ -104,7 +104,9 @@ MP_EXPORT int mp_queue_put_nowait(mp_queue *q, const void *data, size_t len);
  * item for at most timeout seconds (0: do not wait).
  * Returns 0; MP_EEMPTY when no item came in time; MP_ECLOSED after
  * mp_queue_close(); -EINVAL for NULL arguments or a NaN timeout; -ENOMEM
- * when the copy cannot be allocated (the item stays in the queue). */
+ * when the copy cannot be allocated (the item stays in the queue);
+ * MP_EPROTO when the queue's shared memory was overwritten by someone
+ * (it is checked, never followed outside the queue). */
 MP_EXPORT int mp_queue_get(mp_queue *q, void **data, size_t *len,
                            double timeout);
 
@@ -117,6 +119,31 @@ MP_EXPORT int mp_queue_get_nowait(mp_queue *q, void **data, size_t *len);
  * stays at the front of the queue. buf may be NULL when cap is 0. */
 MP_EXPORT int mp_queue_get_into(mp_queue *q, void *buf, size_t cap,
                                 size_t *len, double timeout);
+
+/* A received item that may live in the queue's shared memory (see
+ * mp_queue_get_view). data and len are for reading; the rest is private. */
+typedef struct mp_queue_item {
+  const void *data;
+  size_t len;
+  mp_queue *q_;
+  unsigned long long blk_;
+  void *buf_;
+} mp_queue_item;
+
+/* Like mp_queue_get() without the copy for big items: an item stored out
+ * of line (above a few KiB) is handed over in place, item->data pointing
+ * into the queue's shared memory; a small one is copied. Either way the
+ * item has left the queue when this returns 0, and item->data stays valid
+ * and readable until mp_queue_item_release(item), which must come before
+ * mp_queue_free(q). Do not write through data. Codes as mp_queue_get. A
+ * process that dies holding an item leaks its memory until the queue's
+ * last handle goes. */
+MP_EXPORT int mp_queue_get_view(mp_queue *q, mp_queue_item *item,
+                                double timeout);
+
+/* Gives an item's memory back (to the queue, or mp_free for a copy) and
+ * clears *item. NULL or a cleared item does nothing. */
+MP_EXPORT void mp_queue_item_release(mp_queue_item *item);
 
 /* ---- typed values (Python's pickled objects) ---------------------------- */
 

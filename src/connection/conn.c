@@ -206,12 +206,14 @@ static int write_all(mp_conn *c, struct iovec *iov, int cnt) {
   int rc = 0;
   while (cnt > 0) {
     ssize_t r;
-    if (c->is_socket) {
-      struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
-      r = sendmsg(c->fd, &m, MSG_NOSIGNAL);
-    } else {
+    if (cnt == 1) /* send/write: cheaper than their vector forms */
+      r = c->is_socket ? send(c->fd, iov->iov_base, iov->iov_len, MSG_NOSIGNAL)
+                       : write(c->fd, iov->iov_base, iov->iov_len);
+    else if (c->is_socket)
+      r = sendmsg(c->fd, &(struct msghdr){.msg_iov = iov, .msg_iovlen = (size_t)cnt},
+                  MSG_NOSIGNAL);
+    else
       r = writev(c->fd, iov, cnt);
-    }
     if (r < 0) {
       if (errno == EINTR)
         continue;
@@ -248,14 +250,22 @@ int mp_conn_send_bytes(mp_conn *c, const void *buf, size_t len) {
     return rc;
   if (!buf && len)
     return -EINVAL;
-  unsigned char hdr[MP__CONN_HDR_MAX];
-  /* Header and payload in one vector: one system call for a message that
-   * fits the socket buffer, no copy of the payload whatever its size. */
+  /* A small message is copied behind its header and goes out with one
+   * send/write; a larger one as a two-part vector: one system call while
+   * it fits the socket buffer, and never a copy of the payload. */
+  unsigned char small[MP__CONN_HDR_MAX + MP__CONN_SMALL];
+  size_t hlen = mp__conn_frame_header(len, small);
+  if (len <= MP__CONN_SMALL) {
+    if (len)
+      memcpy(small + hlen, buf, len);
+    struct iovec one = {.iov_base = small, .iov_len = hlen + len};
+    return write_all(c, &one, 1);
+  }
   struct iovec iov[2] = {
-      {.iov_base = hdr, .iov_len = mp__conn_frame_header(len, hdr)},
+      {.iov_base = small, .iov_len = hlen},
       {.iov_base = (void *)buf, .iov_len = len},
   };
-  return write_all(c, iov, len ? 2 : 1);
+  return write_all(c, iov, 2);
 }
 
 int mp_conn_send_bytes_range(mp_conn *c, const void *buf, size_t buflen,

@@ -13,11 +13,13 @@
 #include "mproc/connection.h"
 #include "runtime/runtime_internal.h"
 
-/* Messages up to this size go out as one writev of header + payload, as
- * CPython concatenates up to 16 KiB; larger ones are written straight from
- * the caller's buffer too (writev never copies), so the limit only matters
- * for how we report progress. */
+/* The longest frame header: -1 and an 8-byte length. */
 #define MP__CONN_HDR_MAX 12
+
+/* Payloads up to this size are copied behind the header and sent with one
+ * send(2)/write(2); larger ones go as a header + payload vector (CPython
+ * concatenates up to 16 KiB; a vector needs no copy at all). */
+#define MP__CONN_SMALL 1024
 
 /* How far recv_bytes' buffer grows ahead of the bytes that arrived: a
  * length announced by the peer is never allocated before the bytes come. */

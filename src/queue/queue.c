@@ -126,14 +126,14 @@ static int wait_until(mp_queue *q, uint32_t *seq, ready_fn ready,
     if (ready(q))
       return 0;
   }
-  /* W1 */
+  /* W1. The sleep is sliced: a waker killed between clearing the bit and
+   * its futex_wake leaves us asleep only until the slice ends. */
   uint32_t s = __atomic_fetch_or(seq, 1, __ATOMIC_SEQ_CST) | 1;
-  int r = 0;
-  if (!ready(q))
-    r = mp__futex_wait(seq, s, dl);
-  if (r == MP_ETIMEOUT && ready(q))
-    r = 0;
-  return r == MP_ETIMEOUT ? r : 0;
+  if (!ready(q)) {
+    mp__deadline slice = mp__qslice(dl);
+    (void)mp__futex_wait(seq, s, &slice);
+  }
+  return !ready(q) && mp__deadline_passed(dl) ? MP_ETIMEOUT : 0;
 }
 
 /* W2: called after the change is committed. Only when the sleeper bit is
@@ -144,6 +144,7 @@ static void wake_all(uint32_t *seq) {
   while (v & 1) {
     if (__atomic_compare_exchange_n(seq, &v, v + 1, false, __ATOMIC_SEQ_CST,
                                     __ATOMIC_RELAXED)) {
+      MP__QHOOK(MP__QHOOK_WAKE);
       mp__futex_wake(seq, INT_MAX);
       return;
     }
@@ -277,12 +278,36 @@ static void release_chunk(mp_queue *q, uint64_t blk) {
     mp__qheap_free(q, blk);
 }
 
-/* Where a get delivers: into buf (cap bytes) or a new buffer in *out. */
+/* Whether the record at pos stays inside the segment, so a queue whose
+ * memory was overwritten by a buggy process fails with MP_EPROTO instead
+ * of sending this one outside its mapping. Two or three compares. */
+static bool record_sane(mp_queue *q, uint64_t pos, uint64_t w) {
+  uint64_t lim = q->map_len, len = MP__REC_LEN(w);
+  if (pos < MP__Q_HDR_SIZE || pos > lim - MP__JUMP_SIZE)
+    return false;
+  const uint64_t *rec = mp__qptr(q, pos);
+  switch (MP__REC_TYPE(w)) {
+  case MP__REC_INLINE:
+    return len <= lim - pos - 8;
+  case MP__REC_OOL:
+    return rec[1] >= MP__Q_HDR_SIZE && rec[1] < lim &&
+           len <= lim - rec[1] - MP__QBLK_HDR;
+  case MP__REC_JUMP:
+    return rec[1] >= MP__Q_HDR_SIZE && rec[1] < lim - MP__JUMP_SIZE &&
+           rec[2] >= MP__Q_HDR_SIZE && rec[2] < lim;
+  default:
+    return false;
+  }
+}
+
+/* Where a get delivers: into buf (cap bytes), a new buffer in *out, or,
+ * for a view, in place (big items) or a new buffer (small ones). */
 typedef struct sink {
   void *buf;
   size_t cap;
   void **out;
   size_t *len;
+  mp_queue_item *view;
 } sink;
 
 static int get_common(mp_queue *q, sink *sk, double timeout) {
@@ -301,6 +326,10 @@ static int get_common(mp_queue *q, sink *sk, double timeout) {
     while (head != tail) {
       uint64_t *rec = mp__qptr(q, head);
       uint64_t w = rec[0];
+      if (MP__UNLIKELY(!record_sane(q, head, w))) {
+        mp__qunlock(&h->cons.lock);
+        return MP_EPROTO; /* someone scribbled on the shared memory */
+      }
       if (MP__REC_TYPE(w) == MP__REC_JUMP) {
         /* One store moves the head: no log needed. */
         uint64_t old = rec[2];
@@ -313,7 +342,11 @@ static int get_common(mp_queue *q, sink *sk, double timeout) {
       uint64_t ool = MP__REC_TYPE(w) == MP__REC_OOL ? rec[1] : 0;
       const void *src = ool ? q->base + ool + MP__QBLK_HDR : (void *)(rec + 1);
       *sk->len = len;
-      if (sk->out) {
+      if (sk->view && ool) {
+        sk->view->data = src; /* the block is the caller's until release */
+        sk->view->blk_ = ool;
+        ool = 0;
+      } else if (sk->out) {
         void *p = mp__malloc(len);
         if (!p) {
           mp__qunlock(&h->cons.lock);
@@ -329,7 +362,8 @@ static int get_common(mp_queue *q, sink *sk, double timeout) {
         copy_hooked(sk->buf, src, len);
       }
       MP__QHOOK(MP__QHOOK_GET_COPIED);
-      uint64_t next = head + (ool ? MP__OOL_SIZE : 8 + round8(len));
+      bool was_ool = MP__REC_TYPE(w) == MP__REC_OOL;
+      uint64_t next = head + (was_ool ? MP__OOL_SIZE : 8 + round8(len));
       side_commit(&h->cons, next, h->cons.count + 1, 0);
       mp__qunlock(&h->cons.lock);
       mp__qheap_free(q, ool);
@@ -353,6 +387,33 @@ MP_EXPORT int mp_queue_get(mp_queue *q, void **data, size_t *len,
 
 MP_EXPORT int mp_queue_get_nowait(mp_queue *q, void **data, size_t *len) {
   return mp_queue_get(q, data, len, 0);
+}
+
+MP_EXPORT int mp_queue_get_view(mp_queue *q, mp_queue_item *item,
+                                double timeout) {
+  if (!q || !item)
+    return -EINVAL;
+  memset(item, 0, sizeof *item);
+  void *copy = NULL;
+  sink sk = {.out = &copy, .len = &item->len, .view = item};
+  int r = get_common(q, &sk, timeout);
+  if (r == 0) {
+    item->q_ = q;
+    if (!item->blk_)
+      item->data = item->buf_ = copy;
+  } else {
+    memset(item, 0, sizeof *item);
+  }
+  return r;
+}
+
+MP_EXPORT void mp_queue_item_release(mp_queue_item *item) {
+  if (!item)
+    return;
+  if (item->blk_ && item->q_)
+    mp__qheap_free(item->q_, item->blk_);
+  mp_free(item->buf_);
+  memset(item, 0, sizeof *item);
 }
 
 MP_EXPORT int mp_queue_get_into(mp_queue *q, void *buf, size_t cap,

@@ -12,6 +12,7 @@
  * which is what makes a 64 MiB item move at memcpy speed) up to a cache
  * limit per queue; beyond it their pages go back to the kernel
  * (MADV_REMOVE) and the address range stays on the free list. */
+#include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -52,18 +53,20 @@ static uint64_t class_size(unsigned cls) {
 int mp__qlock(pthread_mutex_t *m, const mp__deadline *dl,
               void (*on_dead)(void *), void *arg) {
   int r = pthread_mutex_trylock(m);
-  if (MP__UNLIKELY(r == EBUSY)) {
-    if (!dl || mp__deadline_forever(dl)) {
-      r = pthread_mutex_lock(m);
-    } else {
-      /* Locks are held for short copies, but a holder may be stopped
-       * (SIGSTOP, a debugger): a timeout still ends the wait. */
-      struct timespec ts = mp__deadline_timespec(dl);
-      do
-        r = pthread_mutex_clocklock(m, CLOCK_MONOTONIC, &ts);
-      while (r == EINTR);
-      if (r == ETIMEDOUT)
+  while (MP__UNLIKELY(r == EBUSY)) {
+    /* Sleep in slices, never unbounded. When an owner dies the kernel
+     * wakes one waiter; if that waiter is killed too before it takes the
+     * lock, the others would sleep forever. A slice ends their sleep, and
+     * the next attempt finds the dead owner's mark and takes the lock
+     * (EOWNERDEAD). A timeout also bounds the wait, so a holder that is
+     * stopped (SIGSTOP, a debugger) cannot make a timed call hang. */
+    mp__deadline slice = mp__qslice(dl);
+    struct timespec ts = mp__deadline_timespec(&slice);
+    r = pthread_mutex_clocklock(m, CLOCK_MONOTONIC, &ts);
+    if (r == ETIMEDOUT || r == EINTR) {
+      if (dl && mp__deadline_passed(dl))
         return MP_ETIMEOUT;
+      r = EBUSY;
     }
   }
   if (MP__LIKELY(r == 0))
@@ -75,6 +78,13 @@ int mp__qlock(pthread_mutex_t *m, const mp__deadline *dl,
     return 0;
   }
   return r == ENOTRECOVERABLE ? MP_ENOTRECOVERABLE : -r;
+}
+
+mp__deadline mp__qslice(const mp__deadline *dl) {
+  mp__deadline s = {mp__now_ns() + MP__Q_SLICE_NS};
+  if (dl && dl->at_ns < s.at_ns)
+    s = *dl;
+  return s;
 }
 
 void mp__qunlock(pthread_mutex_t *m) { pthread_mutex_unlock(m); }
@@ -194,7 +204,7 @@ mp_queue *mp__queue_create(const mp__qparams *p) {
     errno = EINVAL;
     return NULL;
   }
-  int fd = memfd_create("mproc-queue", MFD_CLOEXEC);
+  int fd = memfd_create("mproc-queue", MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (fd >= 0 && fd <= 2) { /* never hand out 0..2 */
     int nfd = mp__dup_cloexec(fd);
     mp__close(fd);
@@ -202,7 +212,10 @@ mp_queue *mp__queue_create(const mp__qparams *p) {
   }
   if (fd < 0)
     return NULL;
-  if (ftruncate(fd, (off_t)region) < 0) {
+  /* Sealed at its size: no process can shrink it under the others'
+   * mappings (SIGBUS). Punching holes (MADV_REMOVE) stays allowed. */
+  if (ftruncate(fd, (off_t)region) < 0 ||
+      fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
     int e = errno;
     mp__close(fd);
     errno = e;

@@ -140,6 +140,13 @@ void mp__qheap_free(mp_queue *q, uint64_t blk);
 int mp__qlock(pthread_mutex_t *m, const mp__deadline *dl,
               void (*on_dead)(void *), void *arg);
 void mp__qunlock(pthread_mutex_t *m);
+/* The longest single sleep (lock or futex): sleepers wake this often to
+ * re-check, so a wake-up lost to a process killed at the wrong moment
+ * costs at most this long. */
+#define MP__Q_SLICE_NS 100000000 /* 100 ms */
+/* The end of the next sleep: dl, or MP__Q_SLICE_NS from now if sooner
+ * (dl NULL: forever). */
+mp__deadline mp__qslice(const mp__deadline *dl);
 
 static inline void *mp__qptr(mp_queue *q, uint64_t off) { return q->base + off; }
 static inline mp__qblock *mp__qblk(mp_queue *q, uint64_t off) {
@@ -154,6 +161,7 @@ enum {
   MP__QHOOK_OOL_COPY = 3,    /* in the middle of an out-of-line copy */
   MP__QHOOK_HEAP_LOCKED = 4, /* holding the heap lock */
   MP__QHOOK_JUMP = 5,        /* a jump written, not yet committed */
+  MP__QHOOK_WAKE = 6,        /* sleeper bit cleared, futex_wake not yet made */
 };
 extern void (*mp__queue_hook)(int point);
 #define MP__QHOOK(pt)                                                          \
