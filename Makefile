@@ -8,7 +8,7 @@ BENCH_BUILD?= build-bench
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all setup build demo test test-normal test-asan bench install clean fuzz
+.PHONY: all setup build demo test test-compilers test-normal test-asan bench install clean fuzz
 
 all: build
 
@@ -32,7 +32,17 @@ test-asan: setup
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 bash scripts/ctest-checked.sh $(ASAN_BUILD)
 
-test: test-normal test-asan
+# The library, examples and benchmarks must also compile warning-free with
+# -O3 (Release: more maybe-uninitialized analysis) and with clang.
+test-compilers: setup
+	cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DMP_BUILD_TESTS=OFF $(CMAKE_ARGS) >/dev/null
+	cmake --build build-release -j $(JOBS)
+	@if command -v clang >/dev/null; then \
+	  CC=clang cmake -S . -B build-clang -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS) >/dev/null && \
+	  cmake --build build-clang -j $(JOBS); \
+	else echo "clang not installed: skipping the clang build"; fi
+
+test: test-compilers test-normal test-asan
 
 bench:
 	@bash scripts/setup.sh --bench
@@ -51,4 +61,4 @@ install: build
 	cmake --install $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(BENCH_BUILD) build-fuzz
+	rm -rf $(BUILD) $(ASAN_BUILD) $(BENCH_BUILD) build-fuzz build-release build-clang

@@ -12,6 +12,7 @@
 #include "mproc/sync.h"
 #include "mproc/connection.h"
 #include "mproc/process.h"
+#include "mproc/context.h"
 #include "mproc/pool.h"
 #include "mproc/manager.h"
 

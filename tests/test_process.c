@@ -153,9 +153,7 @@ static void test_bad_input(void **state) {
   o.start_method = "nonsense";
   assert_null(mp_process_new(t_nothing, NULL, 0, &o));
   assert_int_equal(errno, EINVAL);
-  o.start_method = "spawn";
-  assert_null(mp_process_new(t_nothing, NULL, 0, &o));
-  assert_int_equal(mp_errno_code(errno), MP_ENOTSUP);
+  /* spawn, forkserver and thread: tests/test_start.c */
   o.start_method = "fork";
   o.daemon = 7;
   assert_null(mp_process_new(t_nothing, NULL, 0, &o));

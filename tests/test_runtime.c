@@ -212,6 +212,29 @@ static void test_logging(void **state) {
   mp_logger_set_handler(lg, NULL, NULL);
 }
 
+/* The authkey exists before anything touches the library, so a plain
+ * fork() gives parent and child the same key. */
+static void test_authkey_before_fork(void **state) {
+  (void)state;
+  mp_test_watchdog(10);
+  int p[2];
+  assert_int_equal(pipe(p), 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    mp__self *s = mp__self_get();
+    (void)!write(p[1], s->authkey, s->authkey_len);
+    _exit(0);
+  }
+  unsigned char key[32];
+  assert_int_equal(mp__read_full(p[0], key, 32), 32);
+  waitpid(pid, NULL, 0);
+  mp__self *s = mp__self_get();
+  assert_int_equal(s->authkey_len, 32);
+  assert_memory_equal(key, s->authkey, 32);
+  close(p[0]);
+  close(p[1]);
+}
+
 static void test_cpus(void **state) {
   (void)state;
   assert_true(mp_cpu_count() >= 1);
@@ -221,6 +244,7 @@ static void test_cpus(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_authkey_before_fork), /* first: nothing touched yet */
       cmocka_unit_test(test_errors),     cmocka_unit_test(test_deadlines),
       cmocka_unit_test(test_futex_wake_and_eintr),
       cmocka_unit_test(test_fd_helpers), cmocka_unit_test(test_allocator),

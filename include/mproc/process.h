@@ -61,9 +61,9 @@ typedef int (*mp_target_fn)(void *arg, size_t len);
  * - name: the process name (copied; any length). NULL gives the default
  *   name Process-N1:N2:...:Nk, where Nk is the k-th child of its parent.
  * - daemon: MP_DAEMON_INHERIT (default), MP_DAEMON_YES or MP_DAEMON_NO.
- * - start_method: NULL or "fork" (the default). "spawn", "forkserver" and
- *   "thread" are reserved for the context API and fail with MP_ENOTSUP for
- *   now; any other name fails with -EINVAL.
+ * - start_method: NULL (the default: mp_set_start_method's choice, else
+ *   "fork"), "fork", "spawn", "forkserver" or "thread" (see
+ *   mproc/context.h); any other name fails with EINVAL.
  * - reserved: must be zero. */
 typedef struct mp_process_opts {
   const char *name;
@@ -81,7 +81,7 @@ typedef struct mp_process_opts {
  * takes the next child number of the calling process.
  * Returns the object (free it with mp_process_free), or NULL with errno:
  * EINVAL (NULL target, arg NULL with len > 0, unknown start method, reserved
- * fields not zero), ENOMEM, or -MP_ENOTSUP (a start method not available). */
+ * fields not zero), ENOMEM. */
 MP_EXPORT mp_process *mp_process_new(mp_target_fn target, const void *arg,
                                      size_t len, const mp_process_opts *opts);
 
@@ -89,7 +89,11 @@ MP_EXPORT mp_process *mp_process_new(mp_target_fn target, const void *arg,
  * Returns 0, MP_ESTATE (started twice, closed, created by another process,
  * or not a process this process can start), MP_EDAEMON (the calling process
  * is daemonic: daemonic processes may not have children), or -errno from
- * fork, pidfd_open or memfd_create (-EAGAIN, -ENOMEM, -EMFILE).
+ * fork, pidfd_open or memfd_create (-EAGAIN, -ENOMEM, -EMFILE). With spawn
+ * and forkserver also MP_ESTALE (the target is not in the program the
+ * child runs: rebuilt since, or another program), -EINVAL (the target is
+ * not code of a loaded module), MP_EPROTO (the program did not answer as
+ * an mproc program: it does not link mproc); no child is left then.
  * Also reaps children that have finished (no zombies). */
 MP_EXPORT int mp_process_start(mp_process *p);
 

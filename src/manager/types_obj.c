@@ -240,7 +240,7 @@ static int l_delitem(void *self, mp_method_call *c) {
 
 static int l_getslice(void *self, mp_method_call *c) {
   NARGS(2, 3);
-  ptrdiff_t a, b, s;
+  ptrdiff_t a = MP_SLICE_NONE, b = MP_SLICE_NONE, s = MP_SLICE_NONE;
   CHECK(get_bound(c, 0, &a));
   CHECK(get_bound(c, 1, &b));
   CHECK(get_bound(c, 2, &s));
@@ -250,7 +250,7 @@ static int l_getslice(void *self, mp_method_call *c) {
 
 static int l_setslice(void *self, mp_method_call *c) {
   NARGS(3, 4);
-  ptrdiff_t a, b, s = MP_SLICE_NONE;
+  ptrdiff_t a = MP_SLICE_NONE, b = MP_SLICE_NONE, s = MP_SLICE_NONE;
   mp_obj *items = ARG(mp_obj_list_len(c->args) - 1);
   CHECK(get_bound(c, 0, &a));
   CHECK(get_bound(c, 1, &b));
@@ -262,7 +262,7 @@ static int l_setslice(void *self, mp_method_call *c) {
 
 static int l_delslice(void *self, mp_method_call *c) {
   NARGS(2, 3);
-  ptrdiff_t a, b, s;
+  ptrdiff_t a = MP_SLICE_NONE, b = MP_SLICE_NONE, s = MP_SLICE_NONE;
   CHECK(get_bound(c, 0, &a));
   CHECK(get_bound(c, 1, &b));
   CHECK(get_bound(c, 2, &s));

@@ -37,16 +37,26 @@ static struct {
   bool has_parent;
   bool exiting;
   mp__arena *arenas; /* result arenas of our children (result.c) */
+  int unwaitable;    /* registered children waitid cannot see (thread, ...) */
   mp_process parent;
   char parent_name[MP__NAME_MAX];
 } g __attribute__((aligned(4096))) = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
 };
 
+/* In a thread-process (the thread start method): its object. NULL in
+ * every other thread. */
+static __thread mp_process *t_current;
+
+void mp__proc_thread_enter(mp_process *p) { t_current = p; }
+void mp__proc_thread_leave(void) { t_current = NULL; }
+
 MP__HOT void mp__proc_lock(void) { pthread_mutex_lock(&g.lock); }
 MP__HOT void mp__proc_unlock(void) { pthread_mutex_unlock(&g.lock); }
 
-MP__HOT bool mp__proc_is_current(const mp_process *p) { return p == g.current; }
+MP__HOT bool mp__proc_is_current(const mp_process *p) {
+  return p == g.current || (t_current && p == t_current);
+}
 
 MP__HOT pid_t mp__proc_getpid(void) {
   pid_t pid = __atomic_load_n(&g.pid, __ATOMIC_RELAXED);
@@ -60,6 +70,8 @@ MP__HOT pid_t mp__proc_getpid(void) {
 mp__arena **mp__proc_arenas(void) { return &g.arenas; }
 
 MP__HOT MP_EXPORT mp_process *mp_current_process(void) {
+  if (t_current)
+    return t_current;
   return g.current ? g.current : &g_main;
 }
 
@@ -70,6 +82,8 @@ MP_EXPORT mp_process *mp_parent_process(void) {
 MP__HOT void mp__children_add(mp_process *p) {
   p->refs++;
   p->registered = true;
+  if (!p->method->waitable)
+    g.unwaitable++;
   p->prev = NULL;
   p->next = g.children;
   if (g.children)
@@ -90,6 +104,8 @@ MP__HOT void mp__children_remove(mp_process *p) {
     p->next->prev = p->prev;
   p->prev = p->next = NULL;
   p->registered = false;
+  if (!p->method->waitable)
+    g.unwaitable--;
   mp__proc_unref(p);
 }
 
@@ -107,7 +123,8 @@ MP__HOT void mp__children_reap(void) {
    * ours (the program forks too) only costs the full scan. */
   siginfo_t si;
   si.si_pid = 0;
-  if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == 0)
+  if (!g.unwaitable &&
+      waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == 0)
     return;
   for (mp_process *p = g.children, *next; p; p = next) {
     next = p->next;
@@ -265,6 +282,8 @@ MP__HOT static void forget_parent_state(void) {
   g.pid = 0;
   g.children = NULL;
   g.arenas = NULL;
+  g.unwaitable = 0;
+  t_current = NULL; /* forked from a thread-process: now a real one */
 }
 
 __attribute__((constructor)) static void register_exit_hook(void) {

@@ -36,8 +36,13 @@ MP__HOT static _Noreturn void child_main(mp_process *p, pid_t parent_pid,
       raise(SIGKILL);
   }
   mp__atfork_child_run();
+  mp__child_run(p->target, p->arg, p->len);
+}
+
+MP__HOT _Noreturn void mp__child_run(mp_target_fn target, void *arg,
+                                     size_t len) {
   mp_log(MP_LOG_INFO, "child process calling self.run()");
-  int code = p->target(p->arg, p->len) & 0xff;
+  int code = target(arg, len) & 0xff;
   mp__process_exit_function();
   mp_log(MP_LOG_INFO, "process exiting with exitcode %d", code);
   /* As Python's child flushes sys.stdout and sys.stderr. Checked first:
@@ -87,7 +92,7 @@ MP__HOT static int fork_start(mp_process *p, mp__started *out) {
   return 0;
 }
 
-MP__HOT static int fork_poll(mp_process *p) {
+MP__HOT int mp__fork_poll(mp_process *p) {
   siginfo_t si;
   si.si_pid = 0;
   if (waitid(P_PIDFD, (id_t)p->pidfd, &si, WEXITED | WNOHANG) < 0) {
@@ -108,7 +113,7 @@ MP__HOT static int fork_poll(mp_process *p) {
   return 1;
 }
 
-static int fork_send_signal(mp_process *p, int sig) {
+int mp__fork_send_signal(mp_process *p, int sig) {
   if (syscall(SYS_pidfd_send_signal, p->pidfd, sig, NULL, 0) < 0 &&
       errno != ESRCH)
     return -errno;
@@ -117,7 +122,8 @@ static int fork_send_signal(mp_process *p, int sig) {
 
 const mp__start_method mp__method_fork = {
     .name = "fork",
+    .waitable = true,
     .start = fork_start,
-    .poll = fork_poll,
-    .send_signal = fork_send_signal,
+    .poll = mp__fork_poll,
+    .send_signal = mp__fork_send_signal,
 };

@@ -14,21 +14,16 @@
 
 #include "process_internal.h"
 
-static const mp__start_method *const g_methods[] = {&mp__method_fork};
+static const mp__start_method *const g_methods[] = {
+    &mp__method_fork, &mp__method_spawn, &mp__method_forkserver,
+    &mp__method_thread};
 
 MP__HOT const mp__start_method *mp__method_find(const char *name, int *err) {
   if (!name)
-    return g_methods[0];
+    name = mp__start_method_default();
   for (size_t i = 0; i < MP__ARRAY_SIZE(g_methods); i++)
     if (strcmp(name, g_methods[i]->name) == 0)
       return g_methods[i];
-  /* Known to the reference, arriving with the context API. */
-  static const char *const later[] = {"spawn", "forkserver", "thread"};
-  for (size_t i = 0; i < MP__ARRAY_SIZE(later); i++)
-    if (strcmp(name, later[i]) == 0) {
-      *err = MP_ENOTSUP;
-      return NULL;
-    }
   *err = -EINVAL;
   return NULL;
 }
@@ -149,6 +144,7 @@ MP__HOT MP_EXPORT int mp_process_start(mp_process *p) {
      * the allocator's pages while the child still shares them. */
     p->pid = st.pid;
     p->pidfd = st.pidfd;
+    p->mdata = st.mdata;
     mp__children_add(p);
   }
   mp__proc_unlock();
@@ -383,6 +379,9 @@ MP__HOT MP_EXPORT void mp_process_free(mp_process *p) {
 MP__HOT void mp__proc_destroy(mp_process *p) {
   if (!p)
     return;
+  if (p->mdata && p->method->release)
+    p->method->release(p);
+  mp__passed_free(p->passed);
   mp__close(p->pidfd);
   mp__result_release(p);
   mp__free(p->arg);

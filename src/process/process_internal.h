@@ -41,7 +41,8 @@ typedef struct mp__arena mp__arena; /* result.c */
 /* What a start method hands back; stored in the object under the lock. */
 typedef struct mp__started {
   pid_t pid;
-  int pidfd; /* the sentinel */
+  int pidfd;   /* the sentinel */
+  void *mdata; /* the method's state (mp_process.mdata) */
 } mp__started;
 
 struct mp_process {
@@ -75,14 +76,19 @@ struct mp_process {
   void *arg; /* freed in the parent once started */
   size_t len;
 
+  struct mp__passed *passed; /* objects passed to the child (context/pass.c) */
+  void *mdata;               /* the start method's own state, or NULL */
+
   mp_process *prev, *next; /* children registry */
 };
 
-/* A start method: how a child comes to life and how the parent observes it.
- * Only "fork" exists now; spawn, forkserver and thread (a process that is
- * a thread) plug in here with their own start, poll and signal. */
+/* A start method: how a child comes to life and how the parent observes it:
+ * fork (fork.c), spawn (spawn.c), forkserver (forkserver.c) and thread (a
+ * process that is a thread, thread.c). */
 struct mp__start_method {
   const char *name;
+  /* Whether its children are this process's own (waitid sees them). */
+  bool waitable;
   /* Called with the lock released (p is claimed: its state is STARTED and
    * no other call touches it); fills *out and returns 0, or -errno. */
   int (*start)(mp_process *p, mp__started *out);
@@ -91,12 +97,26 @@ struct mp__start_method {
   int (*poll)(mp_process *p);
   /* Sends sig; 0 also when it already ended. */
   int (*send_signal)(mp_process *p, int sig);
+  /* Frees mdata when the object is destroyed; NULL if none. */
+  void (*release)(mp_process *p);
 };
 
-extern const mp__start_method mp__method_fork;
-/* The method named (NULL: the default), or NULL with *err set to -EINVAL
- * (unknown) or MP_ENOTSUP (known, not available). */
+extern const mp__start_method mp__method_fork, mp__method_spawn,
+    mp__method_forkserver, mp__method_thread;
+/* The end of every child's life once its state is rebuilt: the target,
+ * Python's exit function, stdio flushed, _exit with the target's code. */
+_Noreturn void mp__child_run(mp_target_fn target, void *arg, size_t len);
+/* fork's poll and signal, which spawn shares (both make real children). */
+int mp__fork_poll(mp_process *p);
+int mp__fork_send_signal(mp_process *p, int sig);
+/* The method named (NULL: the default, see context/context.c), or NULL
+ * with *err set to -EINVAL (unknown). */
 const mp__start_method *mp__method_find(const char *name, int *err);
+/* The default method's name: what mp_set_start_method chose, else "fork".
+ * Fixes the choice, as Python's default context does on first use. */
+const char *mp__start_method_default(void);
+/* Frees a list of passed objects (context/pass.c); NULL does nothing. */
+void mp__passed_free(struct mp__passed *list);
 
 /* ---- Lock and registry (children.c) ------------------------------------ */
 void mp__proc_lock(void);
@@ -117,6 +137,11 @@ void mp__children_after_fork(mp_process *p, pid_t parent_pid,
 /* Python's util._exit_function: terminate daemonic children, join the
  * others. Runs at exit in every process and at the end of every child. */
 void mp__process_exit_function(void);
+
+/* A thread-process (thread.c): makes p the current process of the calling
+ * thread; leave undoes it. */
+void mp__proc_thread_enter(mp_process *p);
+void mp__proc_thread_leave(void);
 
 /* Whether p is this process's own object (in a child). A child writes
  * nothing into its object: every page it writes after fork costs a
@@ -142,6 +167,11 @@ void mp__result_slot_drop(mp_process *p);
 void mp__result_collect(mp_process *p);
 /* Unmaps p's result and frees its memory (mp_process_free). */
 void mp__result_release(mp_process *p);
+/* Spawn and forkserver: the descriptor of p's arena, to send to the child
+ * with its slot; and in such a child, p's result slot in an arena received
+ * as fd (mapped here; fd is taken). 0 or -errno. */
+int mp__result_arena_fd(const mp_process *p);
+int mp__result_attach(mp_process *p, int fd, int slot);
 
 /* ---- Hooks run in every new child ---------------------------------------- */
 /* Registers fn to run in each child mproc starts, after the library has

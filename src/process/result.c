@@ -223,3 +223,28 @@ MP_EXPORT int mp_process_result(mp_process *p, const void **data,
   mp__proc_unlock();
   return r;
 }
+
+/* ---- children that did not inherit the arena by fork (spawn, forkserver) -- */
+
+int mp__result_arena_fd(const mp_process *p) {
+  return p->slot >= 0 ? p->arena->fd : -EINVAL;
+}
+
+int mp__result_attach(mp_process *p, int fd, int slot) {
+  if (slot < 0 || (unsigned)slot >= ARENA_SLOTS)
+    return -EINVAL;
+  mp__arena *a = mp__calloc(1, sizeof *a);
+  if (!a)
+    return -ENOMEM;
+  a->h = mmap(NULL, ARENA_HEADER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+              0);
+  if (a->h == MAP_FAILED) {
+    int err = -errno;
+    mp__free(a);
+    return err;
+  }
+  a->fd = fd;
+  p->arena = a;
+  p->slot = slot;
+  return 0;
+}

@@ -26,6 +26,13 @@ static void self_init(void) {
   }
 }
 
+/* Initialise at load time, not on first use: a program that calls fork()
+ * itself before touching the library must still give parent and child the
+ * same authkey, as Python's does. */
+__attribute__((constructor)) static void self_init_at_load(void) {
+  pthread_once(&g_self_once, self_init);
+}
+
 mp__self *mp__self_get(void) {
   pthread_once(&g_self_once, self_init);
   return &g_self;

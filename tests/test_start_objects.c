@@ -1,0 +1,273 @@
+/* test_start_objects.c: every shared object type works in a child started
+ * by every method, passed explicitly (mp_process_pass_handle / _fd, read
+ * back with mp_inherited_handle / _fd): a matrix of start method x object
+ * (connection, Lock, RLock, Semaphore, BoundedSemaphore, Event, Condition,
+ * Barrier, Queue, SimpleQueue, JoinableQueue, the process's result). Each
+ * case proves the child reached the parent's object, not a copy: the child
+ * sees state only the parent set, or the parent sees what the child did. */
+#include <errno.h>
+
+#include "mp_test.h"
+#include "mproc.h"
+
+static const char *const g_methods[] = {"fork", "spawn", "forkserver",
+                                        "thread"};
+
+/* ---- child sides: 0 = success, anything else names the failing step ---- */
+
+/* Declares var, opened from the first passed handle (h) by the expression
+ * open; returns 10 or 11 from the target when that fails. */
+#define OPEN_PASSED(type, var, open)                                           \
+  mp_handle h;                                                                 \
+  if (mp_inherited_handle(0, &h) != 0)                                         \
+    return 10;                                                                 \
+  type *var = (open);                                                          \
+  if (!var)                                                                    \
+    return 11
+
+static int c_conn(void *arg, size_t len) {
+  int fd = mp_inherited_fd(0);
+  if (fd < 0)
+    return 10;
+  mp_conn *c = mp_conn_from_fd(dup(fd), true, true);
+  char buf[8];
+  size_t n;
+  int r = mp_conn_recv_bytes_into(c, buf, sizeof buf, 0, &n);
+  if (r < 0 || n != 4 || memcmp(buf, "ping", 4))
+    return 11;
+  r = mp_conn_send_bytes(c, "pong", 4);
+  mp_conn_free(c);
+  return r ? 12 : 0;
+}
+
+static int c_lock(void *arg, size_t len) {
+  OPEN_PASSED(mp_lock, l, mp_lock_open(&h));
+  /* The parent holds it for our whole life. */
+  int r = mp_lock_acquire(l, 0) == MP_ETIMEOUT && mp_lock_locked(l) ? 0 : 12;
+  mp_lock_free(l);
+  return r;
+}
+
+static int c_sem_release(void *arg, size_t len) {
+  OPEN_PASSED(mp_semaphore, s, mp_semaphore_open(&h));
+  int r = mp_semaphore_release(s) ? 12 : 0;
+  /* A BoundedSemaphore(1) the parent emptied: one release, not two. */
+  if (!r && mp_semaphore_is_bounded(s) &&
+      mp_semaphore_release(s) != MP_EVALUE)
+    r = 13;
+  mp_semaphore_free(s);
+  return r;
+}
+
+static int c_event(void *arg, size_t len) {
+  OPEN_PASSED(mp_event, e, mp_event_open(&h));
+  mp_event_set(e);
+  mp_event_free(e);
+  return 0;
+}
+
+static int c_condition(void *arg, size_t len) {
+  OPEN_PASSED(mp_condition, c, mp_condition_open(&h));
+  /* Only once the parent waits (releasing the lock) do we get it. */
+  int r = mp_condition_acquire(c, 30);
+  if (!r)
+    r = mp_condition_notify_all(c);
+  if (!r)
+    r = mp_condition_release(c);
+  mp_condition_free(c);
+  return r ? 12 : 0;
+}
+
+static int c_barrier(void *arg, size_t len) {
+  OPEN_PASSED(mp_barrier, b, mp_barrier_open(&h, NULL, NULL));
+  int r = mp_barrier_wait_timeout(b, 30);
+  mp_barrier_free(b);
+  return r >= 0 ? 0 : 12;
+}
+
+static int c_queue_put(void *arg, size_t len) {
+  OPEN_PASSED(mp_queue, q, mp_queue_open(&h));
+  int r = mp_queue_put(q, "hello", 5, 30);
+  mp_queue_free(q);
+  return r ? 12 : 0;
+}
+
+static int c_joinable(void *arg, size_t len) {
+  OPEN_PASSED(mp_queue, q, mp_queue_open(&h));
+  char buf[8];
+  size_t n;
+  int r = mp_queue_get_into(q, buf, sizeof buf, &n, 30);
+  if (!r)
+    r = mp_queue_task_done(q);
+  mp_queue_free(q);
+  return r ? 12 : 0;
+}
+
+static int c_result(void *arg, size_t len) {
+  return mp_process_return("result bytes", 12) ? 10 : 0;
+}
+
+/* ---- the matrix ------------------------------------------------------------- */
+
+static mp_process *child(const char *m, mp_target_fn fn) {
+  mp_process_opts o = MP_PROCESS_OPTS_INIT;
+  o.start_method = m;
+  mp_process *p = mp_process_new(fn, NULL, 0, &o);
+  assert_non_null(p);
+  return p;
+}
+
+static void pass(mp_process *p, const mp_handle *h) {
+  assert_int_equal(mp_process_pass_handle(p, h), 0);
+}
+
+static void start(mp_process *p) { assert_int_equal(mp_process_start(p), 0); }
+
+static void finish(const char *m, const char *what, mp_process *p) {
+  assert_int_equal(mp_process_join(p, 60), 0);
+  int code = -1;
+  assert_int_equal(mp_process_exitcode(p, &code), 1);
+  if (code != 0)
+    fail_msg("%s x %s: child failed at step %d", m, what, code);
+  mp_process_free(p);
+}
+
+static void run_matrix(const char *m) {
+  mp_handle h;
+  /* connection */
+  mp_conn *a, *b;
+  assert_int_equal(mp_pipe(true, &a, &b), 0);
+  mp_process *p = child(m, c_conn);
+  assert_int_equal(mp_process_pass_fd(p, mp_conn_fileno(b)), 0);
+  start(p);
+  assert_int_equal(mp_conn_send_bytes(a, "ping", 4), 0);
+  char buf[16];
+  size_t n;
+  assert_int_equal(mp_conn_recv_bytes_into(a, buf, sizeof buf, 0, &n), 0);
+  assert_memory_equal(buf, "pong", 4);
+  finish(m, "connection", p);
+  mp_conn_free(a);
+  mp_conn_free(b);
+
+  /* Lock and RLock, held by the parent */
+  for (int rec = 0; rec < 2; rec++) {
+    mp_lock *l = rec ? mp_rlock_new() : mp_lock_new();
+    assert_int_equal(mp_lock_acquire(l, 0), 0);
+    p = child(m, c_lock);
+    assert_int_equal(mp_lock_handle(l, &h), 0);
+    pass(p, &h);
+    start(p);
+    finish(m, rec ? "rlock" : "lock", p);
+    assert_int_equal(mp_lock_release(l), 0);
+    mp_lock_free(l);
+  }
+
+  /* Semaphore(0) and BoundedSemaphore(1) emptied: the child releases */
+  for (int bounded = 0; bounded < 2; bounded++) {
+    mp_semaphore *s = bounded ? mp_bounded_semaphore_new(1) : mp_semaphore_new(0);
+    if (bounded)
+      assert_int_equal(mp_semaphore_acquire(s, 0), 0);
+    p = child(m, c_sem_release);
+    assert_int_equal(mp_semaphore_handle(s, &h), 0);
+    pass(p, &h);
+    start(p);
+    finish(m, bounded ? "bounded semaphore" : "semaphore", p);
+    assert_int_equal(mp_semaphore_get_value(s), 1);
+    assert_int_equal(mp_semaphore_acquire(s, 0), 0);
+    mp_semaphore_free(s);
+  }
+
+  /* Event */
+  mp_event *e = mp_event_new();
+  p = child(m, c_event);
+  assert_int_equal(mp_event_handle(e, &h), 0);
+  pass(p, &h);
+  start(p);
+  assert_int_equal(mp_event_wait(e, 30), 0);
+  finish(m, "event", p);
+  mp_event_free(e);
+
+  /* Condition: the parent waits holding its lock; the child notifies */
+  mp_condition *c = mp_condition_new(NULL);
+  assert_int_equal(mp_condition_acquire(c, 0), 0);
+  p = child(m, c_condition);
+  assert_int_equal(mp_condition_handle(c, &h), 0);
+  pass(p, &h);
+  start(p);
+  assert_int_equal(mp_condition_wait(c, 30), 0);
+  assert_int_equal(mp_condition_release(c), 0);
+  finish(m, "condition", p);
+  mp_condition_free(c);
+
+  /* Barrier(2) */
+  mp_barrier *bar = mp_barrier_new(2, NULL, NULL, MP_FOREVER);
+  p = child(m, c_barrier);
+  assert_int_equal(mp_barrier_handle(bar, &h), 0);
+  pass(p, &h);
+  start(p);
+  assert_true(mp_barrier_wait_timeout(bar, 30) >= 0);
+  finish(m, "barrier", p);
+  mp_barrier_free(bar);
+
+  /* Queue and SimpleQueue: the child puts */
+  for (int simple = 0; simple < 2; simple++) {
+    mp_queue *q = simple ? mp_simple_queue_new() : mp_queue_new(0);
+    p = child(m, c_queue_put);
+    assert_int_equal(mp_queue_handle(q, &h), 0);
+    pass(p, &h);
+    start(p);
+    assert_int_equal(mp_queue_get_into(q, buf, sizeof buf, &n, 30), 0);
+    assert_int_equal(n, 5);
+    assert_memory_equal(buf, "hello", 5);
+    finish(m, simple ? "simple queue" : "queue", p);
+    mp_queue_free(q);
+  }
+
+  /* JoinableQueue: the child takes the item and calls task_done */
+  mp_queue *jq = mp_joinable_queue_new(0);
+  assert_int_equal(mp_queue_put(jq, "task", 4, 0), 0);
+  p = child(m, c_joinable);
+  assert_int_equal(mp_queue_handle(jq, &h), 0);
+  pass(p, &h);
+  start(p);
+  assert_int_equal(mp_queue_join(jq, 30), 0);
+  finish(m, "joinable queue", p);
+  mp_queue_free(jq);
+
+  /* the process's result */
+  p = child(m, c_result);
+  start(p);
+  assert_int_equal(mp_process_join(p, 30), 0);
+  const void *data;
+  assert_int_equal(mp_process_result(p, &data, &n), 1);
+  assert_int_equal(n, 12);
+  assert_memory_equal(data, "result bytes", 12);
+  finish(m, "result", p);
+}
+
+static void test_fork(void **state) {
+  mp_test_watchdog(120);
+  run_matrix(g_methods[0]);
+}
+static void test_spawn(void **state) {
+  mp_test_watchdog(120);
+  run_matrix(g_methods[1]);
+}
+static void test_forkserver(void **state) {
+  mp_test_watchdog(120);
+  run_matrix(g_methods[2]);
+}
+static void test_thread(void **state) {
+  mp_test_watchdog(120);
+  run_matrix(g_methods[3]);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_fork),
+      cmocka_unit_test(test_spawn),
+      cmocka_unit_test(test_forkserver),
+      cmocka_unit_test(test_thread),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
