@@ -22,8 +22,12 @@ static int worker_target(void *arg, size_t len) {
 int pool__spawn(mp_pool *p, int w) {
   pool__worker *wk = &p->workers[w];
   worker_arg a = {p, w};
-  mp_process *proc = mp_process_new(worker_target, &a, sizeof a,
-                                    &(mp_process_opts){.daemon = MP_DAEMON_YES});
+  /* fork, always: workers use the pool's memory as inherited (other start
+   * methods are MP_ENOTSUP at mp_pool_new for now, whatever
+   * mp_set_start_method chose). */
+  mp_process *proc = mp_process_new(
+      worker_target, &a, sizeof a,
+      &(mp_process_opts){.daemon = MP_DAEMON_YES, .start_method = "fork"});
   if (!proc)
     return mp_errno_code(errno);
   /* Process-N becomes ForkPoolWorker-N (CPython's w.name.replace). */
