@@ -486,7 +486,7 @@ static void test_close_terminate(void **state) {
   usleep(100000);
   double t0 = mp_monotonic();
   assert_int_equal(mp_pool_terminate(p), 0);
-  assert_true(mp_monotonic() - t0 < 5);
+  assert_true(mp_monotonic() - t0 < 15); /* not the tasks' 30 s */
   for (int i = 0; i < 4; i++) {
     assert_int_equal(mp_result_get(rs[i], 0, NULL, NULL), MP_ECLOSED);
     mp_result_free(rs[i]);

@@ -260,7 +260,9 @@ static void test_random_kills(void **state) {
 static void test_time_limit(void **state) {
   (void)state;
   mp_test_watchdog(60);
-  mp_pool *p = mp_pool_new(&(mp_pool_opts){.processes = 2, .task_timeout = 0.1});
+  /* The limit must exceed what an OK item can take on a loaded machine
+   * (preempted between its start and its result): a killed OK item fails. */
+  mp_pool *p = mp_pool_new(&(mp_pool_opts){.processes = 2, .task_timeout = 1});
   enum { N = 100 };
   job in[N];
   for (int i = 0; i < N; i++)
@@ -408,7 +410,7 @@ static void test_exit_with_live_pool(void **state) {
   int st;
   assert_int_equal(waitpid(pid, &st, 0), pid);
   assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-  assert_true(mp_monotonic() - t0 < 10);
+  assert_true(mp_monotonic() - t0 < 20); /* its tasks never end */
   /* Its workers held the pipe's write end: EOF means they are all gone. */
   char c;
   assert_int_equal(read(pfd[0], &c, 1), 0);
