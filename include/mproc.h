@@ -10,6 +10,8 @@
 #include "mproc/queue.h"
 #include "mproc/shm.h"
 #include "mproc/sync.h"
+#include "mproc/value.h"
+#include "mproc/shared_memory.h"
 #include "mproc/connection.h"
 #include "mproc/process.h"
 #include "mproc/context.h"

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "process_internal.h"
+#include "shm/shm_internal.h"
 
 static int pidfd_open_(pid_t pid) {
   int fd = (int)syscall(SYS_pidfd_open, pid, 0);
@@ -52,6 +53,9 @@ MP__HOT _Noreturn void mp__child_run(mp_target_fn target, void *arg,
     fflush(stdout);
   if (__fpending(stderr))
     fflush(stderr);
+  /* Drop the shared-memory references inherited at fork, so the parent
+   * can reuse those blocks once it frees them too. */
+  mp__shm_exit();
   _exit(code);
 }
 

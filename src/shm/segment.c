@@ -433,6 +433,10 @@ int mp__shm_part(const mp__shm_ref *ref, mp_handle_part *part) {
 }
 
 void mp__shm_exit(void) {
+  /* Most children hold nothing: then write nothing either (locking the
+   * mutex would copy this page in a fork child, a fault on every exit). */
+  if (!__atomic_load_n(&g.nrefs, __ATOMIC_RELAXED))
+    return;
   pthread_mutex_lock(&g.mu);
   while (g.head.next != &g.head) {
     mp__shm_ref *r = g.head.next;

@@ -34,11 +34,16 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 
 /* ---- identity (ident.c) --------------------------------------------------- */
 
+/* Thread-locals read on every lock operation: initial-exec, a plain %fs
+ * load instead of a __tls_get_addr call per access in the shared library
+ * (the few bytes fit glibc's static TLS surplus even when dlopen'ed). */
+#define MP__TLS_IE __attribute__((tls_model("initial-exec")))
+
 extern uint32_t mp__ident_gen;           /* bumped in every fork child */
 extern uint32_t mp__ident_proc_gen;
 extern uint64_t mp__ident_proc;
-extern __thread uint32_t mp__ident_thr_gen;
-extern __thread uint64_t mp__ident_thr;
+extern __thread uint32_t mp__ident_thr_gen MP__TLS_IE;
+extern __thread uint64_t mp__ident_thr MP__TLS_IE;
 uint64_t mp__ident_refresh_process(void);
 uint64_t mp__ident_refresh_thread(void);
 
@@ -92,7 +97,7 @@ static inline int mp__spin_count(int full) {
  * partner answers within a microsecond and every spin succeeds; on a
  * loaded one the partner is often not running, spinning only takes the CPU
  * it needs, and the budget quickly falls to almost nothing. */
-extern __thread int64_t mp__spin_budget_ns;
+extern __thread int64_t mp__spin_budget_ns MP__TLS_IE;
 static inline bool mp__spin_while_eq(const uint32_t *addr, uint32_t val, int64_t max_ns) {
   if (!mp__spin_count(1))
     return false;
