@@ -4,12 +4,14 @@
  * passed descriptors inherited, targets rebuilt across exec, a target in a
  * shared library, a stale or foreign program refused; forkserver: 1,000
  * children started while 8 threads hammer locks and malloc; thread: the
- * current process inside the thread). Targets report through exit codes
+ * current process inside the thread); the logger crossing to spawned
+ * children; no orphans when the parent is killed with SIGKILL. Targets report through exit codes
  * and results: cmocka's asserts do not work in children. */
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -346,6 +348,111 @@ static void test_daemon_spawn(void **state) {
   }
 }
 
+static int t_nothing(void *arg, size_t len) { return 0; }
+
+/* Python's spawn passes log_to_stderr's level; so do spawn and forkserver
+ * (the handler crosses like a target), and a forkserver child writes to the
+ * program's stderr of the moment, not the server's. */
+static void test_logger_crosses(void **state) {
+  mp_test_watchdog(30);
+  FOR_EACH_METHOD(m) {
+    if (strcmp(m, "thread") == 0)
+      continue; /* a thread logs nothing of its own, as in Python's dummy */
+    char path[] = "/tmp/mproc-test-log-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(fd, 2);
+    mp_log_to_stderr(MP_LOG_INFO);
+    mp_process_opts o = MP_PROCESS_OPTS_INIT;
+    o.start_method = m;
+    o.name = "log-child";
+    mp_process *p = mp_process_new(t_nothing, NULL, 0, &o);
+    int r = mp_process_start(p);
+    if (r == 0)
+      r = mp_process_join(p, 30);
+    mp_logger_set_handler(mp_get_logger(), NULL, NULL);
+    mp_logger_set_level(mp_get_logger(), MP_LOG_NOTSET);
+    dup2(saved, 2);
+    close(saved);
+    assert_int_equal(r, 0);
+    mp_process_free(p);
+    char buf[4096] = {0};
+    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    close(fd);
+    assert_true(n > 0);
+    if (!strstr(buf, "[INFO/log-child] child process calling self.run()"))
+      fail_msg("%s: the child did not log: %s", m, buf);
+  }
+}
+
+/* ---- no orphans when the parent is killed -------------------------------- */
+
+static int t_report_and_sleep(void *arg, size_t len) {
+  int fd = mp_inherited_fd(0);
+  pid_t ids[2] = {getpid(), getppid()};
+  if (fd < 0 || write(fd, ids, sizeof ids) != sizeof ids)
+    return 1;
+  for (;;)
+    pause();
+}
+
+/* In a forked middle process: starts a daemonic grandchild with the method
+ * named in arg, which reports (its pid, its parent's pid) on the pipe. */
+static int t_middle(void *arg, size_t len) {
+  char method[32] = {0};
+  memcpy(method, arg, len < 31 ? len : 31);
+  mp_process_opts o = MP_PROCESS_OPTS_INIT;
+  o.start_method = method;
+  o.daemon = MP_DAEMON_YES;
+  mp_process *p = mp_process_new(t_report_and_sleep, NULL, 0, &o);
+  if (!p || mp_process_pass_fd(p, mp_inherited_fd(0)) < 0 ||
+      mp_process_start(p) != 0)
+    return 1;
+  for (;;)
+    pause();
+}
+
+static bool reaped_within(pid_t pid, double seconds) {
+  double end = mp_monotonic() + seconds;
+  while (mp_monotonic() < end) {
+    if (waitpid(pid, NULL, WNOHANG) == pid)
+      return true;
+    usleep(10000);
+  }
+  return false;
+}
+
+static void test_parent_killed_no_orphans(void **state) {
+  mp_test_watchdog(60);
+  /* Orphans come to us, so we can see them end. */
+  assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+  const char *methods[] = {"spawn", "forkserver"};
+  for (int i = 0; i < 2; i++) {
+    int pfd[2];
+    assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
+    mp_process *mid = make("fork", t_middle, methods[i], strlen(methods[i]));
+    assert_int_equal(mp_process_pass_fd(mid, pfd[1]), 0);
+    assert_int_equal(mp_process_start(mid), 0);
+    pid_t ids[2];
+    assert_int_equal(read(pfd[0], ids, sizeof ids), sizeof ids);
+    assert_int_equal(mp_process_kill(mid), 0);
+    assert_int_equal(mp_process_join(mid, 30), 0);
+    mp_process_free(mid);
+    /* The daemonic grandchild dies with its parent (spawn), or with the
+     * fork server, which leaves when its program is gone (forkserver). */
+    if (!reaped_within(ids[0], 20))
+      fail_msg("%s: the daemonic grandchild outlived its parent", methods[i]);
+    if (i == 1 && !reaped_within(ids[1], 20))
+      fail_msg("the fork server outlived its program");
+    close(pfd[0]);
+    close(pfd[1]);
+  }
+  assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 0), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_basics_every_method),
@@ -356,6 +463,8 @@ int main(void) {
       cmocka_unit_test(test_stale_and_foreign_programs),
       cmocka_unit_test(test_thread_current_process),
       cmocka_unit_test(test_daemon_spawn),
+      cmocka_unit_test(test_logger_crosses),
+      cmocka_unit_test(test_parent_killed_no_orphans),
       cmocka_unit_test(test_forkserver_with_busy_threads),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,7 +2,8 @@
  * by every method, passed explicitly (mp_process_pass_handle / _fd, read
  * back with mp_inherited_handle / _fd): a matrix of start method x object
  * (connection, Lock, RLock, Semaphore, BoundedSemaphore, Event, Condition,
- * Barrier, Queue, SimpleQueue, JoinableQueue, the process's result). Each
+ * Barrier, Queue, SimpleQueue, JoinableQueue, Value, Array, the process's
+ * result). Each
  * case proves the child reached the parent's object, not a copy: the child
  * sees state only the parent set, or the parent sees what the child did. */
 #include <errno.h>
@@ -100,6 +101,23 @@ static int c_joinable(void *arg, size_t len) {
   if (!r)
     r = mp_queue_task_done(q);
   mp_queue_free(q);
+  return r ? 12 : 0;
+}
+
+static int c_value(void *arg, size_t len) {
+  OPEN_PASSED(mp_value, v, mp_value_open(&h));
+  int64_t x = 0;
+  int r = mp_value_get_int(v, &x) || x != 5 || mp_value_set_int(v, 42);
+  mp_value_free(v);
+  return r ? 12 : 0;
+}
+
+static int c_array(void *arg, size_t len) {
+  OPEN_PASSED(mp_array, a, mp_array_open(&h));
+  int64_t x = 0;
+  int r = mp_array_len(a) != 8 || mp_array_get_int(a, 2, &x) || x != 2 ||
+          mp_array_set_int(a, 3, 7);
+  mp_array_free(a);
   return r ? 12 : 0;
 }
 
@@ -233,6 +251,31 @@ static void run_matrix(const char *m) {
   assert_int_equal(mp_queue_join(jq, 30), 0);
   finish(m, "joinable queue", p);
   mp_queue_free(jq);
+
+  /* Value('i', 5) and Array('l', range(8)): the child writes them */
+  int five = 5;
+  mp_value *v = mp_value_new(MP_CTYPE('i'), &five, NULL);
+  assert_non_null(v);
+  p = child(m, c_value);
+  assert_int_equal(mp_value_handle(v, &h), 0);
+  pass(p, &h);
+  start(p);
+  finish(m, "value", p);
+  int64_t x = 0;
+  assert_int_equal(mp_value_get_int(v, &x), 0);
+  assert_int_equal(x, 42);
+  mp_value_free(v);
+  long init[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+  mp_array *arr = mp_array_new(MP_CTYPE('l'), 8, init, NULL);
+  assert_non_null(arr);
+  p = child(m, c_array);
+  assert_int_equal(mp_array_handle(arr, &h), 0);
+  pass(p, &h);
+  start(p);
+  finish(m, "array", p);
+  assert_int_equal(mp_array_get_int(arr, 3, &x), 0);
+  assert_int_equal(x, 7);
+  mp_array_free(arr);
 
   /* the process's result */
   p = child(m, c_result);

@@ -49,7 +49,8 @@
  *            int fd = mp_inherited_fd(1);  (dup it to own it)
  * This works the same with every start method (fork and thread included),
  * so a target is written once. Locks, semaphores, events, conditions,
- * barriers, queues and anything else with a handle, connections and any
+ * barriers, queues, values, arrays and anything else with a handle,
+ * connections and any
  * descriptor cross this way. The child's result (mp_process_return) works
  * with every method without passing anything.
  *
@@ -76,6 +77,7 @@
 #include "queue.h"
 #include "shm.h"
 #include "sync.h"
+#include "value.h"
 
 MP_EXTERN_C_BEGIN
 
@@ -174,6 +176,16 @@ MP_EXPORT mp_condition *mp_context_condition_new(mp_context *ctx,
 MP_EXPORT mp_barrier *mp_context_barrier_new(mp_context *ctx, int parties,
                                              mp_barrier_action action,
                                              void *arg, double timeout);
+MP_EXPORT mp_value *mp_context_value_new(mp_context *ctx, mp_ctype t,
+                                         const void *init,
+                                         const mp_value_opts *opts);
+MP_EXPORT mp_value *mp_context_raw_value_new(mp_context *ctx, mp_ctype t,
+                                             const void *init);
+MP_EXPORT mp_array *mp_context_array_new(mp_context *ctx, mp_ctype t,
+                                         size_t len, const void *init,
+                                         const mp_value_opts *opts);
+MP_EXPORT mp_array *mp_context_raw_array_new(mp_context *ctx, mp_ctype t,
+                                             size_t len, const void *init);
 /* mp_pipe: 0 or -EINVAL (ctx NULL) or mp_pipe's codes. */
 MP_EXPORT int mp_context_pipe(mp_context *ctx, bool duplex, mp_conn **c1,
                               mp_conn **c2);

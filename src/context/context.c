@@ -194,6 +194,32 @@ MP_EXPORT mp_barrier *mp_context_barrier_new(mp_context *ctx, int parties,
   return mp_barrier_new(parties, action, arg, timeout);
 }
 
+MP_EXPORT mp_value *mp_context_value_new(mp_context *ctx, mp_ctype t,
+                                         const void *init,
+                                         const mp_value_opts *opts) {
+  CHECK_CTX(ctx);
+  return mp_value_new(t, init, opts);
+}
+
+MP_EXPORT mp_value *mp_context_raw_value_new(mp_context *ctx, mp_ctype t,
+                                             const void *init) {
+  CHECK_CTX(ctx);
+  return mp_raw_value_new(t, init);
+}
+
+MP_EXPORT mp_array *mp_context_array_new(mp_context *ctx, mp_ctype t,
+                                         size_t len, const void *init,
+                                         const mp_value_opts *opts) {
+  CHECK_CTX(ctx);
+  return mp_array_new(t, len, init, opts);
+}
+
+MP_EXPORT mp_array *mp_context_raw_array_new(mp_context *ctx, mp_ctype t,
+                                             size_t len, const void *init) {
+  CHECK_CTX(ctx);
+  return mp_raw_array_new(t, len, init);
+}
+
 MP_EXPORT int mp_context_pipe(mp_context *ctx, bool duplex, mp_conn **c1,
                               mp_conn **c2) {
   if (!ctx)

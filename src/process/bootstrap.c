@@ -25,6 +25,9 @@ typedef struct {
   uint32_t pad;
   uint64_t arg_len;
   mp__fnref target;
+  int32_t log_level;
+  uint32_t log_flags; /* 1: log_handler is set */
+  mp__fnref log_handler;
 } boot_hdr;
 _Static_assert(sizeof(boot_hdr) <= MP__BOOT_HDR, "bootstrap header");
 
@@ -50,6 +53,10 @@ int mp__boot_encode(const mp_process *p, const mp__fnref *target,
   if (parent_pidfd >= 0) {
     fds[nf++] = parent_pidfd;
     flags |= MP__BOOT_PARENT_PIDFD;
+  }
+  if (flags & MP__BOOT_STDIO) {
+    for (int i = 0; i < 3; i++)
+      fds[nf++] = i;
   }
   if (p->daemon)
     flags |= MP__BOOT_DAEMON;
@@ -98,6 +105,13 @@ int mp__boot_encode(const mp_process *p, const mp__fnref *target,
   }
   PUT(p->arg, p->len);
 #undef PUT
+  /* The logger, as Python's spawn passes log_to_stderr's level: its
+   * handler crosses like the target when it is code and has no context. */
+  void *lctx;
+  mp_log_handler lh = mp__log_handler(&lctx);
+  h.log_level = mp_logger_get_level(mp_get_logger());
+  if (lh && !lctx && mp__fnref_make((const void *)lh, &h.log_handler) == 0)
+    h.log_flags = 1;
   h.nfds = (uint32_t)nf;
   memcpy(m, &h, sizeof h);
   *buf = m;
@@ -113,9 +127,12 @@ void mp__boot_free(mp__boot *b) {
   mp__free(b->arg);
   mp__close(b->result_fd);
   mp__close(b->parent_pidfd);
+  for (int i = 0; i < 3; i++)
+    mp__close(b->stdio[i]);
   mp__passed_free(b->passed);
   memset(b, 0, sizeof *b);
   b->result_fd = b->parent_pidfd = -1;
+  b->stdio[0] = b->stdio[1] = b->stdio[2] = -1;
 }
 
 static char *take_str(const unsigned char *at, size_t n) {
@@ -130,15 +147,17 @@ static char *take_str(const unsigned char *at, size_t n) {
 int mp__boot_recv(int sock, mp__boot *b, const mp__deadline *dl) {
   memset(b, 0, sizeof *b);
   b->result_fd = b->parent_pidfd = -1;
+  b->stdio[0] = b->stdio[1] = b->stdio[2] = -1;
   unsigned char hb[MP__BOOT_HDR];
-  int fds[MP__PASS_FDS + 2];
+  int fds[MP__BOOT_FDS];
   size_t nf = 0;
   int r = mp__recv_fds(sock, hb, sizeof hb, fds, MP__ARRAY_SIZE(fds), &nf, dl);
   if (r < 0)
     return r;
   boot_hdr h;
   memcpy(&h, hb, sizeof h);
-  size_t need_fds = 1 + !!(h.flags & MP__BOOT_PARENT_PIDFD);
+  size_t need_fds = 1 + !!(h.flags & MP__BOOT_PARENT_PIDFD) +
+                    3 * !!(h.flags & MP__BOOT_STDIO);
   size_t fixed = (size_t)h.identity_len * 4 + h.name_len + h.parent_name_len +
                  h.authkey_len + (size_t)h.npassed * (4 + MP_HANDLE_WIRE_SIZE);
   unsigned char *m = NULL;
@@ -158,6 +177,9 @@ int mp__boot_recv(int sock, mp__boot *b, const mp__deadline *dl) {
   r = -ENOMEM;
   b->flags = h.flags;
   b->parent_pid = h.parent_pid;
+  b->log_level = h.log_level;
+  b->log_set = h.log_flags & 1;
+  b->log_handler = h.log_handler;
   b->slot = h.slot;
   b->target = h.target;
   b->len = h.arg_len;
@@ -192,6 +214,9 @@ int mp__boot_recv(int sock, mp__boot *b, const mp__deadline *dl) {
   b->result_fd = fds[fi++];
   if (h.flags & MP__BOOT_PARENT_PIDFD)
     b->parent_pidfd = fds[fi++];
+  if (h.flags & MP__BOOT_STDIO)
+    for (int i = 0; i < 3; i++)
+      b->stdio[i] = fds[fi++];
   r = MP_EDECODE;
   for (size_t i = 0; i < h.npassed; i++) {
     uint32_t kind;
@@ -223,7 +248,7 @@ fail:
   /* Close the descriptors b does not own yet, then what b holds. */
   {
     size_t owned = (b->result_fd >= 0) + (b->parent_pidfd >= 0) +
-                   mp__passed_nfds(b->passed);
+                   3 * (b->stdio[0] >= 0) + mp__passed_nfds(b->passed);
     for (size_t i = owned; i < nf; i++)
       mp__close(fds[i]);
   }
@@ -256,6 +281,11 @@ _Noreturn void mp__boot_run(mp__boot *b, mp_target_fn fn, pid_t direct_parent) {
   if (mp__result_attach(p, b->result_fd, b->slot) == 0)
     b->result_fd = -1;
   mp__children_after_fork(p, b->parent_pid, b->parent_name);
+  void *lh;
+  if (b->log_set && mp__fnref_resolve(&b->log_handler, &lh) == 0) {
+    mp_logger_set_handler(mp_get_logger(), (mp_log_handler)lh, NULL);
+    mp_logger_set_level(mp_get_logger(), b->log_level);
+  }
   mp_process *parent = mp_parent_process();
   if (b->parent_pidfd >= 0 && parent)
     parent->pidfd = b->parent_pidfd;

@@ -121,6 +121,15 @@ static int request_locked(const void *msg, size_t len, const int *fds,
   return rep->err < 0 ? rep->err : MP_EPROTO;
 }
 
+/* Whether 0, 1 and 2 are open: then they go with the request, so the child
+ * writes where the program writes now, not where the server was started. */
+static bool stdio_open(void) {
+  for (int i = 0; i < 3; i++)
+    if (fcntl(i, F_GETFD) < 0)
+      return false;
+  return true;
+}
+
 static int fs_start(mp_process *p, mp__started *out) {
   mp__fnref ref;
   if (mp__fnref_make((const void *)p->target, &ref) < 0)
@@ -129,10 +138,11 @@ static int fs_start(mp_process *p, mp__started *out) {
   int rfd = mp__result_arena_fd(p);
   void *msg = NULL;
   size_t len, nfds;
-  int fds[MP__PASS_FDS + 2];
+  int fds[MP__BOOT_FDS];
   int r = !c ? -ENOMEM : rfd < 0 ? rfd : 0;
   if (r == 0)
-    r = mp__boot_encode(p, &ref, 0, rfd, -1, &msg, &len, fds, &nfds);
+    r = mp__boot_encode(p, &ref, stdio_open() ? MP__BOOT_STDIO : 0, rfd, -1,
+                        &msg, &len, fds, &nfds);
   fs_reply rep = {0, 0};
   int rf[2] = {-1, -1};
   if (r == 0) {
@@ -274,6 +284,12 @@ static bool serve_one(int sock, int sfd, int parent_pidfd, table *t,
     for (size_t i = 0; i < t->n; i++)
       mp__close(t->v[i].status_w);
     req.parent_pidfd = parent_pidfd;
+    for (int i = 0; i < 3; i++)
+      if (req.stdio[i] >= 0) {
+        dup2(req.stdio[i], i); /* dup2 leaves the copy without CLOEXEC */
+        mp__close(req.stdio[i]);
+        req.stdio[i] = -1;
+      }
     mp__boot_run(&req, (mp_target_fn)fn, server);
   }
   int pidfd = -1;

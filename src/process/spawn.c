@@ -116,7 +116,7 @@ int mp__spawn_bootstrap(const mp_process *p, const mp__fnref *target,
                         pid_t *pid, int *pidfd) {
   void *msg;
   size_t len, nfds;
-  int fds[MP__PASS_FDS + 2];
+  int fds[MP__BOOT_FDS];
   int r = mp__boot_encode(p, target, flags, result_fd, extra_fd, &msg, &len,
                           fds, &nfds);
   if (r < 0)

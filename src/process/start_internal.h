@@ -3,13 +3,15 @@
  * server) who it is and what to run; and the child side that runs it.
  *
  * Wire format (native byte order: both ends are the same machine), one
- * stream message: a 128-byte header (magic, total length, counts, flags,
- * parent pid, argument length, the target's mp__fnref), then the identity
- * (u32 each), name, parent name, authkey, the passed items (u32 kind, then
- * for a handle its MP_HANDLE_WIRE_SIZE bytes) and the argument bytes. The
- * descriptors travel with SCM_RIGHTS on the first byte, in order: the
- * parent's result arena (the child's slot is in the header), the real parent's pidfd (flag PARENT_PIDFD), the passed
- * items' descriptors. */
+ * stream message: a 256-byte header (magic, total length, counts, flags,
+ * parent pid, result slot, argument length, the target's mp__fnref, the
+ * logger's level and handler), then the identity (u32 each), name, parent
+ * name, authkey, the passed items (u32 kind, then for a handle its
+ * MP_HANDLE_WIRE_SIZE bytes) and the argument bytes. The descriptors travel
+ * with SCM_RIGHTS on the first byte, in order: the parent's result arena
+ * (the child's slot is in the header), the real parent's pidfd (flag
+ * PARENT_PIDFD), the parent's 0, 1, 2 (flag STDIO: the fork server's
+ * children write where the program writes now), the passed items'. */
 #ifndef MPROC_START_INTERNAL_H
 #define MPROC_START_INTERNAL_H
 
@@ -19,13 +21,16 @@
 #define MP__SPAWN_MARKER "--mproc-spawn-child"
 #define MP__SPAWN_FD 3
 #define MP__BOOT_MAGIC 0x3142706dU /* "mpB1" */
-#define MP__BOOT_HDR 160
+#define MP__BOOT_HDR 256
 #define MP__BOOT_MAX ((size_t)1 << 34) /* 16 GiB of argument bytes */
+/* Descriptors in one bootstrap: result arena, parent pidfd, 0..2, passed. */
+#define MP__BOOT_FDS (MP__PASS_FDS + 5)
 
 enum {
   MP__BOOT_DAEMON = 1,
   MP__BOOT_SERVER = 2,       /* run the fork server, not a target */
   MP__BOOT_PARENT_PIDFD = 4, /* a pidfd of the real parent follows */
+  MP__BOOT_STDIO = 8,        /* the parent's descriptors 0..2 follow */
 };
 
 /* A decoded bootstrap: owns its memory and descriptors. */
@@ -33,6 +38,9 @@ typedef struct mp__boot {
   uint32_t flags;
   pid_t parent_pid;
   int slot; /* the result slot in the arena result_fd */
+  bool log_set;
+  int log_level;
+  mp__fnref log_handler;
   mp__fnref target;
   char *name, *parent_name;
   unsigned *identity;
@@ -42,12 +50,13 @@ typedef struct mp__boot {
   void *arg;
   size_t len;
   int result_fd, parent_pidfd;
+  int stdio[3]; /* -1 unless MP__BOOT_STDIO */
   mp__passed *passed;
 } mp__boot;
 
 /* Encodes the bootstrap of p (its target already made into *target) into a
  * new buffer (*buf, free with mp__free) and lists its descriptors (borrowed)
- * in fds (room for MP__PASS_FDS + 2). Returns 0, -ENOMEM, -E2BIG. */
+ * in fds (room for MP__BOOT_FDS). Returns 0, -ENOMEM, -E2BIG. */
 int mp__boot_encode(const mp_process *p, const mp__fnref *target,
                     uint32_t flags, int result_fd, int parent_pidfd,
                     void **buf, size_t *len, int *fds, size_t *nfds);

@@ -48,6 +48,11 @@ MP_EXPORT void mp_logger_set_handler(mp_logger *lg, mp_log_handler handler,
   atomic_store(&lg->handler, handler);
 }
 
+mp_log_handler mp__log_handler(void **ctx) {
+  *ctx = atomic_load(&g_logger.ctx);
+  return atomic_load(&g_logger.handler);
+}
+
 static const char *known_level(int level) {
   switch (level) {
   case MP_LOG_NOTSET: return "NOTSET";

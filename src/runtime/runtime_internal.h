@@ -99,6 +99,10 @@ typedef struct mp__self {
  * are written only at init, in a fresh child, or by explicit setters. */
 mp__self *mp__self_get(void);
 
+/* The logger's handler and its context (log.c): a spawned child gets the
+ * same handler when it is code it can find and has no context. */
+mp_log_handler mp__log_handler(void **ctx);
+
 /* The current process's name for log lines and reprs. */
 const char *mp__self_name(void);
 
