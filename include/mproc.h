@@ -15,6 +15,7 @@
 #include "mproc/connection.h"
 #include "mproc/process.h"
 #include "mproc/context.h"
+#include "mproc/pool.h"
 #include "mproc/manager.h"
 
 #endif

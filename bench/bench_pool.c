@@ -1,0 +1,304 @@
+/* bench_pool.c: the pool's rows (bench/README.md): apply_async of 10^5
+ * trivial tasks then get all, with a hand-written fork + pipe pool (one
+ * task per message) as the raw floor; the apply round trip (raw: a pipe
+ * ping-pong with one worker); map of 10^7 ints with the default chunksize;
+ * imap_unordered of 10^5 items with chunksize 1; pool create + map of two
+ * items + close + join; and each worker's private memory. The CPython twin
+ * is bench/python/bench_pool.py. Pools use the default size, as Python's
+ * Pool() does. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <mproc.h>
+
+#include "bench_util.h"
+
+static int ident(const void *arg, size_t len, mp_task_out *out) {
+  return mp_task_out_set(out, arg, len);
+}
+
+static int getpid_task(const void *arg, size_t len, mp_task_out *out) {
+  (void)arg;
+  (void)len;
+  int pid = getpid();
+  return mp_task_out_set(out, &pid, sizeof pid);
+}
+
+static mp_pool *g_pool;
+
+/* ---- apply_async of 1e5, then get all ------------------------------------ */
+
+#define NASYNC 100000
+
+static double apply_async_all_ms(void) {
+  static mp_result *rs[NASYNC];
+  uint64_t t0 = bench_now_ns();
+  for (int i = 0; i < NASYNC; i++) {
+    rs[i] = mp_pool_apply_async(g_pool, ident, &i, sizeof i, NULL);
+    if (!rs[i])
+      bench_fail("apply_async", mp_errno_code(errno));
+  }
+  for (int i = 0; i < NASYNC; i++) {
+    const void *d;
+    int rc = mp_result_get(rs[i], MP_FOREVER, &d, NULL);
+    if (rc)
+      bench_fail("get", rc);
+    if (*(const int *)d != i)
+      bench_fail("get: wrong result", -EPROTO);
+    mp_result_free(rs[i]);
+  }
+  return (double)(bench_now_ns() - t0) / 1e6;
+}
+
+/* The raw floor: nproc forked workers read 8-byte tasks from one pipe and
+ * write 8-byte results to another, one message per task; a thread in the
+ * parent writes the tasks while the main thread reads the results. */
+typedef struct raw_pool {
+  int task[2], result[2];
+  int n;
+  pid_t pids[64];
+} raw_pool;
+
+static void raw_worker(raw_pool *rp) {
+  long v;
+  while (read(rp->task[0], &v, sizeof v) == (ssize_t)sizeof v) {
+    if (v < 0)
+      _exit(0);
+    if (write(rp->result[1], &v, sizeof v) != (ssize_t)sizeof v)
+      _exit(1);
+  }
+  _exit(0);
+}
+
+static int raw_start(raw_pool *rp, int n) {
+  if (pipe2(rp->task, O_CLOEXEC) || pipe2(rp->result, O_CLOEXEC))
+    return -errno;
+  rp->n = n;
+  for (int i = 0; i < n; i++) {
+    pid_t pid = fork();
+    if (pid == 0)
+      raw_worker(rp);
+    rp->pids[i] = pid;
+  }
+  return 0;
+}
+
+static void raw_stop(raw_pool *rp) {
+  long stop = -1;
+  for (int i = 0; i < rp->n; i++)
+    (void)!write(rp->task[1], &stop, sizeof stop);
+  for (int i = 0; i < rp->n; i++)
+    waitpid(rp->pids[i], NULL, 0);
+  close(rp->task[0]);
+  close(rp->task[1]);
+  close(rp->result[0]);
+  close(rp->result[1]);
+}
+
+static void *raw_feeder(void *arg) {
+  raw_pool *rp = arg;
+  for (long i = 0; i < NASYNC; i++)
+    if (write(rp->task[1], &i, sizeof i) != (ssize_t)sizeof i)
+      break;
+  return NULL;
+}
+
+static double raw_async_all_ms(raw_pool *rp) {
+  uint64_t t0 = bench_now_ns();
+  pthread_t t;
+  pthread_create(&t, NULL, raw_feeder, rp);
+  long sum = 0, v;
+  for (int i = 0; i < NASYNC; i++) {
+    if (read(rp->result[0], &v, sizeof v) != (ssize_t)sizeof v)
+      bench_fail("raw read", -errno);
+    sum += v;
+  }
+  pthread_join(t, NULL);
+  if (sum != (long)NASYNC * (NASYNC - 1) / 2)
+    bench_fail("raw: wrong sum", -EPROTO);
+  return (double)(bench_now_ns() - t0) / 1e6;
+}
+
+/* ---- apply round trip --------------------------------------------------------- */
+
+static int one_apply(void *ctx) {
+  (void)ctx;
+  int x = 7;
+  void *out;
+  size_t n;
+  int rc = mp_pool_apply(g_pool, ident, &x, sizeof x, &out, &n, NULL);
+  if (rc == 0)
+    mp_free(out);
+  return rc;
+}
+
+static int one_raw_pingpong(void *ctx) {
+  raw_pool *rp = ctx;
+  long v = 7;
+  if (write(rp->task[1], &v, sizeof v) != (ssize_t)sizeof v ||
+      read(rp->result[0], &v, sizeof v) != (ssize_t)sizeof v)
+    return -errno;
+  return 0;
+}
+
+/* ---- map, imap_unordered, create ------------------------------------------------ */
+
+static double map_1e7_ms(void) {
+  size_t n = 10000000;
+  int *in = malloc(n * sizeof *in), *out = malloc(n * sizeof *out);
+  for (size_t i = 0; i < n; i++)
+    in[i] = (int)i;
+  uint64_t t0 = bench_now_ns();
+  int rc = mp_pool_map(g_pool, ident, in, n, sizeof(int), out, sizeof(int),
+                       NULL, NULL);
+  uint64_t t = bench_now_ns() - t0;
+  if (rc)
+    bench_fail("map", rc);
+  if (out[n - 1] != (int)n - 1)
+    bench_fail("map: wrong result", -EPROTO);
+  free(in);
+  free(out);
+  return (double)t / 1e6;
+}
+
+static double imap_unordered_ms(void) {
+  size_t n = 100000;
+  int *in = malloc(n * sizeof *in);
+  for (size_t i = 0; i < n; i++)
+    in[i] = (int)i;
+  uint64_t t0 = bench_now_ns();
+  mp_imap *it = mp_pool_imap_unordered(g_pool, ident, in, n, sizeof(int),
+                                       &(mp_call_opts){.chunksize = 1});
+  if (!it)
+    bench_fail("imap_unordered", mp_errno_code(errno));
+  long long sum = 0;
+  const void *d;
+  int rc;
+  while ((rc = mp_imap_next(it, MP_FOREVER, &d, NULL)) == 0)
+    sum += *(const int *)d;
+  uint64_t t = bench_now_ns() - t0;
+  if (rc != MP_EEOF)
+    bench_fail("imap next", rc);
+  if (sum != (long long)n * (long long)(n - 1) / 2)
+    bench_fail("imap: wrong sum", -EPROTO);
+  mp_imap_free(it);
+  free(in);
+  return (double)t / 1e6;
+}
+
+static int one_create_map2(void *ctx) {
+  (void)ctx;
+  mp_pool *p = mp_pool_new(NULL);
+  if (!p)
+    return mp_errno_code(errno);
+  int in[2] = {1, 2}, out[2];
+  int rc = mp_pool_map(p, ident, in, 2, sizeof(int), out, sizeof(int), NULL, NULL);
+  if (!rc)
+    rc = mp_pool_close(p);
+  if (!rc)
+    rc = mp_pool_join(p, MP_FOREVER);
+  mp_pool_free(p);
+  return rc;
+}
+
+/* Private (unshared) resident memory of a process: Private_Clean +
+ * Private_Dirty from smaps_rollup, in KiB. */
+static double private_kib(int pid) {
+  char path[64], line[256];
+  snprintf(path, sizeof path, "/proc/%d/smaps_rollup", pid);
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return -1;
+  double kib = 0;
+  unsigned long v;
+  while (fgets(line, sizeof line, f)) {
+    if (sscanf(line, "Private_Clean: %lu kB", &v) == 1 ||
+        sscanf(line, "Private_Dirty: %lu kB", &v) == 1)
+      kib += (double)v;
+  }
+  fclose(f);
+  return kib;
+}
+
+static double worker_private_kib(void) {
+  /* Warm every worker (tasks of all the kinds above ran already), then
+   * find their pids. */
+  int nproc = mp_pool_processes(g_pool);
+  int in[256], pids[256];
+  for (int i = 0; i < 256; i++)
+    in[i] = i;
+  if (mp_pool_map(g_pool, getpid_task, in, 256, sizeof(int), pids, sizeof(int),
+                  &(mp_call_opts){.chunksize = 1}, NULL))
+    return -1;
+  double v[64];
+  size_t nv = 0;
+  for (int i = 0; i < 256 && nv < (size_t)nproc; i++) {
+    bool seen = false;
+    for (int k = 0; k < i; k++)
+      seen |= pids[k] == pids[i];
+    if (!seen)
+      v[nv++] = private_kib(pids[i]);
+  }
+  return bench_median(v, nv);
+}
+
+int main(void) {
+  g_pool = mp_pool_new(NULL);
+  if (!g_pool)
+    bench_fail("mp_pool_new", mp_errno_code(errno));
+  int nproc = mp_pool_processes(g_pool);
+
+  bench_desc("pool.apply_async.1e5", "apply_async of 1e5 trivial tasks, then get all (raw: fork+pipe pool, one task per message)");
+  double v[5];
+  int runs = 3;
+  for (int i = 0; i < runs; i++)
+    v[i] = apply_async_all_ms();
+  bench_row("pool.apply_async.1e5", "ms", "mproc", bench_median(v, (size_t)runs));
+  raw_pool rp;
+  if (raw_start(&rp, nproc) == 0) {
+    for (int i = 0; i < runs; i++)
+      v[i] = raw_async_all_ms(&rp);
+    bench_row("pool.apply_async.1e5", "ms", "raw", bench_median(v, (size_t)runs));
+    raw_stop(&rp);
+  }
+
+  bench_desc("pool.apply.roundtrip", "pool.apply of a trivial task, round trip (raw: pipe ping-pong with a worker)");
+  bench_row("pool.apply.roundtrip", "us", "mproc",
+            bench_ns_per_op(one_apply, NULL, NULL) / 1e3);
+  if (raw_start(&rp, 1) == 0) {
+    bench_row("pool.apply.roundtrip", "us", "raw",
+              bench_ns_per_op(one_raw_pingpong, &rp, NULL) / 1e3);
+    raw_stop(&rp);
+  }
+
+  bench_desc("pool.map.1e7_ints", "map of 1e7 ints, default chunksize");
+  for (int i = 0; i < runs; i++)
+    v[i] = map_1e7_ms();
+  bench_row("pool.map.1e7_ints", "ms", "mproc", bench_median(v, (size_t)runs));
+
+  bench_desc("pool.imap_unordered.1e5_chunk1", "imap_unordered of 1e5 ints, chunksize 1, all results");
+  for (int i = 0; i < runs; i++)
+    v[i] = imap_unordered_ms();
+  bench_row("pool.imap_unordered.1e5_chunk1", "ms", "mproc",
+            bench_median(v, (size_t)runs));
+
+  bench_desc("pool.worker_memory", "private resident memory of one worker after the rows above (KiB)");
+  double kib = worker_private_kib();
+  if (kib >= 0)
+    bench_row("pool.worker_memory", "KiB", "mproc", kib);
+  else
+    bench_skip("pool.worker_memory", "no /proc/PID/smaps_rollup");
+  mp_pool_free(g_pool);
+
+  bench_desc("pool.create_map2_join", "Pool() + map of 2 items + close + join");
+  bench_row("pool.create_map2_join", "ms", "mproc",
+            bench_ns_per_op(one_create_map2, NULL, NULL) / 1e6);
+  return 0;
+}
