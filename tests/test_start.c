@@ -328,6 +328,22 @@ static void test_thread_current_process(void **state) {
   assert_int_equal(mp_process_return("x", 1), MP_ESTATE);
 }
 
+static int t_daemon_thread_then_return(void *arg, size_t len) {
+  mp_process_opts o = MP_PROCESS_OPTS_INIT;
+  o.start_method = "thread";
+  o.daemon = MP_DAEMON_YES;
+  mp_process *p = mp_process_new(t_sleep_forever, NULL, 0, &o);
+  if (!p || mp_process_start(p) != 0)
+    return 1;
+  mp_process_free(p);
+  return 0; /* the exit function must not wait for the thread */
+}
+
+static void test_daemon_thread_left_at_exit(void **state) {
+  mp_test_watchdog(30);
+  assert_int_equal(run_code("fork", t_daemon_thread_then_return, NULL, 0), 0);
+}
+
 static void test_daemon_spawn(void **state) {
   mp_test_watchdog(30);
   FOR_EACH_METHOD(m) {
@@ -464,6 +480,7 @@ int main(void) {
       cmocka_unit_test(test_thread_current_process),
       cmocka_unit_test(test_daemon_spawn),
       cmocka_unit_test(test_logger_crosses),
+      cmocka_unit_test(test_daemon_thread_left_at_exit),
       cmocka_unit_test(test_parent_killed_no_orphans),
       cmocka_unit_test(test_forkserver_with_busy_threads),
   };

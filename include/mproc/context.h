@@ -21,7 +21,9 @@
  *   this program. Same API: join, is_alive, exitcode (the target's return
  *   value, 0..255 as for the others), name, sentinel (an eventfd readable
  *   once the target returned), results (mp_process_return). A thread cannot
- *   be signalled: terminate and kill return MP_ENOTSUP.
+ *   be signalled: terminate and kill return MP_ENOTSUP; at exit a daemonic
+ *   thread-process is left running (not joined), as Python's daemon
+ *   threads are, and the others are joined.
  *
  * Targets across exec. The target of a spawn or forkserver child is a
  * function pointer, which means nothing in another process image. It

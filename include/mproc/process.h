@@ -176,7 +176,8 @@ MP_EXPORT int mp_process_sentinel(mp_process *p);
 /* Sends SIGTERM (terminate) or SIGKILL (kill) through the pidfd, so never
  * to a reused pid. As in Python, exit handlers do not run in the child and
  * its own children are orphaned. Returns 0 (also when it has already
- * ended), MP_ESTATE before start, after close or from another process. */
+ * ended), MP_ESTATE before start, after close or from another process,
+ * MP_ENOTSUP for a process of the thread start method (a thread). */
 MP_EXPORT int mp_process_terminate(mp_process *p);
 MP_EXPORT int mp_process_kill(mp_process *p);
 

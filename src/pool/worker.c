@@ -175,60 +175,63 @@ static bool get_work(wctx *c) {
 static void run_chunk(wctx *c) {
   mp_pool *p = c->p;
   pool__slot *s = c->slot;
-  const pool__cell *t = &s->task;
-  mp_task_fn fn = (mp_task_fn)(uintptr_t)t->fn;
-  bool fixed_out = t->out_kind == POOL__OUT_FIXED;
-  for (uint32_t k = 0; k < t->count; k++) {
-    uint64_t idx = t->first + k;
+  /* Locals: the stores to the slot and the task's call would otherwise
+   * make the compiler reload every field for every item. */
+  const pool__cell t = s->task;
+  char *const abase = p->abase;
+  const bool timed = p->timeout_ns != 0;
+  mp_task_fn fn = (mp_task_fn)(uintptr_t)t.fn;
+  const bool fixed_out = t.out_kind == POOL__OUT_FIXED;
+  const char *in = abase + t.in_off;
+  char *outp = abase + t.out_off;
+  mp_task_out out;
+  out.c = c;
+  for (uint32_t k = 0; k < t.count; k++) {
+    uint64_t idx = t.first + k;
     const void *arg;
     size_t len;
-    if (t->in_kind == POOL__IN_INLINE) {
-      arg = t->inl;
-      len = t->in_size;
-    } else if (t->in_kind == POOL__IN_FIXED) {
-      arg = p->abase + t->in_off + k * t->in_size;
-      len = t->in_size;
+    if (t.in_kind == POOL__IN_FIXED) {
+      arg = in + k * t.in_size;
+      len = t.in_size;
+    } else if (t.in_kind == POOL__IN_INLINE) {
+      arg = t.inl;
+      len = t.in_size;
     } else {
-      const pool__iov *e = (const pool__iov *)(p->abase + t->in_off) + k;
-      arg = p->abase + e->off;
+      const pool__iov *e = (const pool__iov *)in + k;
+      arg = abase + e->off;
       len = e->len;
     }
-    mp_task_out out;
-    out.c = c;
     out.index = idx;
     out.len = 0;
     out.has_msg = false;
-    out.fixed = NULL;
-    out.fixed_size = 0;
-    if (fixed_out) {
-      out.fixed = p->abase + t->out_off + k * t->out_size;
-      out.fixed_size = t->out_size;
-    }
-    if (p->timeout_ns)
+    out.fixed = fixed_out ? outp + k * t.out_size : NULL;
+    out.fixed_size = fixed_out ? t.out_size : 0;
+    if (timed)
       POOL__STORER(&s->started_ns, mp__now_ns());
     POOL__STORE(&s->running, idx + 1);
-    if (p->timeout_ns) /* a sleeping result thread must learn the deadline */
+    if (timed) /* a sleeping result thread must learn the deadline */
       pool__notify_collector(p, true);
     int rc = fn(arg, len, &out);
     /* What the task did not write of its element reads as zero: each
      * element is written once, by the task and then this. */
     if (fixed_out && out.len < out.fixed_size)
       memset(out.fixed + out.len, 0, out.fixed_size - out.len);
-    unsigned last = k + 1 == t->count && !fixed_out ? POOL__F_LAST : 0;
-    if (rc != 0) {
+    if (MP__UNLIKELY(rc != 0)) {
+      unsigned last = k + 1 == t.count && !fixed_out ? POOL__F_LAST : 0;
       char msg[MP_ERROR_MESSAGE_MAX];
       int n = out.has_msg ? (int)strlen(out.msg)
                           : snprintf(msg, sizeof msg, "task returned %d", rc);
-      post(c, POOL__REC_ERROR, last, t->token, idx, rc,
+      post(c, POOL__REC_ERROR, last, t.token, idx, rc,
            out.has_msg ? out.msg : msg, (size_t)n);
     } else if (!fixed_out) {
-      post(c, POOL__REC_RESULT, last, t->token, idx, 0, c->scratch, out.len);
+      unsigned last = k + 1 == t.count ? POOL__F_LAST : 0;
+      post(c, POOL__REC_RESULT, last, t.token, idx, 0, c->scratch, out.len);
     }
     POOL__STORE(&s->running, 0);
     POOL__STORE(&s->progress, k + 1);
   }
   if (fixed_out)
-    post(c, POOL__REC_DONE, POOL__F_LAST, t->token, t->first, (int32_t)t->count,
+    post(c, POOL__REC_DONE, POOL__F_LAST, t.token, t.first, (int32_t)t.count,
          NULL, 0);
   POOL__STORE(&s->seq, 0);
 }

@@ -260,6 +260,10 @@ MP__HOT void mp__process_exit_function(void) {
   }
   if (mp_active_children(&list, &n) == 0) {
     for (size_t i = 0; i < n; i++) {
+      /* A daemonic thread-process cannot be terminated: it is left to end
+       * with the process, as Python leaves daemon threads at exit. */
+      if (list[i]->method == &mp__method_thread && list[i]->daemon)
+        continue;
       mp_log(MP_LOG_INFO, "calling join() for process %s",
              mp_process_name(list[i]));
       mp_process_join(list[i], MP_FOREVER);
