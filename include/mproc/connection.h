@@ -38,6 +38,7 @@
 
 #include "errors.h"
 #include "obj.h"
+#include "shm.h"
 
 MP_EXTERN_C_BEGIN
 
@@ -168,6 +169,68 @@ MP_EXPORT int mp_conn_recv_obj(mp_conn *c, mp_obj **out);
  * MP_ECLOSED, MP_ESTATE (a send-only end), -EINVAL (timeout NaN). A closed
  * peer counts as ready: the next receive reports MP_EEOF. */
 MP_EXPORT int mp_conn_poll(mp_conn *c, double timeout);
+
+/* ---- Passing descriptors, connections and handles ---------------------- */
+
+/* Python's multiprocessing.reduction.send_handle(conn, fd, pid) /
+ * recv_handle(conn), over a connection whose descriptor is a Unix-domain
+ * socket (Pipe(true), an AF_UNIX Listener or Client). The wire is
+ * CPython's: one byte (1) carrying the descriptor with SCM_RIGHTS, outside
+ * the message framing; so a Python peer's recv_handle receives what
+ * mp_conn_send_fd sends, and the other way round. As in Python, each
+ * send_fd must be met by a recv_fd at the same point of the stream.
+ *
+ * mp_conn_send_fd sends a duplicate of fd (fd stays the caller's; closing
+ * it after the call is fine: the descriptor in flight is the kernel's).
+ * Returns 0, MP_ENOTSUP (not a Unix socket: a pipe end, TCP), -EBADF (fd
+ * not open), MP_ECLOSED, MP_ESTATE (receive-only end), -EPIPE, -errno.
+ *
+ * mp_conn_recv_fd blocks until the descriptor comes; *fd is then a new
+ * descriptor of this process (CLOEXEC) the caller closes. Read-ahead may
+ * stay on: every read on a Unix socket keeps what descriptors come with
+ * its bytes until a receive claims them, and close/free closes unclaimed
+ * ones, so none is lost or leaked. Returns 0, MP_ENOTSUP, MP_EEOF (the
+ * peer closed), MP_EPROTO (the peer sent bytes where a descriptor was
+ * expected, or more than 16 descriptors with one write: any received are
+ * closed, and as with a malformed length the end is no longer readable),
+ * MP_ECLOSED, MP_ESTATE, -errno. *fd is -1 on failure.
+ *
+ * Threads: as for the other sends and receives of one connection. */
+MP_EXPORT int mp_conn_send_fd(mp_conn *c, int fd);
+MP_EXPORT int mp_conn_recv_fd(mp_conn *c, int *fd);
+
+/* Sends the connection conn over c (CPython 3.3+ sending a Connection
+ * through a Pipe): its descriptor, as mp_conn_send_fd. conn stays open and
+ * the caller's; close it here when the other process takes over (Python
+ * programs do the same). A connection holding bytes already received
+ * (read ahead, or a message kept after MP_ETOOSHORT) cannot be sent
+ * (MP_ESTATE): those bytes would stay behind; mp_conn_set_readahead(conn,
+ * false) before traffic on it starts avoids that. Errors as
+ * mp_conn_send_fd, and MP_ECLOSED for a closed conn.
+ *
+ * mp_conn_recv_conn receives it as a new connection in *out (free with
+ * mp_conn_free): both ways for a socket, receive-only or send-only for a
+ * pipe's end, as it was on the sending side. Errors as mp_conn_recv_fd, and
+ * -ENOMEM; *out is NULL on failure. */
+MP_EXPORT int mp_conn_send_conn(mp_conn *c, const mp_conn *conn);
+MP_EXPORT int mp_conn_recv_conn(mp_conn *c, mp_conn **out);
+
+/* Sends a shared object's handle (mproc/shm.h: mp_lock_handle,
+ * mp_queue_handle, mp_value_handle, ...) over c, so a process that did not
+ * inherit the object opens it: one message whose payload is
+ * mp_handle_encode's record, the handle's descriptors attached. h's
+ * descriptors stay the caller's. Errors as mp_conn_send_fd, and -EINVAL
+ * for a malformed handle.
+ *
+ * mp_conn_recv_handle receives it into *h, which then owns the received
+ * descriptors (CLOEXEC): open the object (mp_lock_open(h), ...), then
+ * mp_handle_close(h). Returns 0, MP_EPROTO (a message without descriptors,
+ * or not a handle's size: it was consumed whole and the connection stays
+ * usable, unless it was over 8 KiB), MP_EDECODE (the bytes are not a
+ * handle), or mp_conn_recv_fd's errors. On failure no descriptor is left
+ * open. */
+MP_EXPORT int mp_conn_send_handle(mp_conn *c, const mp_handle *h);
+MP_EXPORT int mp_conn_recv_handle(mp_conn *c, mp_handle *h);
 
 /* ---- wait() ---------------------------------------------------------------- */
 

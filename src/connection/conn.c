@@ -34,6 +34,11 @@ mp_conn *mp_conn_from_fd(int fd, bool readable, bool writable) {
   c->readable = readable;
   c->writable = writable;
   c->is_socket = fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+  int domain = 0;
+  socklen_t dlen = sizeof domain;
+  c->is_unix = c->is_socket &&
+               getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dlen) == 0 &&
+               domain == AF_UNIX;
   c->readahead = c->is_socket && readable && writable;
   return c;
 }
@@ -72,6 +77,7 @@ void mp__conn_drop_input(mp_conn *c) {
   mp__free(c->rbuf);
   c->rbuf = NULL;
   c->rpos = c->rend = 0;
+  mp__conn_fds_drop(c);
 }
 
 int mp_conn_close(mp_conn *c) {
@@ -89,6 +95,7 @@ void mp_conn_free(mp_conn *c) {
   if (!c)
     return;
   mp_conn_close(c);
+  mp__free(c->fds);
   mp__free(c);
 }
 

@@ -48,6 +48,8 @@ struct mp_conn {
   bool read_failed;  /* readable was cleared by a failure, not by the
                         kind of end: receives report MP_ECLOSED */
   bool is_socket;    /* sendmsg(MSG_NOSIGNAL) works; else the SIGPIPE dance */
+  bool is_unix;      /* an AF_UNIX socket: descriptors may come with the
+                        bytes, so every read is a recvmsg (see fds below) */
   /* Read-ahead: a read for a header asks for up to MP__CONN_RBUF bytes, so
    * a small message costs one system call instead of two. Bytes past the
    * message stay in rbuf[rpos..rend) for the next receive. On by default
@@ -60,7 +62,41 @@ struct mp_conn {
    * receive returns it. held is NULL when there is none. */
   char *held;
   size_t held_len;
+  /* Descriptors that arrived (SCM_RIGHTS) with the bytes of some read,
+   * oldest first, fds[fd_head..fd_n), each tagged with the stream range
+   * [start, end) of the read that brought it. rx_total counts every byte
+   * the kernel gave, so the stream position of the next byte to hand out is
+   * rx_total - (rend - rpos). mp_conn_recv_fd claims the descriptors whose
+   * read covered its marker byte; older unclaimed ones are closed then,
+   * and every unclaimed one at close. See fds.c. */
+  uint64_t rx_total;
+  struct mp__conn_fd *fds;
+  size_t fd_head, fd_n, fd_cap;
 };
+
+/* One received descriptor waiting to be claimed. */
+struct mp__conn_fd {
+  int fd;
+  uint64_t start, end;
+};
+
+/* At most this many descriptors are accepted with one read; a peer that
+ * sends more (MSG_CTRUNC) breaks the stream: MP_EPROTO. mp_handle needs
+ * MP_HANDLE_MAX_PARTS; CPython's send_handle sends one. */
+#define MP__CONN_MAXFDS 16
+
+/* Queues the descriptors of one read that covered the stream range
+ * [start, end). Returns 0, or -ENOMEM (they are closed then). */
+int mp__conn_fds_push(mp_conn *c, const int *fds, size_t n, uint64_t start,
+                      uint64_t end);
+
+/* Closes every queued descriptor (at close, or when framing is lost). */
+void mp__conn_fds_drop(mp_conn *c);
+
+/* The stream position of the next byte a receive will hand out. */
+static inline uint64_t mp__conn_pos(const mp_conn *c) {
+  return c->rx_total - (c->rend - c->rpos);
+}
 
 /* Whether a receive can make progress without the kernel: a kept message
  * or read-ahead bytes. mp_conn_poll and mp_wait count these as ready. */
@@ -76,6 +112,11 @@ void mp__conn_drop_input(mp_conn *c);
  * MP_EEOF (clean end before the header), MP_ETRUNCATED, MP_EPROTO or
  * -errno. */
 int mp__conn_read_header(mp_conn *c, uint64_t *len);
+
+/* Up to n bytes from the read-ahead buffer or the descriptor (one system
+ * call at most). Returns bytes read, 0 at end of file, MP_EPROTO (more
+ * descriptors than MP__CONN_MAXFDS came) or -errno. */
+ssize_t mp__conn_read(mp_conn *c, void *buf, size_t n);
 
 /* Reads exactly n bytes (blocking; EINTR and EAGAIN absorbed). Returns 0,
  * MP_ETRUNCATED on end of file, or -errno. */

@@ -47,6 +47,10 @@ void mp__free(void *p) {
     free(p);
 }
 
+bool mp__alloc_is_default(void) {
+  return !g_alloc.malloc && !g_alloc.realloc && !g_alloc.free;
+}
+
 MP_EXPORT void mp_free(void *p) { mp__free(p); }
 
 void *mp__memdup(const void *p, size_t n) {

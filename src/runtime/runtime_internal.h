@@ -26,6 +26,9 @@ void *mp__malloc(size_t n);
 void *mp__calloc(size_t count, size_t size); /* checks count*size overflow */
 void *mp__realloc(void *p, size_t n);
 void mp__free(void *p);
+/* Whether no allocator hook is set: the memory is libc's (so, for one,
+ * madvise advice on it is ours to give). */
+bool mp__alloc_is_default(void);
 char *mp__strdup(const char *s);
 void *mp__memdup(const void *p, size_t n);
 
