@@ -1,5 +1,6 @@
 /* mp_test.h: what every test program shares: a watchdog that fails a hung
- * test in seconds instead of hanging CI, the skip code, and small helpers.
+ * test in seconds instead of hanging CI, the skip code, small helpers, and
+ * what runs a suite once per start method (see "Start methods" below).
  *
  * The watchdog makes the test its own process group and, when the alarm
  * fires, kills the whole group with SIGKILL: the hung test and every child
@@ -20,6 +21,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "mproc.h"
 
 #define MP_TEST_SKIP 77
 
@@ -60,6 +63,151 @@ static inline int mp_test_count_fds(void) {
       n++;
   }
   return n;
+}
+
+/* ---- Start methods: one suite, run once per method -----------------------
+ * A suite whose main() calls mp_test_use_start_method() is registered by
+ * CMakeLists.txt once per start method: test_x (fork), test_x@spawn,
+ * test_x@forkserver, test_x@thread, with MP_TEST_START_METHOD naming the
+ * method. Its children are then started by that method, so they may use
+ * only what they are given explicitly: argument bytes, handles passed with
+ * mp_test_pass() (read back with mp_test_handle(i) and the area's _open),
+ * descriptors passed with mp_process_pass_fd. Never a pointer into the
+ * parent's memory, never a closure over a local.
+ * A child target reports failure by returning a nonzero code (CHILD_FAIL
+ * below), never by exit()/_exit(): under "thread" the child is a thread of
+ * the test program, and exiting would end the whole suite. */
+
+/* The suite's start method: MP_TEST_START_METHOD, or "fork". */
+static inline const char *mp_test_method(void) {
+  const char *m = getenv("MP_TEST_START_METHOD");
+  return m && *m ? m : "fork";
+}
+
+static inline bool mp_test_method_is(const char *m) {
+  return strcmp(mp_test_method(), m) == 0;
+}
+
+/* Call first in main(): makes the suite's method the default of
+ * mp_process_new (mp_set_start_method) and says which it is. */
+static inline void mp_test_use_start_method(void) {
+  const char *m = mp_test_method();
+  if (mp_set_start_method(m, true) != 0) {
+    fprintf(stderr, "MP_TEST_START_METHOD=%s: not a start method\n", m);
+    exit(2);
+  }
+  fprintf(stderr, "start method: %s\n", m);
+}
+
+/* In a test: skips it (cmocka's skip()) unless the suite runs with method
+ * m, printing why. For tests inherently about one method (fork semantics,
+ * killing a child that under "thread" is a thread). */
+#define mp_test_only_method(m, why)                                            \
+  do {                                                                         \
+    if (!mp_test_method_is(m)) {                                               \
+      print_message("[   SKIP   ] on %s: %s\n", mp_test_method(), (why));      \
+      skip();                                                                  \
+    }                                                                          \
+  } while (0)
+
+/* Skips the test when the suite runs with method m, printing why. */
+#define mp_test_skip_method(m, why)                                            \
+  do {                                                                         \
+    if (mp_test_method_is(m)) {                                                \
+      print_message("[   SKIP   ] on %s: %s\n", mp_test_method(), (why));      \
+      skip();                                                                  \
+    }                                                                          \
+  } while (0)
+
+/* In a child target: return a code naming the failed line (100..199) when
+ * cond is false, after saying so on stderr. */
+#define CHILD_FAIL(cond)                                                       \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      fprintf(stderr, "child: check failed at %s:%d: %s\n", __FILE__,          \
+              __LINE__, #cond);                                                \
+      return 100 + __LINE__ % 100;                                             \
+    }                                                                          \
+  } while (0)
+
+/* A process of the suite's method running fn on a copy of arg[0..len),
+ * not started yet (pass objects to it first). Fails the test on error. */
+static inline mp_process *mp_test_process(mp_target_fn fn, const void *arg,
+                                          size_t len) {
+  mp_process *p = mp_process_new(fn, arg, len, NULL);
+  assert_non_null(p);
+  return p;
+}
+
+/* Passes h to p; the child reads it back as mp_test_handle(i), where i
+ * (returned) counts the handles and descriptors passed before it. */
+static inline int mp_test_pass(mp_process *p, const mp_handle *h) {
+  int i = mp_process_pass_handle(p, h);
+  assert_true(i >= 0);
+  return i;
+}
+
+/* Passes descriptor fd (duplicated) to p; the child reads it back with
+ * mp_inherited_fd(i) (borrowed: dup it to own it). Returns i. */
+static inline int mp_test_pass_fd(mp_process *p, int fd) {
+  int i = mp_process_pass_fd(p, fd);
+  assert_true(i >= 0);
+  return i;
+}
+
+/* Creates, passes the n handles hs[0..n) (indexes 0..n-1) and starts. */
+static inline mp_process *mp_test_start(mp_target_fn fn, const void *arg,
+                                        size_t len, const mp_handle *hs,
+                                        size_t n) {
+  mp_process *p = mp_test_process(fn, arg, len);
+  for (size_t i = 0; i < n; i++)
+    assert_int_equal(mp_test_pass(p, &hs[i]), (int)i);
+  assert_int_equal(mp_process_start(p), 0);
+  return p;
+}
+
+/* Joins p (60 s at most) and returns its exit code (the target's return
+ * value, or -signal). Does not free p. */
+static inline int mp_test_join_code(mp_process *p) {
+  assert_int_equal(mp_process_join(p, 60), 0);
+  int code = -1000;
+  assert_int_equal(mp_process_exitcode(p, &code), 1);
+  return code;
+}
+
+/* Joins p, checks that its target returned 0, and frees it. */
+static inline void mp_test_join_ok(mp_process *p) {
+  int code = mp_test_join_code(p);
+  if (code != 0)
+    fail_msg("child %s (%s) ended with code %d", mp_process_name(p),
+             mp_test_method(), code);
+  mp_process_free(p);
+}
+
+/* In a child: the i-th passed handle (a zero handle, which every _open
+ * refuses, when there is none). Borrowed: do not close it. */
+static inline mp_handle mp_test_handle(size_t i) {
+  mp_handle h;
+  if (mp_inherited_handle(i, &h) != 0)
+    memset(&h, 0, sizeof h);
+  return h;
+}
+
+/* Shared scratch memory for any start method: n zeroed bytes in a raw
+ * array (*a, free it with mp_array_free) whose handle a child opens with
+ * mp_test_scratch_open. Returns the memory. */
+static inline void *mp_test_scratch(size_t n, mp_array **a) {
+  *a = mp_raw_array_new(MP_CTYPE('B'), n, NULL);
+  assert_non_null(*a);
+  return mp_array_get_obj(*a);
+}
+
+/* In a child: the scratch memory passed as handle i (*a to free at the
+ * end), or NULL. */
+static inline void *mp_test_scratch_open(size_t i, mp_array **a) {
+  mp_handle h = mp_test_handle(i);
+  *a = mp_array_open(&h);
+  return *a ? mp_array_get_obj(*a) : NULL;
 }
 
 #endif

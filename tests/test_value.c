@@ -1,10 +1,11 @@
 /* test_value.c: Value, Array, RawValue, RawArray (mproc/value.h): every
  * typecode with its conversions and ranges, structs, arrays with Python's
  * indexing, c_char arrays' value and raw, copy and synchronized, the lock
- * option, sharing with children (inherited by fork and opened from a
- * handle passed over a socket), processes incrementing under get_lock, a
- * process SIGKILLed holding a value's lock, bad input, and the shm
- * references a child gives back when it exits. */
+ * option, sharing with children (inherited by fork, passed as handles,
+ * and opened from a handle sent over a socket), processes incrementing
+ * under get_lock, a process SIGKILLed holding a value's lock, bad input,
+ * and the shm references a child gives back when it exits. The suite runs
+ * once per start method (tests/mp_test.h). */
 #include <sys/socket.h>
 
 #include "shm/shm_internal.h"
@@ -299,7 +300,11 @@ static void test_lock_option_copy_synchronized(void **state) {
   assert_int_equal(refs_now(), refs0);
 }
 
-/* ---- children ---------------------------------------------------------------- */
+/* ---- children ----------------------------------------------------------------
+ * Every child below runs with the suite's start method (tests/mp_test.h):
+ * it reaches the objects through handles passed to it, not through the
+ * parent's pointers, except in test_inherited_by_fork, which is about
+ * fork's inheritance. */
 
 typedef struct objs {
   mp_value *n, *x;
@@ -307,9 +312,7 @@ typedef struct objs {
 } objs;
 
 /* The reference's modify(n, x, s, A). */
-static int modify(void *arg, size_t len) {
-  objs *o = arg;
-  (void)len;
+static int modify_objs(objs *o) {
   int64_t n;
   double x;
   if (mp_value_get_int(o->n, &n) || mp_value_set_int(o->n, n * n))
@@ -334,9 +337,27 @@ static int modify(void *arg, size_t len) {
   return 0;
 }
 
-static void test_inherited_by_child(void **state) {
-  (void)state;
-  mp_test_watchdog(30);
+/* fork only: the argument bytes hold the parent's pointers. */
+static int modify_inherited(void *arg, size_t len) {
+  (void)len;
+  return modify_objs(arg);
+}
+
+/* Every method: the four objects come as handles 0..3. */
+static int modify_passed(void *arg, size_t len) {
+  mp_handle h[4] = {mp_test_handle(0), mp_test_handle(1), mp_test_handle(2),
+                    mp_test_handle(3)};
+  objs o = {mp_value_open(&h[0]), mp_value_open(&h[1]), mp_array_open(&h[2]),
+            mp_array_open(&h[3])};
+  int r = o.n && o.x && o.s && o.A ? modify_objs(&o) : 10;
+  mp_value_free(o.n);
+  mp_value_free(o.x);
+  mp_array_free(o.s);
+  mp_array_free(o.A);
+  return r;
+}
+
+static void run_modify(bool passed) {
   mp_lock *lock = mp_lock_new();
   point pts[] = {{1.875, -6.25}, {-5.75, 2.0}, {2.375, 9.5}};
   objs o = {
@@ -345,13 +366,18 @@ static void test_inherited_by_child(void **state) {
       mp_array_new(MP_CTYPE('c'), 11, "hello world", &(mp_value_opts){.lock = lock}),
       mp_array_new(MP_CTYPE_OF(point), 3, pts, &(mp_value_opts){.lock = lock}),
   };
-  mp_process *p = mp_process_new(modify, &o, sizeof o, NULL);
-  assert_int_equal(mp_process_start(p), 0);
-  assert_int_equal(mp_process_join(p, 20), 0);
-  int code = -1;
-  assert_int_equal(mp_process_exitcode(p, &code), 1);
-  assert_int_equal(code, 0);
-  mp_process_free(p);
+  mp_process *p;
+  if (passed) {
+    mp_handle h[4];
+    assert_int_equal(mp_value_handle(o.n, &h[0]), 0);
+    assert_int_equal(mp_value_handle(o.x, &h[1]), 0);
+    assert_int_equal(mp_array_handle(o.s, &h[2]), 0);
+    assert_int_equal(mp_array_handle(o.A, &h[3]), 0);
+    p = mp_test_start(modify_passed, NULL, 0, h, 4);
+  } else {
+    p = mp_test_start(modify_inherited, &o, sizeof o, NULL, 0);
+  }
+  mp_test_join_ok(p);
   int64_t n;
   double x;
   char s[64];
@@ -371,63 +397,89 @@ static void test_inherited_by_child(void **state) {
   mp_lock_free(lock);
 }
 
+static void test_inherited_by_fork(void **state) {
+  (void)state;
+  mp_test_watchdog(30);
+  mp_test_only_method("fork", "the child uses the parent's pointers, "
+                              "which only fork's copy of memory keeps valid");
+  run_modify(false);
+}
+
+static void test_passed_to_child(void **state) {
+  (void)state;
+  mp_test_watchdog(30);
+  run_modify(true);
+}
+
 enum { NPROC = 4, NINCR = 5000 };
 
-static void incr_child(void *arg) {
-  mp_value *v = arg;
+static int incr_child(void *arg, size_t len) {
+  mp_handle h = mp_test_handle(0);
+  mp_value *v = mp_value_open(&h);
+  CHILD_FAIL(v);
   mp_lock *l = mp_value_get_lock(v);
-  for (int i = 0; i < NINCR; i++) {
-    CHILD_CHECK(mp_lock_acquire(l, 30) == 0);
+  int r = 0;
+  for (int i = 0; i < NINCR && !r; i++) {
     int64_t x;
-    CHILD_CHECK(mp_value_get_int(v, &x) == 0); /* the RLock again: recursive */
-    CHILD_CHECK(mp_value_set_int(v, x + 1) == 0);
-    CHILD_CHECK(mp_lock_release(l) == 0);
+    if (mp_lock_acquire(l, 30) != 0)
+      r = 1;
+    else if (mp_value_get_int(v, &x) != 0) /* the RLock again: recursive */
+      r = 2;
+    else if (mp_value_set_int(v, x + 1) != 0)
+      r = 3;
+    if (r != 1 && mp_lock_release(l) != 0)
+      r = 4;
   }
+  mp_value_free(v);
+  return r;
 }
 
 static void test_increments_under_lock(void **state) {
   (void)state;
   mp_test_watchdog(60);
   mp_value *v = mp_value_new(MP_CTYPE('l'), NULL, NULL);
-  pid_t pids[NPROC];
+  mp_handle h;
+  assert_int_equal(mp_value_handle(v, &h), 0);
+  mp_process *p[NPROC];
   for (int i = 0; i < NPROC; i++)
-    pids[i] = fork_child(incr_child, v);
+    p[i] = mp_test_start(incr_child, NULL, 0, &h, 1);
   for (int i = 0; i < NPROC; i++)
-    reap_ok(pids[i]);
+    mp_test_join_ok(p[i]);
   int64_t x;
   assert_int_equal(mp_value_get_int(v, &x), 0);
   assert_int_equal(x, NPROC * NINCR);
   mp_value_free(v);
 }
 
-/* A child opens what the parent sends over a socket, not what it
- * inherited: the handle path other start methods take. */
-static int g_sock;
-static void handle_child(void *arg) {
-  (void)arg;
+/* A child opens what the parent sends over a socket (passed to it as
+ * descriptor 0), not what it was passed: the raw handle path. */
+static int handle_child(void *arg, size_t len) {
+  int sock = mp_inherited_fd(0);
+  CHILD_FAIL(sock >= 0);
   mp_handle hv, ha;
-  CHILD_CHECK(mp_handle_recv(g_sock, &hv, 10) == 0);
-  CHILD_CHECK(mp_handle_recv(g_sock, &ha, 10) == 0);
-  CHILD_CHECK(hv.nparts == 2 && ha.nparts == 1);
+  CHILD_FAIL(mp_handle_recv(sock, &hv, 10) == 0);
+  CHILD_FAIL(mp_handle_recv(sock, &ha, 10) == 0);
+  CHILD_FAIL(hv.nparts == 2 && ha.nparts == 1);
   errno = 0;
-  CHILD_CHECK(mp_array_open(&hv) == NULL && errno == -MP_ETYPE);
+  CHILD_FAIL(mp_array_open(&hv) == NULL && errno == -MP_ETYPE);
   mp_value *v = mp_value_open(&hv);
   mp_array *a = mp_array_open(&ha);
   mp_handle_close(&hv);
   mp_handle_close(&ha);
-  CHILD_CHECK(v && a);
-  CHILD_CHECK(mp_value_typecode(v) == 'd' && mp_value_get_lock(v) != NULL);
-  CHILD_CHECK(mp_array_len(a) == 10 && mp_array_get_lock(a) == NULL);
-  CHILD_CHECK(mp_lock_acquire(mp_value_get_lock(v), 10) == 0);
-  CHILD_CHECK(mp_value_set_double(v, 3.1415927) == 0);
-  CHILD_CHECK(mp_lock_release(mp_value_get_lock(v)) == 0);
+  CHILD_FAIL(v && a);
+  CHILD_FAIL(mp_value_typecode(v) == 'd' && mp_value_get_lock(v) != NULL);
+  CHILD_FAIL(mp_array_len(a) == 10 && mp_array_get_lock(a) == NULL);
+  CHILD_FAIL(mp_lock_acquire(mp_value_get_lock(v), 10) == 0);
+  CHILD_FAIL(mp_value_set_double(v, 3.1415927) == 0);
+  CHILD_FAIL(mp_lock_release(mp_value_get_lock(v)) == 0);
   for (ptrdiff_t i = 0; i < 10; i++) {
     int64_t x;
-    CHILD_CHECK(mp_array_get_int(a, i, &x) == 0);
-    CHILD_CHECK(mp_array_set_int(a, i, -x) == 0);
+    CHILD_FAIL(mp_array_get_int(a, i, &x) == 0);
+    CHILD_FAIL(mp_array_set_int(a, i, -x) == 0);
   }
   mp_value_free(v);
   mp_array_free(a);
+  return 0;
 }
 
 static void test_handles(void **state) {
@@ -435,8 +487,9 @@ static void test_handles(void **state) {
   mp_test_watchdog(30);
   int sv[2];
   assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-  g_sock = sv[1];
-  pid_t pid = fork_child(handle_child, NULL);
+  mp_process *p = mp_test_process(handle_child, NULL, 0);
+  assert_int_equal(mp_test_pass_fd(p, sv[1]), 0);
+  assert_int_equal(mp_process_start(p), 0);
   mp_value *v = mp_value_new(MP_CTYPE('d'), NULL, NULL);
   int init[10] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
   mp_array *a = mp_raw_array_new(MP_CTYPE('i'), 10, init);
@@ -449,7 +502,7 @@ static void test_handles(void **state) {
   assert_int_equal(ha.nparts, 1);
   assert_int_equal(mp_handle_send(sv[0], &hv), 0);
   assert_int_equal(mp_handle_send(sv[0], &ha), 0);
-  reap_ok(pid);
+  mp_test_join_ok(p);
   double d;
   assert_int_equal(mp_value_get_double(v, &d), 0);
   assert_true(d == 3.1415927);
@@ -484,50 +537,65 @@ static void test_handles(void **state) {
 
 /* ---- robustness ------------------------------------------------------------ */
 
-static mp_value *g_rv;
-static void die_holding(void *arg) {
-  (void)arg;
-  CHILD_CHECK(mp_lock_acquire(mp_value_get_lock(g_rv), 10) == 0);
-  *(long *)mp_value_get_obj(g_rv) = -1; /* mid-update */
-  kill(getpid(), SIGKILL);
+/* Takes the value's lock (an RLock) and ends holding it mid-update: killed
+ * by SIGKILL, or under "thread" by returning, since a thread that ends
+ * holding an RLock counts as a dead owner too. */
+static int die_holding(void *arg, size_t len) {
+  mp_handle h = mp_test_handle(0);
+  mp_value *v = mp_value_open(&h);
+  CHILD_FAIL(v);
+  CHILD_FAIL(mp_lock_acquire(mp_value_get_lock(v), 10) == 0);
+  *(long *)mp_value_get_obj(v) = -1; /* mid-update */
+  if (!mp_test_method_is("thread"))
+    kill(getpid(), SIGKILL);
+  /* The wrapper goes, the hold stays: the thread ends owning the lock. */
+  mp_value_free(v);
+  return 0;
 }
 
 static void test_owner_dead(void **state) {
   (void)state;
   mp_test_watchdog(60);
   for (int round = 0; round < 2; round++) {
-    g_rv = mp_value_new(MP_CTYPE('l'), &(long){5}, NULL);
-    pid_t pid = fork_child(die_holding, NULL);
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-    mp_lock *l = mp_value_get_lock(g_rv);
+    mp_value *rv = mp_value_new(MP_CTYPE('l'), &(long){5}, NULL);
+    mp_handle h;
+    assert_int_equal(mp_value_handle(rv, &h), 0);
+    mp_process *p = mp_test_start(die_holding, NULL, 0, &h, 1);
+    int code = mp_test_join_code(p);
+    assert_int_equal(code, mp_test_method_is("thread") ? 0 : -SIGKILL);
+    mp_process_free(p);
+    mp_lock *l = mp_value_get_lock(rv);
     int64_t x = 0;
     if (round == 0) {
       /* An accessor meets the dead owner: it reports it, does nothing,
        * and leaves the lock to the caller to repair. */
-      assert_int_equal(mp_value_get_int(g_rv, &x), MP_EOWNERDEAD);
+      assert_int_equal(mp_value_get_int(rv, &x), MP_EOWNERDEAD);
       assert_int_equal(x, 0);
       assert_true(mp_lock_is_mine(l));
     } else {
       assert_int_equal(mp_lock_acquire(l, 10), MP_EOWNERDEAD);
     }
-    *(long *)mp_value_get_obj(g_rv) = 5; /* repair */
+    *(long *)mp_value_get_obj(rv) = 5; /* repair */
     assert_int_equal(mp_lock_consistent(l), 0);
     assert_int_equal(mp_lock_release(l), 0);
-    assert_int_equal(mp_value_get_int(g_rv, &x), 0);
+    assert_int_equal(mp_value_get_int(rv, &x), 0);
     assert_int_equal(x, 5);
-    assert_int_equal(mp_value_set_int(g_rv, 6), 0);
-    mp_value_free(g_rv);
+    assert_int_equal(mp_value_set_int(rv, 6), 0);
+    mp_value_free(rv);
   }
 }
 
-/* A child started with mp_process gives back the references it inherited
- * when it ends (mp__shm_exit), so the parent's free really frees: the next
- * allocation reuses the block. */
-static int noop(void *arg, size_t len) {
-  (void)arg;
-  (void)len;
+/* A child gives back the references it holds when it ends (mp__shm_exit),
+ * whether inherited by fork or opened from a passed handle, so the
+ * parent's free really frees: the next allocation reuses the block. */
+static int open_and_leave(void *arg, size_t len) {
+  mp_handle h = mp_test_handle(0);
+  mp_value *v = mp_value_open(&h);
+  CHILD_FAIL(v);
+  /* A process child leaves without freeing: its exit gives the reference
+   * back. A thread-process must free it: it is this very process. */
+  if (mp_test_method_is("thread"))
+    mp_value_free(v);
   return 0;
 }
 
@@ -536,10 +604,9 @@ static void test_child_exit_releases(void **state) {
   mp_test_watchdog(30);
   mp_value *v = mp_raw_value_new(MP_CTYPE('q'), NULL);
   void *where = mp_value_get_obj(v);
-  mp_process *p = mp_process_new(noop, NULL, 0, NULL);
-  assert_int_equal(mp_process_start(p), 0);
-  assert_int_equal(mp_process_join(p, 20), 0);
-  mp_process_free(p);
+  mp_handle h;
+  assert_int_equal(mp_value_handle(v, &h), 0);
+  mp_test_join_ok(mp_test_start(open_and_leave, NULL, 0, &h, 1));
   mp_value_free(v);
   v = mp_raw_value_new(MP_CTYPE('q'), NULL);
   assert_ptr_equal(mp_value_get_obj(v), where);
@@ -547,13 +614,15 @@ static void test_child_exit_releases(void **state) {
 }
 
 int main(void) {
+  mp_test_use_start_method();
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_typecodes),
       cmocka_unit_test(test_struct_value),
       cmocka_unit_test(test_array),
       cmocka_unit_test(test_char_array),
       cmocka_unit_test(test_lock_option_copy_synchronized),
-      cmocka_unit_test(test_inherited_by_child),
+      cmocka_unit_test(test_inherited_by_fork),
+      cmocka_unit_test(test_passed_to_child),
       cmocka_unit_test(test_increments_under_lock),
       cmocka_unit_test(test_handles),
       cmocka_unit_test(test_owner_dead),
