@@ -131,6 +131,17 @@ static inline void mp_test_use_start_method(void) {
     }                                                                          \
   } while (0)
 
+/* In a child target: declares var, opened from passed handle i by the
+ * expression open, in which h names the handle (e.g. mp_lock_open(h));
+ * returns a failure code from the target when that fails. */
+#define CHILD_OPEN(type, var, i, open)                                         \
+  mp_handle h_##var = mp_test_handle(i);                                       \
+  type *var = ({                                                               \
+    const mp_handle *h = &h_##var;                                             \
+    (open);                                                                    \
+  });                                                                          \
+  CHILD_FAIL(var)
+
 /* A process of the suite's method running fn on a copy of arg[0..len),
  * not started yet (pass objects to it first). Fails the test on error. */
 static inline mp_process *mp_test_process(mp_target_fn fn, const void *arg,

@@ -6,16 +6,6 @@
  * its shared scratch memory as a raw array. */
 #include "sync_test_util.h"
 
-/* Opens passed handle i with the expression open (h names the handle);
- * returns from the target when that fails. */
-#define OPEN(type, var, i, open)                                               \
-  mp_handle h_##var = mp_test_handle(i);                                       \
-  type *var = ({                                                               \
-    const mp_handle *h = &h_##var;                                             \
-    (open);                                                                    \
-  });                                                                          \
-  CHILD_FAIL(var)
-
 /* ---- Lock ------------------------------------------------------------------ */
 
 static void test_lock_basics(void **state) {
@@ -70,7 +60,7 @@ static void *count_thread(void *arg) { return count_up(arg) ? NULL : arg; }
 
 /* Handles: 0 the lock, 1 the scratch array holding the counter. */
 static int count_child(void *arg, size_t len) {
-  OPEN(mp_lock, l, 0, mp_lock_open(h));
+  CHILD_OPEN(mp_lock, l, 0, mp_lock_open(h));
   mp_array *a;
   volatile long *counter = mp_test_scratch_open(1, &a);
   CHILD_FAIL(counter);
@@ -129,7 +119,7 @@ static void *rlock_other_thread(void *arg) {
 }
 
 static int rlock_other_child(void *arg, size_t len) {
-  OPEN(mp_lock, r, 0, mp_lock_open(h));
+  CHILD_OPEN(mp_lock, r, 0, mp_lock_open(h));
   CHILD_FAIL(mp_lock_release(r) == MP_ENOTOWNER);
   CHILD_FAIL(mp_lock_acquire(r, 0.05) == MP_ETIMEOUT);
   mp_lock_free(r);
@@ -200,7 +190,7 @@ static void test_lock_in_caller_memory(void **state) {
 /* ---- Semaphore ------------------------------------------------------------- */
 
 static int sem_waiter(void *arg, size_t len) {
-  OPEN(mp_semaphore, z, 0, mp_semaphore_open(h));
+  CHILD_OPEN(mp_semaphore, z, 0, mp_semaphore_open(h));
   int r = mp_semaphore_acquire(z, 20);
   mp_semaphore_free(z);
   CHILD_FAIL(r == 0);
@@ -261,7 +251,7 @@ static void test_semaphore(void **state) {
 /* ---- Event ------------------------------------------------------------------ */
 
 static int event_waiter(void *arg, size_t len) {
-  OPEN(mp_event, e, 0, mp_event_open(h));
+  CHILD_OPEN(mp_event, e, 0, mp_event_open(h));
   int r = mp_event_wait(e, 20);
   mp_event_free(e);
   CHILD_FAIL(r == 0);
@@ -345,7 +335,7 @@ static void test_condition_basics(void **state) {
 enum { CONSUMERS = 3, PER = 200 };
 
 static int consumer(void *arg, size_t len) {
-  OPEN(mp_condition, c, 0, mp_condition_open(h));
+  CHILD_OPEN(mp_condition, c, 0, mp_condition_open(h));
   mp_array *a;
   box *b = mp_test_scratch_open(1, &a);
   CHILD_FAIL(b);
@@ -417,7 +407,7 @@ typedef struct notify_board {
 } notify_board;
 
 static int notified_waiter(void *arg, size_t len) {
-  OPEN(mp_condition, c, 0, mp_condition_open(h));
+  CHILD_OPEN(mp_condition, c, 0, mp_condition_open(h));
   mp_array *a;
   notify_board *nb = mp_test_scratch_open(1, &a);
   CHILD_FAIL(nb);
@@ -500,7 +490,7 @@ static int barrier_party(void *arg, size_t len) {
   mp_array *a;
   int *shared = mp_test_scratch_open(1, &a);
   CHILD_FAIL(shared);
-  OPEN(mp_barrier, b, 0, mp_barrier_open(h, count_action, &shared[0]));
+  CHILD_OPEN(mp_barrier, b, 0, mp_barrier_open(h, count_action, &shared[0]));
   int bad = 0;
   for (int r = 0; r < ROUNDS && !bad; r++) {
     int idx = mp_barrier_wait_timeout(b, 30);
@@ -558,7 +548,7 @@ static int failing_action(void *arg) {
 /* One wait on the barrier (handle 0); arg: whether it must break. */
 static int barrier_once(void *arg, size_t len) {
   bool broken = *(bool *)arg;
-  OPEN(mp_barrier, b, 0, mp_barrier_open(h, NULL, NULL));
+  CHILD_OPEN(mp_barrier, b, 0, mp_barrier_open(h, NULL, NULL));
   int i = mp_barrier_wait_timeout(b, 30);
   mp_barrier_free(b);
   CHILD_FAIL(broken ? i == MP_EBROKEN : i == 0 || i == 1);
