@@ -407,6 +407,57 @@ static void test_large_across_fork(void **state) {
   }
 }
 
+/* A large message received into the last large block freed (alloc.c's
+ * one-block cache), with libc's allocator only; never one that does not
+ * fit, and nothing kept across a switch of allocator. */
+static void test_large_buffer_reuse(void **state) {
+  (void)state;
+  mp_test_watchdog(60);
+  const size_t big = (size_t)8 << 20;
+  mp_conn *r, *w;
+  assert_int_equal(mp_pipe(true, &r, &w), 0);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    mp_conn_free(r);
+    unsigned char *p = malloc(big);
+    for (unsigned i = 0; i < 3; i++) {
+      fill(p, big, i);
+      if (mp_conn_send_bytes(w, p, big))
+        _exit(1);
+    }
+    _exit(0);
+  }
+  mp_conn_free(w);
+  void *first = NULL;
+  for (unsigned i = 0; i < 3; i++) {
+    void *m;
+    size_t n;
+    assert_int_equal(mp_conn_recv_bytes(r, &m, &n, MP_CONN_NOLIMIT), 0);
+    assert_int_equal(n, big);
+    assert_true(check(m, n, i));
+    if (i == 0)
+      first = m;
+    else
+      assert_ptr_equal(m, first); /* the freed block, taken whole */
+    mp_free(m);
+  }
+  assert_int_equal(wait_child(pid), 0);
+  mp_conn_free(r);
+  /* What does not fit stays cached for what does. */
+  assert_null(mp__malloc_cached((size_t)1 << 30));
+  assert_null(mp__malloc_cached(big / 4));
+  void *again = mp__malloc_cached(big / 2 + 65536);
+  assert_ptr_equal(again, first);
+  mp__free(again);
+  /* A new allocator empties the cache: its memory is not libc's. */
+  mp_allocator al = {track_malloc, track_realloc, track_free, NULL};
+  mp_set_allocator(&al);
+  assert_null(mp__malloc_cached(big));
+  mp_set_allocator(NULL);
+  assert_null(mp__malloc_cached(big));
+}
+
 /* One thread sends while another receives on the same duplex end. */
 typedef struct {
   mp_conn *c;
@@ -942,6 +993,7 @@ int main(void) {
       cmocka_unit_test(test_eof_and_truncation),
       cmocka_unit_test(test_no_blind_allocation),
       cmocka_unit_test(test_large_across_fork),
+      cmocka_unit_test(test_large_buffer_reuse),
       cmocka_unit_test(test_threads_send_and_receive),
       cmocka_unit_test(test_nonblocking_descriptor),
       cmocka_unit_test(test_sigpipe),

@@ -219,8 +219,15 @@ static int recv_body_alloc(mp_conn *c, uint64_t len, char **out) {
   if (len > memory_limit() || len >= SIZE_MAX)
     return mp__conn_fail_read(c, MP_ETOOBIG);
   size_t want = (size_t)len;
-  size_t cap = want < MP__CONN_GROW_MIN ? want : MP__CONN_GROW_MIN;
-  char *buf = mp__malloc(cap + 1);
+  /* A large block already allocated (the last large one freed: see
+   * mp__malloc_cached) takes the whole message at once; it is not memory
+   * the announced length made us allocate. */
+  size_t cap = want;
+  char *buf = want >= MP__CONN_HUGE ? mp__malloc_cached(want + 1) : NULL;
+  if (!buf) {
+    cap = want < MP__CONN_GROW_MIN ? want : MP__CONN_GROW_MIN;
+    buf = mp__malloc(cap + 1);
+  }
   if (!buf)
     return mp__conn_fail_read(c, -ENOMEM);
   size_t got = 0;

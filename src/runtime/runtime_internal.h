@@ -29,6 +29,10 @@ void mp__free(void *p);
 /* Whether no allocator hook is set: the memory is libc's (so, for one,
  * madvise advice on it is ours to give). */
 bool mp__alloc_is_default(void);
+/* A large block already allocated (the last large one freed, kept by
+ * mp__free; see alloc.c) of at least n bytes, or NULL: never a fresh
+ * allocation, so a caller may ask for a size a peer merely announced. */
+void *mp__malloc_cached(size_t n);
 char *mp__strdup(const char *s);
 void *mp__memdup(const void *p, size_t n);
 
