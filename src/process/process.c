@@ -145,6 +145,13 @@ MP__HOT MP_EXPORT int mp_process_start(mp_process *p) {
     p->pid = st.pid;
     p->pidfd = st.pidfd;
     p->mdata = st.mdata;
+    /* The child has its passed descriptors now (inherited or sent): close
+     * ours, so that a connection end passed to it sees its peer's EOF. A
+     * thread-process reads ours until it ends (mp__children_remove). */
+    if (p->passed && p->method != &mp__method_thread) {
+      mp__passed_free(p->passed);
+      p->passed = NULL;
+    }
     mp__children_add(p);
   }
   mp__proc_unlock();
