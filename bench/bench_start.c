@@ -10,10 +10,15 @@
  *                                  exec and dynamic loading any spawn pays;
  *   process.start_join.forkserver  raw: none (CPython's forkserver beside);
  *   process.start_join.thread      raw: pthread_create + pthread_join;
- *                                  CPython: multiprocessing.dummy.Process. */
+ *                                  CPython: multiprocessing.dummy.Process.
+ *   pool.create_map_join.<method>  ms per Pool(2) + map of 4 items + close
+ *                                  + join with fork, spawn, forkserver and
+ *                                  thread (CPython: ctx.Pool(2) and
+ *                                  ThreadPool(2)); both CPUs, not pinned. */
 #include <errno.h>
 #include <pthread.h>
 #include <spawn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -74,6 +79,26 @@ static int start_join(void *ctx) {
   return rc < 0 ? rc : code == 0 ? 0 : -ECHILD;
 }
 
+static int ident(const void *arg, size_t len, mp_task_out *out) {
+  return mp_task_out_set(out, arg, len);
+}
+
+static int pool_create_map_join(void *ctx) {
+  mp_pool *p = mp_pool_new(&(mp_pool_opts){.processes = 2, .start_method = ctx});
+  if (!p)
+    return mp_errno_code(errno);
+  int in[4] = {1, 2, 3, 4}, out[4] = {0};
+  int rc = mp_pool_map(p, ident, in, 4, sizeof(int), out, sizeof(int), NULL, NULL);
+  if (!rc)
+    rc = mp_pool_close(p);
+  if (!rc)
+    rc = mp_pool_join(p, MP_FOREVER);
+  mp_pool_free(p);
+  if (!rc && out[3] != 4)
+    rc = -EPROTO;
+  return rc;
+}
+
 static void measure(const char *id, const char *method, bench_fn raw_fn) {
   /* Alternate the columns so that a change of machine load hits both. */
   bench_opts half = {.budget_s = bench_budget() / 2};
@@ -104,7 +129,15 @@ int main(int argc, char **argv) {
   measure("process.start_join.forkserver", "forkserver", NULL);
   measure("process.start_join.thread", "thread", raw_thread_join);
   bench_pin(0);
-  bench_skip("pool.create_map_join.spawn",
-             "waits for the pool's start-method option (include/mproc/pool.h)");
+  static const char *const methods[] = {"fork", "spawn", "forkserver", "thread"};
+  for (size_t i = 0; i < sizeof methods / sizeof *methods; i++) {
+    char id[64], desc[96];
+    snprintf(id, sizeof id, "pool.create_map_join.%s", methods[i]);
+    snprintf(desc, sizeof desc, "Pool(2) + map of 4 items + close + join, %s",
+             methods[i]);
+    bench_desc(id, desc);
+    bench_row(id, "ms", "mproc",
+              bench_ns_per_op(pool_create_map_join, (void *)methods[i], NULL) / 1e6);
+  }
   return 0;
 }

@@ -13,29 +13,13 @@
 #include "mp_test.h"
 #include "mproc.h"
 #include "pool/pool_internal.h"
-
-static int square(const void *arg, size_t len, mp_task_out *out) {
-  (void)len;
-  int x = *(const int *)arg;
-  int y = x * x;
-  return mp_task_out_set(out, &y, sizeof y);
-}
+#include "pool_test_tasks.h"
 
 static int ident_pid(const void *arg, size_t len, mp_task_out *out) {
   (void)arg;
   (void)len;
   int pid = getpid();
   return mp_task_out_set(out, &pid, sizeof pid);
-}
-
-/* Python's f(x) = 1.0 / (x - 5.0): fails at x == 5. */
-static int inv(const void *arg, size_t len, mp_task_out *out) {
-  (void)len;
-  int x = *(const int *)arg;
-  if (x == 5)
-    return mp_task_fail(out, 1, "ZeroDivisionError: float division by zero");
-  double y = 1.0 / (x - 5.0);
-  return mp_task_out_set(out, &y, sizeof y);
 }
 
 static int sleepy(const void *arg, size_t len, mp_task_out *out) {
@@ -45,17 +29,6 @@ static int sleepy(const void *arg, size_t len, mp_task_out *out) {
   struct timespec ts = {(time_t)s, (long)((s - (time_t)s) * 1e9)};
   while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
     ;
-  return 0;
-}
-
-static int echo_upper(const void *arg, size_t len, mp_task_out *out) {
-  char *buf = mp_task_out_alloc(out, len);
-  if (!buf && len)
-    return -1;
-  for (size_t i = 0; i < len; i++) {
-    char c = ((const char *)arg)[i];
-    buf[i] = (char)(c >= 'a' && c <= 'z' ? c - 32 : c);
-  }
   return 0;
 }
 
@@ -519,7 +492,8 @@ static void test_bad_input(void **state) {
   assert_int_equal(errno, EINVAL);
   assert_null(mp_pool_new(&(mp_pool_opts){.task_timeout = NAN}));
   assert_int_equal(errno, EINVAL);
-  assert_null(mp_pool_new(&(mp_pool_opts){.start_method = "spawn"}));
+  assert_null(mp_pool_new(&(mp_pool_opts){.start_method = "thread",
+                                          .task_timeout = 1}));
   assert_int_equal(errno, -MP_ENOTSUP);
   assert_null(mp_pool_new(&(mp_pool_opts){.start_method = "bogus"}));
   assert_int_equal(errno, EINVAL);

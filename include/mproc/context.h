@@ -75,6 +75,7 @@
 
 #include "connection.h"
 #include "errors.h"
+#include "pool.h"
 #include "process.h"
 #include "queue.h"
 #include "shm.h"
@@ -164,6 +165,11 @@ MP_EXPORT mp_process *mp_context_process_new(mp_context *ctx,
                                              mp_target_fn target,
                                              const void *arg, size_t len,
                                              const mp_process_opts *opts);
+/* Python's ctx.Pool(): mp_pool_new with the context's method (opts may be
+ * NULL; opts->start_method must be NULL or the same name: EINVAL
+ * otherwise). NULL with errno as mp_pool_new; EINVAL when ctx is NULL. */
+MP_EXPORT mp_pool *mp_context_pool_new(mp_context *ctx,
+                                       const mp_pool_opts *opts);
 /* The shared objects: the same as mp_X_new (they work with every method).
  * NULL with errno EINVAL when ctx is NULL. */
 MP_EXPORT mp_queue *mp_context_queue_new(mp_context *ctx, long maxsize);

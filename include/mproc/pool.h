@@ -50,6 +50,30 @@
  * - terminate() fails every outstanding task with MP_ECLOSED instead of
  *   leaving get() waiting forever.
  *
+ * Start methods (mp_pool_opts.start_method, or mp_context_pool_new):
+ * - "fork": workers are forked (ForkPoolWorker-N) and see the program as it
+ *   was when they started.
+ * - "spawn", "forkserver": workers run a fresh image of the program
+ *   (SpawnPoolWorker-N, ForkServerPoolWorker-N) and map the pool's shared
+ *   memory from descriptors passed at start. Task functions and the
+ *   initializer cross as (module, build-id, offset) references, as process
+ *   targets do (see mproc/context.h): a function that is not code of a
+ *   loaded module is refused at submission (EINVAL) or at mp_pool_new (the
+ *   initializer); one the worker's program lacks (a library opened with
+ *   dlopen after the pool started, a program rebuilt since) fails its tasks
+ *   with MP_ESTALE (an initializer: the pool fails every task with
+ *   MP_ESTALE), never a call to a wrong address. At most 1024 distinct task
+ *   functions per pool (-E2BIG beyond). Globals in the workers start fresh;
+ *   initarg must be bytes (initarg_len) or NULL.
+ * - "thread": Python's multiprocessing.pool.ThreadPool
+ *   (multiprocessing.dummy.Pool): workers are threads of this process
+ *   ("Thread-N (worker)") sharing its memory. What differs: a task that
+ *   crashes or calls exit() ends the whole process (nothing is there to
+ *   survive it); task_timeout and max_memory_per_child are MP_ENOTSUP;
+ *   terminate cannot stop a running task: it stops the workers between
+ *   tasks, fails what is outstanding with MP_ECLOSED, and waits for the
+ *   tasks that were running to return.
+ *
  * Threads: a pool may be used from several threads of the process that
  * created it at once. Callbacks run on the pool's result thread, one at a
  * time: keep them quick (as Python says), and do not wait inside them for
@@ -109,20 +133,31 @@ MP_EXPORT size_t mp_task_index(const mp_task_out *out);
  * MP_POOL_OPTS_INIT): every zero field means the default.
  * - processes: the number of workers; 0 gives mp_cpu_count_usable().
  * - initializer(initarg): run by each worker when it starts (Python's
- *   initializer(*initargs); initarg is the worker's inherited copy of the
- *   pointer). A nonzero return means it failed: the pool then fails every
- *   outstanding and later task with MP_EWORKERDIED (the record says the
- *   initializer failed) instead of restarting workers forever.
+ *   initializer(*initargs)). A nonzero return means it failed: the pool
+ *   then fails every outstanding and later task with MP_EWORKERDIED (the
+ *   record says the initializer failed) instead of restarting workers
+ *   forever.
+ * - initarg, initarg_len: what the initializer receives. initarg_len 0:
+ *   the pointer itself (fork: the worker's inherited copy of the memory it
+ *   points to; thread: the same object; spawn and forkserver: it must be
+ *   NULL, else -EINVAL, since no pointer survives exec). initarg_len > 0:
+ *   those bytes are copied at mp_pool_new (Python pickles initargs) and
+ *   each worker's initializer gets a pointer to its own copy (thread
+ *   workers share one copy).
  * - maxtasksperchild: a worker exits after this many tasks (chunks, as in
  *   Python) and a fresh one replaces it; 0: workers live as long as the pool.
- * - start_method: NULL or "fork" (the default). Others are reserved for the
- *   context API: MP_ENOTSUP for now.
+ * - start_method: how workers start (Python's Pool(context=...)): "fork",
+ *   "spawn", "forkserver" or "thread" (MP_START_*; EINVAL for another
+ *   name). NULL: the method mp_set_start_method set, else "fork"; unlike
+ *   Python's Pool(), creating a pool does not fix the default. See "Start
+ *   methods" below.
  * - task_timeout: seconds a task may run; one that runs longer has its
  *   worker killed and replaced, and fails with MP_ETIMEOUT. 0 or MP_FOREVER:
- *   no limit. Negative or NaN: -EINVAL.
+ *   no limit. Negative or NaN: -EINVAL. Not with "thread" (MP_ENOTSUP: a
+ *   thread cannot be killed).
  * - max_memory_per_child: bytes; a worker whose resident memory exceeds it
  *   after a task exits after reporting that task's result, and is replaced.
- *   0: no limit.
+ *   0: no limit. Not with "thread" (MP_ENOTSUP: threads share one memory).
  * - reserved: must be zero. */
 typedef struct mp_pool_opts {
   int processes;
@@ -132,7 +167,8 @@ typedef struct mp_pool_opts {
   const char *start_method;
   double task_timeout;
   size_t max_memory_per_child;
-  void *reserved[6];
+  size_t initarg_len;
+  void *reserved[5];
 } mp_pool_opts;
 
 #define MP_POOL_OPTS_INIT {0}
@@ -160,12 +196,18 @@ typedef struct mp_call_opts {
   void *reserved[4];
 } mp_call_opts;
 
-/* Starts a pool of worker processes (named ForkPoolWorker-N, as in Python),
- * and its result thread. opts may be NULL. Returns the pool (free it with
- * mp_pool_free), or NULL with errno: EINVAL (bad options), ENOMEM, EAGAIN
- * (fork), EMFILE, -MP_ENOTSUP (start method), -MP_EDAEMON (called in a
- * daemonic process, pool workers included). */
+/* Starts a pool of worker processes (named ForkPoolWorker-N, as in Python)
+ * or threads, and its result thread. opts may be NULL. Returns the pool
+ * (free it with mp_pool_free), or NULL with errno: EINVAL (bad options, an
+ * unknown start method, an initializer that is not code of a loaded module
+ * with spawn or forkserver), ENOMEM, EAGAIN (fork), EMFILE, -MP_ENOTSUP
+ * (an option the start method cannot honour), -MP_EDAEMON (called in a
+ * daemonic process, pool workers included), or what mp_process_start
+ * returns for the method (-MP_ESTALE, -MP_EPROTO); no worker is left then. */
 MP_EXPORT mp_pool *mp_pool_new(const mp_pool_opts *opts);
+
+/* Python's ctx.Pool(): mp_pool_new with ctx's start method, declared in
+ * mproc/context.h as mp_context_pool_new. */
 
 /* The number of worker processes. */
 MP_EXPORT int mp_pool_processes(const mp_pool *pool);
@@ -182,7 +224,8 @@ MP_EXPORT int mp_pool_apply(mp_pool *pool, mp_task_fn fn, const void *arg,
 
 /* Python's apply_async(): submits fn(arg) (len bytes copied) and returns
  * at once with a result object (free it with mp_result_free). opts may be
- * NULL. NULL with errno: -MP_ECLOSED, -MP_ENOTOWNER, EINVAL, ENOMEM; then no
+ * NULL. NULL with errno: -MP_ECLOSED, -MP_ENOTOWNER, EINVAL, ENOMEM, E2BIG
+ * (spawn and forkserver: too many distinct task functions); then no
  * callback runs. */
 MP_EXPORT mp_result *mp_pool_apply_async(mp_pool *pool, mp_task_fn fn,
                                          const void *arg, size_t len,

@@ -4,7 +4,8 @@
  * grows with ftruncate as blocks are handed out, and since every process maps
  * the same file, a worker forked long ago sees memory allocated later.
  * Everything is addressed by offset, so a process that maps the file at
- * another address (a future spawn start method) reads the same data.
+ * another address (a spawn or forkserver worker, which maps the same
+ * reserve from the passed descriptor) reads the same data.
  *
  * Only the parent allocates and frees, so the bookkeeping is private: power
  * of two size classes with a free list each, and a bump pointer. Freed
@@ -85,6 +86,7 @@ pool__arena *pool__arena_new(void) {
 }
 
 char *pool__arena_base(const pool__arena *a) { return a->base; }
+int pool__arena_fd(const pool__arena *a) { return a->fd; }
 size_t pool__arena_reserve(const pool__arena *a) { return a->reserve; }
 
 static int grow(pool__arena *a, size_t need) {

@@ -177,12 +177,13 @@ static void handle_rec(mp_pool *p, int w, const pool__rec *r, pool__col *c) {
   ch->ndone = idx - ch->first + 1;
   if (r->type == POOL__REC_ERROR || (len && !data)) {
     mp_error e;
+    int code = r->type != POOL__REC_ERROR ? -ENOMEM
+               : r->flags & POOL__F_STALE ? MP_ESTALE
+                                          : MP_ETASK;
     if (r->type == POOL__REC_ERROR)
-      mp_error_set(&e, MP_ETASK, 0, r->status, "%.*s", (int)(len - flen),
-                   payload);
+      mp_error_set(&e, code, 0, r->status, "%.*s", (int)(len - flen), payload);
     else
       mp_error_set(&e, -ENOMEM, 0, -1, "no memory for a result of %zu bytes", len);
-    int code = r->type == POOL__REC_ERROR ? MP_ETASK : -ENOMEM;
     if (j->out_kind == POOL__OUT_FIXED) {
       fixed_fail(j, idx, code, &e);
       return; /* its DONE record will count it */

@@ -79,14 +79,10 @@ static int check_opts(const mp_pool_opts *o) {
     return -EINVAL;
   if (isnan(o->task_timeout) || o->task_timeout < 0)
     return -EINVAL;
-  if (o->start_method && strcmp(o->start_method, "fork") != 0) {
-    static const char *const later[] = {"spawn", "forkserver", "thread"};
-    for (size_t i = 0; i < MP__ARRAY_SIZE(later); i++)
-      if (strcmp(o->start_method, later[i]) == 0)
-        return MP_ENOTSUP;
+  if (o->initarg_len && !o->initarg)
     return -EINVAL;
-  }
-  return 0;
+  int m = pool__method(o);
+  return m < 0 ? m : 0;
 }
 
 static int check_call_opts(const mp_call_opts *o) {
@@ -101,8 +97,7 @@ static int check_call_opts(const mp_call_opts *o) {
 /* ---- Creation ------------------------------------------------------------- */
 
 static int map_control(mp_pool *p) {
-  size_t size = sizeof(pool__shm) + (size_t)p->nproc * sizeof(pool__slot) +
-                (size_t)p->nproc * POOL__RING_CAP;
+  size_t size = pool__ctl_size(p->nproc, p->exec_fns);
   p->ctl_fd = memfd_create("mproc-pool", MFD_CLOEXEC);
   if (p->ctl_fd < 0)
     return -errno;
@@ -113,9 +108,7 @@ static int map_control(mp_pool *p) {
     return -errno;
   p->ctl = m;
   p->ctl_size = size;
-  p->shm = m;
-  p->slots = (pool__slot *)((char *)m + sizeof(pool__shm));
-  p->rings = (char *)(p->slots + p->nproc);
+  pool__ctl_layout(p, m);
   for (uint32_t i = 0; i < POOL__NCELLS; i++)
     p->shm->cells[i].state = POOL__STATE(i, POOL__TAG_FREE);
   return 0;
@@ -134,6 +127,9 @@ static void pool_release(mp_pool *p) {
       mp__free(p->workers[i].frag);
   mp__free(p->workers);
   mp__free(p->chunks);
+  mp__free(p->fn_addr);
+  mp__free(p->initarg_copy);
+  pthread_mutex_destroy(&p->fn_mu);
   pthread_mutex_destroy(&p->mu);
   mp__free(p);
 }
@@ -149,6 +145,8 @@ mp_pool *mp_pool_new(const mp_pool_opts *opts) {
   if (!p)
     return NULL;
   p->owner = pool__getpid();
+  p->method = pool__method(&o);
+  p->exec_fns = p->method == POOL__M_SPAWN || p->method == POOL__M_FORKSERVER;
   p->opts = o;
   p->nproc = o.processes ? o.processes : mp_cpu_count_usable();
   if (o.task_timeout > 0 && o.task_timeout < 9e9)
@@ -157,7 +155,17 @@ mp_pool *mp_pool_new(const mp_pool_opts *opts) {
   p->efd = -1;
   pthread_sigmask(SIG_SETMASK, NULL, &p->sigmask);
   pthread_mutex_init(&p->mu, NULL);
-  rc = map_control(p);
+  pthread_mutex_init(&p->fn_mu, NULL);
+  if (o.initarg_len) {
+    if (!(p->initarg_copy = mp__memdup(o.initarg, o.initarg_len)))
+      rc = -ENOMEM;
+    p->opts.initarg = p->initarg_copy; /* fork and thread workers read it */
+  }
+  if (!rc && p->exec_fns &&
+      !(p->fn_addr = mp__calloc(POOL__NFNS, sizeof *p->fn_addr)))
+    rc = -ENOMEM;
+  if (!rc)
+    rc = map_control(p);
   if (!rc && !(p->arena = pool__arena_new()))
     rc = -errno;
   if (!rc) {
@@ -183,6 +191,11 @@ mp_pool *mp_pool_new(const mp_pool_opts *opts) {
     p->thread_started = rc == 0;
   }
   if (rc) {
+    if (p->workers) { /* thread workers stop on their own */
+      POOL__STORE(&p->shm->shutdown, 2);
+      __atomic_add_fetch(&p->shm->work, 1, __ATOMIC_SEQ_CST);
+      mp__futex_wake(&p->shm->work, INT32_MAX);
+    }
     if (p->workers)
       for (int i = 0; i < p->nproc; i++) {
         pool__kill(p, i);
@@ -236,12 +249,19 @@ void pool__job_unref(mp_result *j) {
 
 static mp_result *job_new(mp_pool *p, int kind, mp_task_fn fn, size_t n,
                           const mp_call_opts *o) {
+  uint64_t fnid;
+  int rc = pool__fn_id(p, fn, &fnid);
+  if (rc) {
+    errno = -rc;
+    return NULL;
+  }
   mp_result *j = mp__calloc(1, sizeof *j);
   if (!j)
     return NULL;
   j->pool = p;
   j->kind = kind;
   j->fn = fn;
+  j->fnid = fnid;
   j->n = n;
   j->nleft = n;
   j->in_off = j->out_off = POOL__NOOFF;

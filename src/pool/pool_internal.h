@@ -32,6 +32,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "context/context_internal.h"
 #include "mproc/pool.h"
 #include "mproc/process.h"
 #include "runtime/runtime_internal.h"
@@ -57,7 +58,8 @@ enum { POOL__OUT_RECORD = 1, POOL__OUT_FIXED };
 typedef struct pool__cell {
   uint64_t state;
   uint64_t token;    /* the parent's chunk id: (generation << 32) | index */
-  uint64_t fn;       /* mp_task_fn: same address in a forked worker */
+  uint64_t fn;       /* fork, thread: the mp_task_fn's address; spawn,
+                      * forkserver: its index in the function table */
   uint64_t first;    /* index of the first item in its job */
   uint32_t count;
   uint16_t in_kind, out_kind;
@@ -82,6 +84,7 @@ enum {
 };
 #define POOL__F_LAST 1u /* the chunk is finished after this record */
 #define POOL__F_MORE 2u /* a fragment: the payload continues */
+#define POOL__F_STALE 4u /* the task function is not in the worker's program */
 
 typedef struct pool__rec {
   uint32_t size; /* whole record, header included, multiple of 8 */
@@ -92,7 +95,10 @@ typedef struct pool__rec {
   uint32_t len; /* payload bytes */
 } pool__rec;
 
-enum { POOL__W_STARTING = 0, POOL__W_READY, POOL__W_INIT_FAILED };
+/* POOL__W_SETUP_FAILED: a spawned worker could not map the pool or find
+ * its initializer; init_status holds the library code. */
+enum { POOL__W_STARTING = 0, POOL__W_READY, POOL__W_INIT_FAILED,
+       POOL__W_SETUP_FAILED };
 
 typedef struct pool__slot {
   /* Written by the worker. */
@@ -113,7 +119,8 @@ typedef struct pool__shm {
   alignas(64) uint64_t cons_pos; /* next position to claim (a hint) */
   alignas(64) uint32_t work;     /* futex: bumped when work is published */
   uint32_t idle;                 /* workers asleep on `work` */
-  uint32_t shutdown;             /* workers exit when out of work */
+  uint32_t shutdown;             /* 1: workers exit when out of work;
+                                  * 2 (terminate): exit now */
   alignas(64) uint32_t collector_sleeping;
   uint32_t helpers_active;       /* waiters draining rings themselves */
   alignas(64) pool__cell cells[POOL__NCELLS];
@@ -133,6 +140,19 @@ static inline void pool__cpu_relax(void) {
 #endif
 }
 
+/* Spawn and forkserver workers run another image of the program, where a
+ * task function's address means nothing: the parent lists each function
+ * once, as an mp__fnref, in this table after the rings (append-only: n is
+ * published after the entry), and cells carry the index. */
+#define POOL__NFNS 1024u
+typedef struct pool__fntab {
+  uint32_t n;
+  mp__fnref refs[POOL__NFNS];
+} pool__fntab;
+
+/* How the workers start: mp_pool_opts.start_method. */
+enum { POOL__M_FORK = 0, POOL__M_SPAWN, POOL__M_FORKSERVER, POOL__M_THREAD };
+
 /* ---- Arena (arena.c) ------------------------------------------------------------- */
 
 /* Shared memory for task data: a memfd mapped once with a large reserved
@@ -143,6 +163,7 @@ typedef struct pool__arena pool__arena;
 #define POOL__NOOFF UINT64_MAX
 
 pool__arena *pool__arena_new(void);
+int pool__arena_fd(const pool__arena *a);
 /* Returns an offset of a block of at least size bytes (64-byte aligned),
  * or POOL__NOOFF when memory or address space runs out. */
 uint64_t pool__arena_alloc(pool__arena *a, size_t size);
@@ -175,6 +196,7 @@ struct mp_result {
   int kind, in_kind, out_kind;
   bool unordered;
   mp_task_fn fn;
+  uint64_t fnid;        /* what the cells carry: see pool__cell.fn */
   size_t n, in_size, out_size, chunksize;
   pool__arena *arena;
   uint64_t in_off;
@@ -255,7 +277,7 @@ typedef struct pool__worker {
   bool kill_timeout;    /* we killed it for the time limit */
   uint64_t kill_running;
   int64_t respawn_at;   /* start a replacement then (0: none due) */
-  char name[48];        /* ForkPoolWorker-N */
+  char name[48];        /* ForkPoolWorker-N, SpawnPoolWorker-N, ... */
   char *frag;           /* result being reassembled from fragments */
   size_t frag_len, frag_cap;
 } pool__worker;
@@ -263,7 +285,11 @@ typedef struct pool__worker {
 struct mp_pool {
   pid_t owner;
   int nproc;
+  int method;           /* POOL__M_* */
+  bool exec_fns;        /* spawn, forkserver: cells carry fntab indices */
+  bool in_worker;       /* a spawned worker's view of the pool (methods.c) */
   mp_pool_opts opts;
+  void *initarg_copy;   /* opts.initarg_len bytes, when given */
   int64_t timeout_ns;   /* per task; 0 none */
   sigset_t sigmask;     /* the creating thread's: workers run with it */
 
@@ -277,6 +303,12 @@ struct mp_pool {
   pool__arena *arena;
   char *abase;          /* arena base, cached */
   int efd;              /* eventfd: workers wake the result thread */
+  pool__fntab *fntab;   /* exec_fns: in the control region */
+  /* exec_fns, the parent: the address of each fntab entry (append-only,
+   * nfns published after the entry; fn_mu serialises appends). */
+  uintptr_t *fn_addr;
+  uint32_t nfns;
+  pthread_mutex_t fn_mu;
 
   /* Parent only, under mu. */
   pthread_mutex_t mu;
@@ -312,6 +344,26 @@ int pool__worker_main(mp_pool *p, int w);
 
 /* spawn.c: the worker processes. */
 int pool__spawn(mp_pool *p, int w);
+/* methods.c: start methods. The method of opts (POOL__M_*), or -EINVAL /
+ * MP_ENOTSUP for options that method cannot honour. */
+int pool__method(const mp_pool_opts *o);
+/* The byte size of the control region for p's nproc and method. */
+size_t pool__ctl_size(int nproc, bool exec_fns);
+/* Sets p->shm, slots, rings, fntab from the mapping at m. */
+void pool__ctl_layout(mp_pool *p, void *m);
+/* What a cell carries for fn: its address, or its fntab index (added on
+ * first use). 0 or -EINVAL (fn is not code of a loaded module), -E2BIG
+ * (more than POOL__NFNS distinct functions). Thread-safe. */
+int pool__fn_id(mp_pool *p, mp_task_fn fn, uint64_t *id);
+/* The worker's side: the function a cell names, or NULL when this program
+ * lacks it (cache: POOL__NFNS entries, allocated on first use). */
+mp_task_fn pool__fn_resolve(mp_pool *p, uint64_t id, void ***cache);
+/* The process object of worker w for spawn or forkserver (not started):
+ * the control region, arena and eventfd cross as passed descriptors, the
+ * rest in the argument bytes. NULL with errno. */
+mp_process *pool__exec_process(mp_pool *p, int w, const mp_process_opts *po);
+/* The method's name ("fork", ...). */
+const char *pool__method_name(int method);
 /* Reaps an ended worker: *signo (0 if it exited) and *status (exit status,
  * or -1). Releases the process. */
 void pool__reap(mp_pool *p, int w, int *signo, int *status);

@@ -63,7 +63,7 @@ pool__chunk *pool__chunk_lookup(mp_pool *p, uint64_t token) {
 static void fill_cell(mp_pool *p, pool__cell *cell, pool__chunk *c) {
   mp_result *j = c->job;
   cell->token = chunk_token(p, c);
-  cell->fn = (uint64_t)(uintptr_t)j->fn;
+  cell->fn = j->fnid;
   cell->first = c->first;
   cell->count = (uint32_t)c->count;
   cell->in_kind = (uint16_t)j->in_kind;

@@ -1,7 +1,9 @@
-/* spawn.c: the pool's worker processes, as mp_process objects: daemonic
- * (they die with the pool's process, even by SIGKILL), named
- * ForkPoolWorker-N as CPython names them, watched through their sentinel
- * (pidfd) by the result thread, killed through it, reaped by join. */
+/* spawn.c: the pool's workers, as mp_process objects of the pool's start
+ * method: daemonic (they die with the pool's process, even by SIGKILL),
+ * named as CPython names them, watched through their sentinel (a pidfd; an
+ * eventfd for a thread) by the result thread, killed through it, reaped by
+ * join. Fork and thread workers run on this very pool object; spawn and
+ * forkserver workers rebuild a view of it (methods.c). */
 #include <stdio.h>
 #include <string.h>
 
@@ -19,24 +21,36 @@ static int worker_target(void *arg, size_t len) {
   return pool__worker_main(a.p, a.w);
 }
 
+/* CPython's names: the process class's, with Process -> PoolWorker
+ * (ForkProcess-1 -> ForkPoolWorker-1); ThreadPool's threads are
+ * "Thread-N (worker)". */
+static void set_name(mp_pool *p, mp_process *proc) {
+  static const char *const prefix[] = {
+      [POOL__M_FORK] = "ForkPoolWorker", [POOL__M_SPAWN] = "SpawnPoolWorker",
+      [POOL__M_FORKSERVER] = "ForkServerPoolWorker", [POOL__M_THREAD] = "Thread"};
+  const char *name = mp_process_name(proc);
+  if (strncmp(name, "Process", 7) != 0)
+    return;
+  char buf[sizeof p->workers[0].name];
+  snprintf(buf, sizeof buf, "%s%s%s", prefix[p->method], name + 7,
+           p->method == POOL__M_THREAD ? " (worker)" : "");
+  mp_process_set_name(proc, buf);
+}
+
 int pool__spawn(mp_pool *p, int w) {
   pool__worker *wk = &p->workers[w];
-  worker_arg a = {p, w};
-  /* fork, always: workers use the pool's memory as inherited (other start
-   * methods are MP_ENOTSUP at mp_pool_new for now, whatever
-   * mp_set_start_method chose). */
-  mp_process *proc = mp_process_new(
-      worker_target, &a, sizeof a,
-      &(mp_process_opts){.daemon = MP_DAEMON_YES, .start_method = "fork"});
+  mp_process_opts po = {.daemon = MP_DAEMON_YES,
+                        .start_method = pool__method_name(p->method)};
+  mp_process *proc;
+  if (p->exec_fns) {
+    proc = pool__exec_process(p, w, &po);
+  } else { /* fork and thread: the worker uses this very pool object */
+    worker_arg a = {p, w};
+    proc = mp_process_new(worker_target, &a, sizeof a, &po);
+  }
   if (!proc)
     return mp_errno_code(errno);
-  /* Process-N becomes ForkPoolWorker-N (CPython's w.name.replace). */
-  const char *name = mp_process_name(proc);
-  if (strncmp(name, "Process", 7) == 0) {
-    char buf[sizeof wk->name];
-    snprintf(buf, sizeof buf, "ForkPoolWorker%s", name + 7);
-    mp_process_set_name(proc, buf);
-  }
+  set_name(p, proc);
   int rc = mp_process_start(proc);
   if (rc) {
     mp_process_free(proc);

@@ -93,11 +93,21 @@ static void on_death(mp_pool *p, int w, pool__col *c) {
   uint64_t seq = POOL__LOAD(&s->seq);
   uint64_t running = POOL__LOAD(&s->running);
   uint32_t progress = POOL__LOAD(&s->progress);
-  if (POOL__LOAD(&s->state) == POOL__W_INIT_FAILED && !p->broken) {
+  uint32_t wstate = POOL__LOAD(&s->state);
+  if (wstate == POOL__W_INIT_FAILED && !p->broken) {
     p->broken = true;
     mp_error_set(&p->broken_err, MP_EWORKERDIED, 0, s->init_status,
                  "the pool's initializer failed in worker %s (pid %d): it "
                  "returned %d", wk->name, (int)pid, s->init_status);
+  } else if (wstate == POOL__W_SETUP_FAILED && !p->broken) {
+    /* A spawned worker that cannot map the pool or lacks the initializer:
+     * its replacements would fail alike. */
+    int code = s->init_status == MP_ESTALE ? MP_ESTALE : -ENOMEM;
+    p->broken = true;
+    mp_error_set(&p->broken_err, code, 0, -1,
+                 "worker %s (pid %d) could not start: %s", wk->name, (int)pid,
+                 code == MP_ESTALE ? "the initializer is not in its program"
+                                   : "cannot map the pool's memory");
   }
   if (seq) {
     pool__chunk *ch = pool__chunk_lookup(p, s->task.token);
@@ -182,12 +192,21 @@ static void abort_all(mp_pool *p, const mp_error *e, pool__col *c) {
 }
 
 static void terminate_all(mp_pool *p, pool__col *c) {
+  /* Processes are killed; threads (which cannot be) stop between items. */
+  POOL__STORE(&p->shm->shutdown, 2);
+  POOL__FENCE();
+  __atomic_add_fetch(&p->shm->work, 1, __ATOMIC_SEQ_CST);
+  mp__futex_wake(&p->shm->work, INT32_MAX);
   for (int w = 0; w < p->nproc; w++)
     pool__kill(p, w);
   for (int w = 0; w < p->nproc; w++) {
     if (!p->workers[w].proc)
       continue;
-    pool__drain(p, w, c);
+    /* Drain until it is gone: a thread may be waiting for ring space. */
+    struct pollfd pfd = {.fd = p->workers[w].pidfd, .events = POLLIN};
+    do
+      pool__drain(p, w, c);
+    while (!p->workers[w].dead && poll(&pfd, 1, 10) == 0);
     int signo, status;
     pool__reap(p, w, &signo, &status);
   }

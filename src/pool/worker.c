@@ -28,6 +28,7 @@ typedef struct wctx {
   char *scratch;
   size_t scap;
   int statm_fd;
+  void **fns;         /* spawned workers: resolved task functions */
 } wctx;
 
 struct mp_task_out {
@@ -145,6 +146,8 @@ static bool claim(wctx *c) {
 static bool get_work(wctx *c) {
   pool__shm *sh = c->p->shm;
   for (int spin = 0;; spin++) {
+    if (MP__UNLIKELY(POOL__LOADR(&sh->shutdown) == 2))
+      return false; /* terminate */
     if (claim(c))
       return true;
     if (POOL__LOAD(&sh->shutdown))
@@ -172,6 +175,23 @@ static bool get_work(wctx *c) {
 
 /* ---- Running a chunk -------------------------------------------------------------- */
 
+/* The chunk's function is not in this program (a spawned worker's image
+ * lacks the module): every item fails with MP_ESTALE, nothing is called. */
+static void fail_stale(wctx *c, const pool__cell *t) {
+  static const char msg[] = "the task function is not in the worker's "
+                            "program (a library opened later, or rebuilt)";
+  const bool fixed_out = t->out_kind == POOL__OUT_FIXED;
+  for (uint32_t k = 0; k < t->count; k++) {
+    unsigned last = k + 1 == t->count && !fixed_out ? POOL__F_LAST : 0;
+    post(c, POOL__REC_ERROR, last | POOL__F_STALE, t->token, t->first + k, -1,
+         msg, sizeof msg - 1);
+    POOL__STORE(&c->slot->progress, k + 1);
+  }
+  if (fixed_out)
+    post(c, POOL__REC_DONE, POOL__F_LAST, t->token, t->first,
+         (int32_t)t->count, NULL, 0);
+}
+
 static void run_chunk(wctx *c) {
   mp_pool *p = c->p;
   pool__slot *s = c->slot;
@@ -180,7 +200,12 @@ static void run_chunk(wctx *c) {
   const pool__cell t = s->task;
   char *const abase = p->abase;
   const bool timed = p->timeout_ns != 0;
-  mp_task_fn fn = (mp_task_fn)(uintptr_t)t.fn;
+  mp_task_fn fn = pool__fn_resolve(p, t.fn, &c->fns);
+  if (MP__UNLIKELY(!fn)) {
+    fail_stale(c, &t);
+    POOL__STORE(&s->seq, 0);
+    return;
+  }
   const bool fixed_out = t.out_kind == POOL__OUT_FIXED;
   const char *in = abase + t.in_off;
   char *outp = abase + t.out_off;
@@ -229,6 +254,8 @@ static void run_chunk(wctx *c) {
     }
     POOL__STORE(&s->running, 0);
     POOL__STORE(&s->progress, k + 1);
+    if (MP__UNLIKELY(POOL__LOADR(&p->shm->shutdown) == 2))
+      return; /* terminate: thread workers stop between items */
   }
   if (fixed_out)
     post(c, POOL__REC_DONE, POOL__F_LAST, t.token, t.first, (int32_t)t.count,
@@ -279,6 +306,7 @@ int pool__worker_main(mp_pool *p, int w) {
   if (c.statm_fd >= 0)
     mp__close(c.statm_fd);
   mp__free(c.scratch);
+  mp__free(c.fns);
   return 0;
 }
 
