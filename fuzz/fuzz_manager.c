@@ -50,6 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (mp__mgr_request_decode(data, size, &rq) < 0)
     return 0;
   mp_obj_unref(rq.args);
+  mp_obj_unref(rq.kwargs);
   bool ok = rq.op == MGR_OP_CALL || rq.op == MGR_OP_CALL_PROXY ||
             rq.op == MGR_OP_INCREF || rq.op == MGR_OP_DECREF ||
             rq.op == MGR_OP_INFO ||

@@ -41,6 +41,7 @@ static void objects_are(mp_manager *m, size_t want) {
 static void test_start_shutdown(void **state) {
   (void)state;
   mp_test_watchdog(20);
+  mp_test_warm_up(); /* the process layer's result arena stays open */
   int fds = mp_test_count_fds();
   mp_manager *m = start();
   assert_true(mp_manager_pid(m) > 0);
@@ -272,7 +273,7 @@ static void test_queue_and_sync(void **state) {
     ok = ok && mp_proxy_wait(br, 10) >= 0;
     _exit(ok ? 0 : 1);
   }
-  usleep(100000);
+  assert_int_equal(mp__mgr_wait_busy(m, 1, 20), 0); /* the child waits */
   assert_int_equal(mp_proxy_callf(q, "qsize", &v, ""), 0); /* still served */
   mp_obj_free(v);
   assert_int_equal(mp_proxy_put(q, one, true, MP_FOREVER), 0);

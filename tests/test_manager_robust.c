@@ -5,7 +5,9 @@
  * is killed (it ends too). */
 #include <errno.h>
 #include <signal.h>
+#include <poll.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -105,13 +107,13 @@ static void test_killed_client(void **state) {
     mp_proxy_acquire(lk, true, MP_FOREVER); /* blocks: killed here */
     _exit(0);
   }
-  usleep(200000);
+  assert_int_equal(mp__mgr_wait_busy(m, 1, 20), 0); /* it is blocked */
   kill(pid, SIGKILL);
   waitpid(pid, NULL, 0);
   still_serves(m);
   assert_int_equal(mp_proxy_release(lk), 0);
-  /* The dead child's blocked acquire must not take the lock for good. */
-  usleep(300000);
+  /* The dead child's blocked acquire must not take the lock for good:
+   * our acquire waits (up to 5 s) for the server to notice the death. */
   assert_int_equal(mp_proxy_acquire(lk, true, 5), 1);
   assert_int_equal(mp_proxy_release(lk), 0);
   size_t objs = 99, conns;
@@ -136,7 +138,7 @@ static void test_killed_server(void **state) {
     int rc = mp_proxy_get(q, true, MP_FOREVER, &v); /* blocked when killed */
     _exit(rc == MP_EEOF || rc < 0 ? 0 : 1);
   }
-  usleep(200000);
+  assert_int_equal(mp__mgr_wait_busy(m, 1, 20), 0); /* it is blocked */
   kill(mp_manager_pid(m), SIGKILL);
   int st;
   waitpid(pid, &st, 0);
@@ -166,16 +168,16 @@ static void test_server_follows_parent(void **state) {
   pid_t server = 0;
   assert_int_equal(read(p[0], &server, sizeof server), sizeof server);
   assert_true(server > 0);
+  /* The server is ours once its parent dies (we are a subreaper): wait
+   * on its pidfd for it to follow. */
+  int pfd = (int)syscall(SYS_pidfd_open, server, 0);
+  assert_true(pfd >= 0);
   kill(pid, SIGKILL);
   waitpid(pid, NULL, 0);
-  int gone = 0;
-  for (int i = 0; i < 250 && !gone; i++) {
-    if (waitpid(server, NULL, WNOHANG) == server)
-      gone = 1;
-    else
-      usleep(20000);
-  }
-  assert_true(gone);
+  struct pollfd pf = {.fd = pfd, .events = POLLIN};
+  assert_int_equal(poll(&pf, 1, 20000), 1);
+  assert_int_equal(waitpid(server, NULL, 0), server);
+  close(pfd);
   close(p[0]);
   close(p[1]);
   prctl(PR_SET_CHILD_SUBREAPER, 0);

@@ -75,6 +75,7 @@
 
 #include "connection.h"
 #include "errors.h"
+#include "manager.h"
 #include "pool.h"
 #include "process.h"
 #include "queue.h"
@@ -197,6 +198,12 @@ MP_EXPORT mp_array *mp_context_array_new(mp_context *ctx, mp_ctype t,
                                          const mp_value_opts *opts);
 MP_EXPORT mp_array *mp_context_raw_array_new(mp_context *ctx, mp_ctype t,
                                              size_t len, const void *init);
+/* Python's ctx.Manager(): a started manager whose server process uses the
+ * context's method (opts->start_method must be NULL or the same name;
+ * opts may be NULL). NULL with errno EINVAL or mp_manager_start's code
+ * (negated, as mp_manager_start_new). */
+MP_EXPORT mp_manager *mp_context_manager_new(mp_context *ctx,
+                                             const mp_manager_opts *opts);
 /* mp_pipe: 0 or -EINVAL (ctx NULL) or mp_pipe's codes. */
 MP_EXPORT int mp_context_pipe(mp_context *ctx, bool duplex, mp_conn **c1,
                               mp_conn **c2);

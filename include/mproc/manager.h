@@ -64,6 +64,9 @@ typedef struct mp_server mp_server;
 
 /* One call of a server-side method (or of a type's create function).
  * args: the positional arguments, a tuple (borrowed; never NULL).
+ * kwargs: the keyword arguments, a dict of str keys (borrowed), or NULL
+ *   when the caller gave none (mp_proxy_call_kw). The built-in types get
+ *   theirs as positional arguments (by Python's parameter names).
  * result: set it to a new reference (NULL means None).
  * referent: for create functions and methods listed with a result_typeid
  *   whose type does not hold an mp_obj: the new (or existing) object.
@@ -72,6 +75,7 @@ typedef struct mp_server mp_server;
  * message: on failure, what went wrong (shown to the caller). */
 typedef struct mp_method_call {
   mp_obj *args;
+  mp_obj *kwargs; /* keyword arguments: a dict (borrowed), or NULL */
   mp_obj *result;
   void *referent;
   uint64_t caller;
@@ -140,6 +144,14 @@ typedef struct mp_type_def {
  *   abstract Unix socket; mp_address_inet("", 50000) listens on TCP.
  * - authkey/authkey_len: NULL uses this process's authkey.
  * - initializer(initarg): run in the server process before it serves.
+ * - start_method: how the server process starts (Python's ctx): "fork",
+ *   "spawn", "forkserver" or "thread" (the server is then a thread of
+ *   this process); NULL: the default (mp_set_start_method's, else "fork").
+ *   With spawn and forkserver the server runs in a fresh image of the
+ *   program: the initializer and the functions of registered types cross
+ *   as references (see mproc/context.h, "Targets across exec"), and
+ *   pointers to data cannot: initarg and a type's ctx must be NULL there
+ *   (mp_manager_start returns -EINVAL otherwise).
  * - reserved: must be zero. */
 typedef struct mp_manager_opts {
   const mp_address *address;
@@ -147,11 +159,13 @@ typedef struct mp_manager_opts {
   size_t authkey_len;
   void (*initializer)(void *initarg);
   void *initarg;
-  void *reserved[4];
+  const char *start_method;
+  void *reserved[3];
 } mp_manager_opts;
 
 /* A manager not yet started or connected, with the built-in types
- * registered. opts may be NULL. NULL with errno EINVAL or ENOMEM. */
+ * registered. opts may be NULL. NULL with errno EINVAL (reserved fields
+ * set, an authkey too long, an unknown start method) or ENOMEM. */
 MP_EXPORT mp_manager *mp_manager_new(const mp_manager_opts *opts);
 
 /* Python's Manager(): mp_manager_new + mp_manager_start. */
@@ -164,10 +178,16 @@ MP_EXPORT mp_manager *mp_manager_start_new(const mp_manager_opts *opts);
  * started), -ENOMEM. */
 MP_EXPORT int mp_manager_register(mp_manager *m, const mp_type_def *def);
 
-/* Python's start(): forks the server process, which serves until
+/* Python's start(): starts the server process (an mp_process named
+ * SyncManager-N, by the options' start method), which serves until
  * shutdown, until the process that started it exits, or until that process
- * is killed (even by SIGKILL). Returns 0, MP_ESTATE (started, connected or
- * shut down already), -EADDRINUSE, or another -errno. */
+ * is killed (even by SIGKILL). A manager still running when its starting
+ * process ends (exit, or a child's target returning) is shut down then,
+ * before children are joined, as CPython's finalizer does. Returns 0,
+ * MP_ESTATE (started, connected or shut down already), -EADDRINUSE,
+ * MP_EDAEMON (called in a daemonic process, which may have no children),
+ * -EINVAL (spawn/forkserver with a data pointer, see the options), MP_ESTALE
+ * (a function not in the program the server runs), or another -errno. */
 MP_EXPORT int mp_manager_start(mp_manager *m);
 
 /* Python's connect(): connects to a running server at the manager's
@@ -175,7 +195,7 @@ MP_EXPORT int mp_manager_start(mp_manager *m);
 MP_EXPORT int mp_manager_connect(mp_manager *m);
 
 /* Python's shutdown(): stops the server this manager started and waits
- * for its process to end. May be repeated; does nothing on a manager that
+ * for its process to end (1 s, then it is terminated, then killed). May be repeated; does nothing on a manager that
  * only connected or never started. Proxies of the manager then fail with
  * MP_EEOF (or -EPIPE / -ECONNRESET). Returns 0. */
 MP_EXPORT int mp_manager_shutdown(mp_manager *m);
@@ -260,10 +280,19 @@ MP_EXPORT mp_proxy *mp_manager_bounded_semaphore(mp_manager *m, long value);
  * for a new RLock. */
 MP_EXPORT mp_proxy *mp_manager_condition(mp_manager *m, mp_proxy *lock);
 MP_EXPORT mp_proxy *mp_manager_event(mp_manager *m);
-/* Barrier(parties, timeout): timeout MP_FOREVER for none. Python's action
- * callable has no C equivalent across processes: not supported. */
+/* Barrier(parties, timeout): timeout MP_FOREVER for none. */
 MP_EXPORT mp_proxy *mp_manager_barrier(mp_manager *m, long parties,
                                        double timeout);
+/* Barrier(parties, action, timeout): action runs in the server process (as
+ * in CPython, where the manager's thread serving the last party calls it)
+ * once all parties arrived, before they are released. It crosses as a
+ * function reference (module build-id + offset, see mproc/context.h), so
+ * it must be a function of the program the server runs (or of a library
+ * it loaded at start): otherwise NULL with errno -MP_ESTALE (a server of
+ * another program) or EINVAL (not code). action NULL: mp_manager_barrier. */
+MP_EXPORT mp_proxy *mp_manager_barrier_action(mp_manager *m, long parties,
+                                              void (*action)(void),
+                                              double timeout);
 
 /* ---- Proxies (BaseProxy) ------------------------------------------------- */
 
@@ -275,6 +304,18 @@ MP_EXPORT mp_proxy *mp_manager_barrier(mp_manager *m, long parties,
  * Returns 0 or a code (see "Errors"). Thread-safe. */
 MP_EXPORT int mp_proxy_call(mp_proxy *p, const char *method, mp_obj *args,
                             mp_obj **result);
+
+/* Python's _callmethod(name, args, kwds): the same with keyword arguments,
+ * kwargs a dict of str keys (borrowed) or NULL. The built-in types take
+ * the parameter names Python's methods have: q.get(timeout=1) is
+ *   mp_obj *kw = mp_obj_build("{s: i}", "timeout", 1);
+ *   mp_proxy_call_kw(q, "get", NULL, kw, &item);
+ * (also acquire(blocking, timeout), wait(timeout), notify(n), dict get/pop/
+ * setdefault(key, default), update(**kw), list sort(reverse), index, pop,
+ * insert...); an unknown keyword is MP_ETYPE with Python's message. A
+ * registered type's method finds them in mp_method_call.kwargs. */
+MP_EXPORT int mp_proxy_call_kw(mp_proxy *p, const char *method, mp_obj *args,
+                               mp_obj *kwargs, mp_obj **result);
 
 /* The same with the arguments built by mp_obj_build's format (an empty
  * format for none): mp_proxy_callf(l, "insert", NULL, "(i s)", 0, "x"). */
@@ -319,6 +360,28 @@ MP_EXPORT mp_obj *mp_proxy_token(const mp_proxy *p);
 MP_EXPORT mp_proxy *mp_proxy_from_token(const mp_obj *token,
                                         const void *authkey,
                                         size_t authkey_len);
+
+/* A proxy as bytes and back (Python pickles proxies when they go to a
+ * child). The bytes are the token's encoding: the server's address, the
+ * typeid and the object id, never the authkey. This is how a proxy reaches
+ * a child of any start method: put the bytes in the child's argument bytes
+ * (mp_process_new) and load them there:
+ *   parent:  mp_proxy_dumps(d, &buf, &len);
+ *            mp_process *p = mp_process_new(child, buf, len, &opts);
+ *            mp_free(buf); mp_process_start(p); ... join ...
+ *   child:   mp_proxy *d = mp_proxy_loads(arg, len, NULL, 0);
+ * The child authenticates with its own authkey (a child's is its parent's)
+ * unless authkey is given. Keep the parent's proxy until the child has
+ * loaded its copy: the object lives while some proxy refers to it.
+ * (With fork a proxy also works in the child as it is.)
+ * dumps: 0, -EINVAL, -ENOMEM; *buf freed with mp_free.
+ * loads: a new proxy (taking its own reference in the server), or NULL
+ * with errno -MP_ETYPE (not a proxy's bytes), or a connection's code
+ * (-ECONNREFUSED: no server there, -MP_EAUTH, -MP_ESTALE: the object is
+ * gone). */
+MP_EXPORT int mp_proxy_dumps(const mp_proxy *p, void **buf, size_t *len);
+MP_EXPORT mp_proxy *mp_proxy_loads(const void *buf, size_t len,
+                                   const void *authkey, size_t authkey_len);
 
 /* Drops the proxy: the server frees the referent when no proxy refers to
  * it any more. NULL does nothing. */
@@ -367,6 +430,15 @@ MP_EXPORT int mp_proxy_event_is_set(mp_proxy *p);
 /* wait(timeout): Event and Condition return 1 (true) or 0 (timed out);
  * Barrier returns its index (0..parties-1) or MP_EBROKEN / MP_ETIMEOUT. */
 MP_EXPORT int mp_proxy_wait(mp_proxy *p, double timeout);
+
+/* Condition.wait_for(predicate, timeout), as CPython's ConditionProxy
+ * does it: predicate(arg) runs in the caller; while it returns 0 the
+ * caller waits on the condition (which it must hold: acquire it first),
+ * at most timeout seconds in all (MP_FOREVER: no limit). Returns the
+ * predicate's last value (nonzero: true; 0 when the time ran out), or a
+ * negative code (-EINVAL, a wait's error: MP_ENOTOWNER when not held). */
+MP_EXPORT int mp_proxy_wait_for(mp_proxy *p, int (*predicate)(void *arg),
+                                void *arg, double timeout);
 
 /* Condition: notify(n) and notify_all(). */
 MP_EXPORT int mp_proxy_notify(mp_proxy *p, long n);

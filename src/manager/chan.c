@@ -172,11 +172,13 @@ int mp__mgr_chan_wait(mgr_waiter *w, uint32_t *word, uint32_t seen,
       return 0;
     }
     mp__deadline dl = {.at_ns = mp__now_ns() + w->slice_ns};
-    int rc = mp__futex_wait(word, seen, &dl);
+    mp__futex_wait(word, seen, &dl);
     __atomic_store_n(sleeping, 0, __ATOMIC_RELAXED);
     if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != seen)
       return 0;
-    if (rc == MP_ETIMEOUT && w->alive) {
+    /* After a slice, or a wake-up that brought nothing (a stopping
+     * server wakes its waiters): is the peer still there? */
+    if (w->alive) {
       int a = w->alive(w->ctx);
       if (a < 0)
         return a;

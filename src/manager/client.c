@@ -438,6 +438,12 @@ static int reply_parse(const char *buf, size_t len, int *status,
 
 int mp__mgr_roundtrip(mgr_endpoint *e, int op, uint64_t id, const char *name,
                       mp_obj *args, int *status, mp_obj **value) {
+  return mp__mgr_roundtrip_kw(e, op, id, name, args, NULL, status, value);
+}
+
+int mp__mgr_roundtrip_kw(mgr_endpoint *e, int op, uint64_t id,
+                         const char *name, mp_obj *args, mp_obj *kwargs,
+                         int *status, mp_obj **value) {
   *value = NULL;
   if (args && mp_obj_get_type(args) != MP_OBJ_LIST &&
       mp_obj_get_type(args) != MP_OBJ_TUPLE)
@@ -448,8 +454,14 @@ int mp__mgr_roundtrip(mgr_endpoint *e, int op, uint64_t id, const char *name,
     return rc;
   c->buf.len = 0;
   rc = mp__mgr_put_header(&c->buf, op, id, caller_id(), name);
-  if (rc == 0 && args)
-    rc = mp_obj_encode_append(args, (void **)&c->buf.data, &c->buf.len,
+  if (rc == 0 && (args || kwargs)) {
+    mp_obj *empty = args ? NULL : mp_obj_tuple_new(0);
+    rc = mp_obj_encode_append(args ? args : empty, (void **)&c->buf.data,
+                              &c->buf.len, &c->buf.cap);
+    mp_obj_unref(empty);
+  }
+  if (rc == 0 && kwargs) /* after the arguments: their own object */
+    rc = mp_obj_encode_append(kwargs, (void **)&c->buf.data, &c->buf.len,
                               &c->buf.cap);
   if (rc < 0) {
     cconn_put(e, c);

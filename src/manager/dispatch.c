@@ -335,7 +335,13 @@ static int do_call(mgr_server *s, mgr_sconn *c, mgr_request *rq, mgr_buf *out) {
   int rc = untoken(s, rq->args, 0);
   if (rc < 0)
     return put_error(out, MP_EREMOTE, "server out of memory");
-  mp_method_call call = {.args = rq->args, .caller = rq->caller};
+  mp_method_call call = {.caller = rq->caller};
+  rc = mp__mgr_kwargs_apply(t, rq->name, &rq->args, rq->kwargs, call.message,
+                            sizeof call.message);
+  if (rc < 0)
+    return put_error(out, client_code(rc), "%s", call.message);
+  call.args = rq->args;
+  call.kwargs = rc == 1 ? rq->kwargs : NULL;
   bool concurrent = t->ops->flags & MP_TYPE_CONCURRENT;
   if (concurrent) {
     e->pins++;
@@ -443,8 +449,10 @@ int mp__mgr_dispatch(mgr_server *s, mgr_sconn *c, const void *req, size_t len,
     shut = 1;
     break;
   case MGR_OP_INFO: {
-    mp_obj *info = mp_obj_build("[K K]", (unsigned long long)s->nobjects,
-                                (unsigned long long)s->nconns);
+    /* busy: calls in progress besides this one (a blocked acquire...) */
+    int busy = __atomic_load_n(&s->busy, __ATOMIC_RELAXED) - 1;
+    mp_obj *info = mp_obj_build("[K K i]", (unsigned long long)s->nobjects,
+                                (unsigned long long)s->nconns, busy);
     if (!info || put_value(out, info) < 0)
       put_error(out, MP_EREMOTE, "server out of memory");
     mp_obj_unref(info);
@@ -455,6 +463,7 @@ int mp__mgr_dispatch(mgr_server *s, mgr_sconn *c, const void *req, size_t len,
   }
   pthread_mutex_unlock(&s->lock);
   mp_obj_unref(rq.args);
+  mp_obj_unref(rq.kwargs);
   return shut;
 }
 

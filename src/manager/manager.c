@@ -15,35 +15,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "context/context_internal.h"
 #include "manager/manager_internal.h"
-
-enum { M_INITIAL, M_STARTED, M_CONNECTED, M_SHUTDOWN };
-
-struct mp_manager {
-  mgr_registry reg;
-  mp_address addr;
-  bool has_addr;
-  unsigned char key[MP__AUTHKEY_MAX];
-  size_t keylen;
-  void (*initializer)(void *);
-  void *initarg;
-  int state;
-  pid_t pid;     /* the server process */
-  pid_t starter; /* the process that started it */
-  int pidfd;
-  int ctl;       /* the starter's end of a socketpair with the server:
-                    the address comes up it, a shutdown byte goes down */
-  mgr_endpoint *ep;
-  pthread_mutex_t mu;
-};
 
 struct mp_server {
   mgr_server *s;
 };
-
-static int pidfd_open_(pid_t pid) {
-  return (int)syscall(SYS_pidfd_open, pid, 0);
-}
 
 mp_manager *mp_manager_new(const mp_manager_opts *opts) {
   mp_manager_opts o = opts ? *opts : (mp_manager_opts){0};
@@ -79,8 +56,18 @@ mp_manager *mp_manager_new(const mp_manager_opts *opts) {
   }
   m->initializer = o.initializer;
   m->initarg = o.initarg;
-  m->pidfd = -1;
   m->ctl = -1;
+  if (o.start_method) {
+    size_t n = strlen(o.start_method);
+    if (n >= sizeof m->method_buf || !mp_get_context(o.start_method)) {
+      mp__mgr_registry_free(&m->reg);
+      mp__free(m);
+      errno = EINVAL;
+      return NULL;
+    }
+    memcpy(m->method_buf, o.start_method, n + 1);
+    m->start_method = m->method_buf;
+  }
   pthread_mutex_init(&m->mu, NULL);
   return m;
 }
@@ -103,96 +90,31 @@ int mp_manager_register(mp_manager *m, const mp_type_def *def) {
     return -EINVAL;
   if (m->state != M_INITIAL)
     return MP_ESTATE;
-  return mp__mgr_registry_add(&m->reg, def);
-}
-
-/* The server process: reports {status, address} on fd and serves. */
-static void server_child(mp_manager *m, int fd, pid_t parent) {
-  signal(SIGINT, SIG_IGN); /* as CPython's server: Ctrl-C is the parent's */
-  signal(SIGPIPE, SIG_IGN);
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, NULL);
-  /* The pidfd follows the whole process (PR_SET_PDEATHSIG would follow
-   * the starting thread); the latter is the fallback on old kernels. */
-  int ppfd = pidfd_open_(parent);
-  if (ppfd < 0)
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (getppid() != parent)
-    _exit(0);
-  if (m->initializer)
-    m->initializer(m->initarg);
-  struct {
-    int status;
-    mp_address addr;
-  } rep = {0};
-  mgr_server *s = mp__mgr_server_new(m->has_addr ? &m->addr : NULL, &m->reg,
-                                     m->key, m->keylen);
-  if (!s) {
-    rep.status = mp_errno_code(errno);
-    (void)!write(fd, &rep, sizeof rep);
-    _exit(1);
-  }
-  rep.addr = *mp__mgr_server_address(s);
-  mp__mgr_server_set_exit_on_shutdown(s, true);
-  if (mp__write_full(fd, &rep, sizeof rep) < 0)
-    _exit(1);
-  mp__mgr_server_set_control(s, fd);
-  mp__mgr_server_run(s, ppfd);
-  mp_listener_close(s->lst);
-  _exit(0);
+  int rc = mp__mgr_registry_add(&m->reg, def);
+  if (rc < 0)
+    return rc;
+  /* Kept in order for a server started from a fresh image (start.c). */
+  mp_type_def *u = mp__realloc(m->user, (m->nuser + 1) * sizeof *u);
+  if (!u)
+    return -ENOMEM;
+  m->user = u;
+  m->user[m->nuser++] = *def;
+  return 0;
 }
 
 int mp_manager_start(mp_manager *m) {
   if (!m)
     return -EINVAL;
   pthread_mutex_lock(&m->mu);
-  if (m->state != M_INITIAL) {
-    pthread_mutex_unlock(&m->mu);
-    return MP_ESTATE;
+  int rc = m->state != M_INITIAL ? MP_ESTATE : mp__mgr_start_server(m);
+  if (rc == 0) {
+    m->ep = mp__mgr_endpoint_get(&m->addr, m->key, m->keylen);
+    m->state = M_STARTED;
+    if (!m->ep)
+      rc = -ENOMEM;
   }
-  int p[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p) < 0) {
-    pthread_mutex_unlock(&m->mu);
-    return -errno;
-  }
-  pid_t parent = getpid();
-  pid_t pid = fork();
-  if (pid < 0) {
-    int e = errno;
-    mp__close(p[0]);
-    mp__close(p[1]);
-    pthread_mutex_unlock(&m->mu);
-    return -e;
-  }
-  if (pid == 0) {
-    mp__close(p[0]);
-    server_child(m, p[1], parent);
-  }
-  mp__close(p[1]);
-  struct {
-    int status;
-    mp_address addr;
-  } rep;
-  ssize_t n = mp__read_full(p[0], &rep, sizeof rep);
-  int rc = n == (ssize_t)sizeof rep ? rep.status : MP_EEOF;
-  if (rc < 0) {
-    mp__close(p[0]);
-    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-      ;
-    pthread_mutex_unlock(&m->mu);
-    return rc;
-  }
-  m->pid = pid;
-  m->ctl = p[0];
-  m->starter = parent;
-  m->pidfd = pidfd_open_(pid);
-  m->addr = rep.addr;
-  m->has_addr = true;
-  m->ep = mp__mgr_endpoint_get(&m->addr, m->key, m->keylen);
-  m->state = M_STARTED;
   pthread_mutex_unlock(&m->mu);
-  return m->ep ? 0 : -ENOMEM;
+  return rc;
 }
 
 int mp_manager_connect(mp_manager *m) {
@@ -214,39 +136,12 @@ int mp_manager_connect(mp_manager *m) {
   return rc;
 }
 
-/* Waits up to `seconds` for the server process to end; reaps it. */
-static bool reap(mp_manager *m, double seconds) {
-  if (m->pidfd >= 0) {
-    mp__deadline dl;
-    mp__deadline_init(&dl, seconds);
-    if (mp__poll1(m->pidfd, POLLIN, &dl) <= 0)
-      return false;
-  }
-  int st;
-  pid_t r;
-  do
-    r = waitpid(m->pid, &st, 0);
-  while (r < 0 && errno == EINTR);
-  return true;
-}
-
 int mp_manager_shutdown(mp_manager *m) {
   if (!m)
     return -EINVAL;
   pthread_mutex_lock(&m->mu);
   if (m->state == M_STARTED && mp__mgr_getpid() == m->starter) {
-    /* The control socket, not a connection: no handshake to pay for. */
-    char b = 'S';
-    (void)!send(m->ctl, &b, 1, MSG_NOSIGNAL);
-    if (!reap(m, 1.0)) {
-      kill(m->pid, SIGKILL);
-      reap(m, MP_FOREVER);
-    }
-    if (m->pidfd >= 0)
-      mp__close(m->pidfd);
-    m->pidfd = -1;
-    mp__close(m->ctl);
-    m->ctl = -1;
+    mp__mgr_stop_server(m);
     mp__mgr_endpoint_reset(m->ep);
     m->state = M_SHUTDOWN;
   }
@@ -261,10 +156,9 @@ void mp_manager_free(mp_manager *m) {
    * inherited the manager through fork just lets go. */
   if (m->state == M_STARTED && mp__mgr_getpid() == m->starter)
     mp_manager_shutdown(m);
-  else if (m->pidfd >= 0)
-    mp__close(m->pidfd);
-  if (m->ctl >= 0)
+  else if (m->proc) /* a copy inherited through fork: not ours to stop */
     mp__close(m->ctl);
+  mp__free(m->user);
   mp__mgr_endpoint_put(m->ep);
   mp__mgr_registry_free(&m->reg);
   pthread_mutex_destroy(&m->mu);
@@ -439,6 +333,48 @@ mp_proxy *mp_manager_barrier(mp_manager *m, long parties, double timeout) {
                      timeout == MP_FOREVER
                          ? mp_obj_build("(l N N)", parties)
                          : mp_obj_build("(l N d)", parties, timeout));
+}
+
+mp_proxy *mp_manager_barrier_action(mp_manager *m, long parties,
+                                    void (*action)(void), double timeout) {
+  if (!action)
+    return mp_manager_barrier(m, parties, timeout);
+  mp__fnref ref;
+  int rc = mp__fnref_make((const void *)action, &ref);
+  if (rc < 0) {
+    errno = -rc;
+    return NULL;
+  }
+  mp_obj *fn = mp_obj_bytes(&ref, sizeof ref);
+  return create_with(m, "Barrier",
+                     !fn ? NULL
+                     : timeout == MP_FOREVER
+                         ? mp_obj_build("(l X N)", parties, fn)
+                         : mp_obj_build("(l X d)", parties, fn, timeout));
+}
+
+int mp__mgr_wait_busy(mp_manager *m, size_t n, double seconds) {
+  mp__deadline dl;
+  mp__deadline_init(&dl, seconds);
+  for (;;) {
+    int st;
+    mp_obj *v = NULL, *b;
+    int64_t busy = 0;
+    int rc = m && m->ep ? mp__mgr_roundtrip(m->ep, MGR_OP_INFO, 0, NULL, NULL,
+                                            &st, &v)
+                        : MP_ESTATE;
+    if (rc == 0 && (mp_obj_list_get(v, 2, &b) < 0 ||
+                    mp_obj_int_value(b, &busy) < 0))
+      rc = MP_EPROTO;
+    mp_obj_unref(v);
+    if (rc < 0)
+      return rc;
+    if (busy >= (int64_t)n)
+      return 0;
+    if (mp__deadline_passed(&dl))
+      return MP_ETIMEOUT;
+    usleep(2000);
+  }
 }
 
 int mp__mgr_info(mp_manager *m, size_t *objects, size_t *conns) {

@@ -5,7 +5,8 @@
  * Wire format (little-endian), the same over a socket frame and through a
  * shared-memory channel:
  *   request: op u8 | name length u8 | object id u64 | caller u64 | name |
- *            arguments (MessagePack of a list or tuple; may be empty)
+ *            arguments (MessagePack of a list or tuple; may be empty) |
+ *            keyword arguments (MessagePack of a dict; may be absent)
  *   reply:   R_OK u8 | value (MessagePack)
  *            R_PROXY u8 | [id, typeid, proxytype, [exposed...]]
  *            R_ERR u8 | code i32 | message (UTF-8, not terminated)
@@ -19,7 +20,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "mproc/context.h"
 #include "mproc/manager.h"
+#include "mproc/process.h"
 #include "runtime/runtime_internal.h"
 
 /* ---- Wire ------------------------------------------------------------------- */
@@ -54,9 +57,10 @@ typedef struct mgr_request {
   uint64_t caller;
   char name[MGR_NAME_MAX + 1];
   mp_obj *args; /* a new reference: a tuple (an empty one when absent) */
+  mp_obj *kwargs; /* a new reference to a dict, or NULL when none came */
 } mgr_request;
 
-/* Decodes a request. Returns 0 (req->args owned by the caller), or
+/* Decodes a request. Returns 0 (req->args, req->kwargs owned by the caller), or
  * MP_EDECODE / MP_EPROTO for anything malformed. Never crashes. */
 int mp__mgr_request_decode(const void *buf, size_t len, mgr_request *req);
 
@@ -167,6 +171,12 @@ const mgr_type *mp__mgr_registry_find(const mgr_registry *r, const char *typeid)
 void *mp__mgr_resolve_token(const mp_obj *token, const mgr_type **type);
 /* Index of method name in t's table, or -1. */
 int mp__mgr_type_method(const mgr_type *t, const char *name);
+/* Keyword arguments for method of t: for a built-in type they become
+ * positional arguments in *args (replaced; returns 0); a user type gets
+ * them as they are (returns 1); or MP_ETYPE with msg filled. */
+int mp__mgr_kwargs_apply(const mgr_type *t, const char *method, mp_obj **args,
+                         mp_obj *kwargs, char *msg, size_t msgn);
+
 
 /* The built-in types' definitions (types_obj.c, types_sync.c). */
 extern const mp_type_def mp__mgr_obj_types[];
@@ -205,8 +215,6 @@ int mp__mgr_server_run(mgr_server *s, int parent_pidfd);
 void mp__mgr_server_stop(mgr_server *s);
 void mp__mgr_server_free(mgr_server *s);
 const mp_address *mp__mgr_server_address(const mgr_server *s);
-/* Exit the process right after replying to a shutdown request. */
-void mp__mgr_server_set_exit_on_shutdown(mgr_server *s, bool on);
 /* A socket (taken over) whose readability (a byte or a hang-up) stops
  * mp__mgr_server_run: the starting manager's shutdown. */
 void mp__mgr_server_set_control(mgr_server *s, int fd);
@@ -252,7 +260,7 @@ struct mgr_server {
   int ctl_fd; /* -1, or see mp__mgr_server_set_control */
   int stopping;
   int spinners; /* connection threads spinning on their channels now */
-  bool exit_on_shutdown;
+  int busy;     /* requests being dispatched now */
 };
 
 /* One client connection, served by a thread of its own. */
@@ -279,6 +287,10 @@ void mp__mgr_table_free(mgr_server *s);
 
 /* The server's object and connection counts (tests). */
 int mp__mgr_info(mp_manager *m, size_t *objects, size_t *conns);
+/* Waits (polling, up to `seconds`) until at least n calls other than this
+ * one are in progress in the server: a child blocked in a call (tests).
+ * Returns 0 or MP_ETIMEOUT. */
+int mp__mgr_wait_busy(mp_manager *m, size_t n, double seconds);
 
 /* getpid() without a system call: cached, refreshed in a fork child. */
 pid_t mp__mgr_getpid(void);
@@ -305,6 +317,10 @@ void mp__mgr_endpoint_reset(mgr_endpoint *e);
  * for R_PROXY). Errors are recorded for mp_manager_last_error. */
 int mp__mgr_roundtrip(mgr_endpoint *e, int op, uint64_t id, const char *name,
                       mp_obj *args, int *status, mp_obj **value);
+/* The same with keyword arguments (a dict, or NULL). */
+int mp__mgr_roundtrip_kw(mgr_endpoint *e, int op, uint64_t id,
+                         const char *name, mp_obj *args, mp_obj *kwargs,
+                         int *status, mp_obj **value);
 
 /* Builds a proxy from an R_PROXY / create / incref reply value:
  * [id, typeid, proxytype, [exposed]]; takes over the reference the server
@@ -314,5 +330,39 @@ mp_proxy *mp__mgr_proxy_new(mgr_endpoint *e, const mp_obj *info);
 /* Records the calling thread's last error and returns code. */
 int mp__mgr_set_error(int code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* ---- Managers (manager.c; start.c starts their servers) ----------------------------- */
+
+enum { M_INITIAL, M_STARTED, M_CONNECTED, M_SHUTDOWN };
+
+struct mp_manager {
+  mgr_registry reg;
+  mp_type_def *user; /* the registered types, in order (start.c) */
+  size_t nuser;
+  mp_address addr;
+  bool has_addr;
+  unsigned char key[MP__AUTHKEY_MAX];
+  size_t keylen;
+  void (*initializer)(void *);
+  void *initarg;
+  const char *start_method; /* NULL: the default; else method_buf */
+  char method_buf[16];
+  int state;
+  mp_process *proc; /* the server process */
+  pid_t pid;
+  pid_t starter; /* the process that started it */
+  int ctl;       /* the starter's end of a socketpair with the server:
+                    the address comes up it, a shutdown byte goes down */
+  mp_manager *next_started;
+  mgr_endpoint *ep;
+  pthread_mutex_t mu;
+};
+
+/* Starts m's server process (sets proc, pid, starter, ctl, addr).
+ * Returns 0 or a code; nothing is left running on failure. */
+int mp__mgr_start_server(mp_manager *m);
+/* Shuts the server down (as CPython's finalizer: a shutdown message, then
+ * terminate, then kill) and reaps it. */
+void mp__mgr_stop_server(mp_manager *m);
 
 #endif

@@ -4,6 +4,7 @@
  * inherited the proxy through fork, on its first use), and the shorthands
  * for the built-in types' common methods. */
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -111,8 +112,8 @@ void mp_proxy_free(mp_proxy *p) {
   proxy_release(p);
 }
 
-static int call_op(mp_proxy *p, int op, const char *method, mp_obj *args,
-                   int *status, mp_obj **value) {
+static int call_op_kw(mp_proxy *p, int op, const char *method, mp_obj *args,
+                      mp_obj *kwargs, int *status, mp_obj **value) {
   *value = NULL;
   if (!p || !method)
     return -EINVAL;
@@ -121,7 +122,27 @@ static int call_op(mp_proxy *p, int op, const char *method, mp_obj *args,
   int rc = proxy_own(p);
   if (rc < 0)
     return rc;
-  return mp__mgr_roundtrip(p->ep, op, p->id, method, args, status, value);
+  return mp__mgr_roundtrip_kw(p->ep, op, p->id, method, args, kwargs, status,
+                              value);
+}
+
+static int call_op(mp_proxy *p, int op, const char *method, mp_obj *args,
+                   int *status, mp_obj **value) {
+  return call_op_kw(p, op, method, args, NULL, status, value);
+}
+
+int mp_proxy_call_kw(mp_proxy *p, const char *method, mp_obj *args,
+                     mp_obj *kwargs, mp_obj **result) {
+  if (kwargs && mp_obj_get_type(kwargs) != MP_OBJ_DICT)
+    return mp__mgr_set_error(MP_ETYPE, "keyword arguments must be a dict");
+  int st;
+  mp_obj *v;
+  int rc = call_op_kw(p, MGR_OP_CALL, method, args, kwargs, &st, &v);
+  if (rc == 0 && result)
+    *result = v;
+  else
+    mp_obj_unref(v);
+  return rc;
 }
 
 int mp_proxy_call(mp_proxy *p, const char *method, mp_obj *args,
@@ -263,7 +284,56 @@ mp_proxy *mp_proxy_from_token(const mp_obj *token, const void *authkey,
   return p;
 }
 
+int mp_proxy_dumps(const mp_proxy *p, void **buf, size_t *len) {
+  if (!p || !buf || !len)
+    return -EINVAL;
+  mp_obj *t = mp_proxy_token(p);
+  if (!t)
+    return mp_errno_code(errno);
+  int rc = mp_obj_encode(t, buf, len);
+  mp_obj_unref(t);
+  return rc;
+}
+
+mp_proxy *mp_proxy_loads(const void *buf, size_t len, const void *authkey,
+                         size_t authkey_len) {
+  mp_obj *t = NULL;
+  if (!buf || mp_obj_decode(buf, len, &t) < 0) {
+    errno = -MP_ETYPE;
+    return NULL;
+  }
+  mp_proxy *p = mp_proxy_from_token(t, authkey, authkey_len);
+  int e = errno;
+  mp_obj_unref(t);
+  errno = e;
+  return p;
+}
+
 uint64_t mp__mgr_proxy_id(const mp_proxy *p) { return p->id; }
+
+int mp_proxy_wait_for(mp_proxy *p, int (*predicate)(void *arg), void *arg,
+                      double timeout) {
+  if (!p || !predicate || isnan(timeout))
+    return -EINVAL;
+  /* As CPython's ConditionProxy.wait_for: the predicate runs here, in the
+   * caller, between waits in the server. */
+  int r = predicate(arg);
+  mp__deadline dl;
+  mp__deadline_init(&dl, timeout);
+  while (r == 0) {
+    double left = MP_FOREVER;
+    if (!mp__deadline_forever(&dl)) {
+      left = (double)mp__deadline_left_ns(&dl) / 1e9;
+      if (left <= 0)
+        break;
+    }
+    int w = mp_proxy_wait(p, left);
+    if (w < 0)
+      return w;
+    r = predicate(arg);
+  }
+  return r;
+}
 
 /* ---- Shorthands ----------------------------------------------------------------------------- */
 

@@ -32,10 +32,6 @@ static uint64_t next_conn_id;
 
 const mp_address *mp__mgr_server_address(const mgr_server *s) { return &s->addr; }
 
-void mp__mgr_server_set_exit_on_shutdown(mgr_server *s, bool on) {
-  s->exit_on_shutdown = on;
-}
-
 void mp__mgr_server_set_control(mgr_server *s, int fd) { s->ctl_fd = fd; }
 
 mgr_server *mp__mgr_server_new(const mp_address *addr, const mgr_registry *reg,
@@ -279,16 +275,13 @@ static void *sconn_main(void *arg) {
     if (rc < 0)
       break;
     out.len = 0;
+    __atomic_add_fetch(&s->busy, 1, __ATOMIC_RELAXED);
     int shut = mp__mgr_dispatch(s, c, req, len, &out);
+    __atomic_sub_fetch(&s->busy, 1, __ATOMIC_RELAXED);
     mp__free(owned);
     rc = sconn_reply(c, &out);
-    if (shut) {
-      if (s->exit_on_shutdown) {
-        mp_listener_close(s->lst);
-        _exit(0);
-      }
+    if (shut) /* the serving loop ends; a server process then exits */
       mp__mgr_server_stop(s);
-    }
   }
   mp__mgr_buf_free(&out);
   sconn_link(s, c, false);

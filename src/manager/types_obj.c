@@ -140,6 +140,8 @@ static int d_update(void *self, mp_method_call *c) {
   NARGS(0, 1);
   if (ARG(0))
     CHECK(mp_obj_dict_update(self, ARG(0)));
+  if (c->kwargs) /* d.update(a=1) */
+    CHECK(mp_obj_dict_update(self, c->kwargs));
   return 0;
 }
 

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "context/context_internal.h"
 #include "manager/manager_internal.h"
 
 #define ARG(i) mp__mgr_arg(c, (i))
@@ -31,6 +32,24 @@ static bool arg_bool(mp_method_call *c, size_t i, bool dflt) {
 static int ret_bool(mp_method_call *c, bool v) {
   c->result = mp_obj_bool(v);
   return 0;
+}
+
+/* The timeout argument at i as a deadline: None or absent is forever, or
+ * `dflt` seconds when dflt is not NaN (a Barrier's own timeout). */
+static int deadline_arg(mp_method_call *c, size_t i, double dflt,
+                        mp__deadline *dl) {
+  double t;
+  int rc = mp__mgr_arg_timeout(c, i, &t);
+  if (rc < 0)
+    return rc;
+  if (!isnan(dflt) && (!ARG(i) || mp_obj_get_type(ARG(i)) == MP_OBJ_NONE))
+    t = dflt;
+  return mp__deadline_init(dl, t);
+}
+
+/* Ends a wait that ran until rc: a timeout is no error, the value is. */
+static int wait_result(mp_method_call *c, int rc, bool v) {
+  return rc < 0 && rc != MP_ETIMEOUT ? rc : ret_bool(c, v);
 }
 
 /* (blocking=True, timeout) as threading's acquire takes them; a negative
@@ -222,9 +241,7 @@ static int sem_acquire(void *self, mp_method_call *c) {
   if (got)
     s->value--;
   pthread_mutex_unlock(&s->b.mu);
-  if (rc < 0 && rc != MP_ETIMEOUT)
-    return rc;
-  return ret_bool(c, got);
+  return wait_result(c, rc, got);
 }
 
 static int sem_release(void *self, mp_method_call *c) {
@@ -324,12 +341,10 @@ static int cond_wait(void *self, mp_method_call *c) {
   NARGS(0, 1);
   mcond *cd = self;
   mlock *l = cd->lock;
-  double t;
-  int rc = mp__mgr_arg_timeout(c, 0, &t);
+  mp__deadline dl;
+  int rc = deadline_arg(c, 0, NAN, &dl);
   if (rc < 0)
     return rc;
-  mp__deadline dl;
-  mp__deadline_init(&dl, t);
   pthread_mutex_lock(&l->b.mu);
   if (!cond_owned(cd, c->caller)) {
     pthread_mutex_unlock(&l->b.mu);
@@ -362,11 +377,7 @@ static int cond_wait(void *self, mp_method_call *c) {
     l->owner = c->caller;
   }
   pthread_mutex_unlock(&l->b.mu);
-  if (lr < 0)
-    return lr;
-  if (rc < 0 && rc != MP_ETIMEOUT)
-    return rc;
-  return ret_bool(c, w.notified);
+  return lr < 0 ? lr : wait_result(c, rc, w.notified);
 }
 
 static int cond_notify_n(mcond *cd, mp_method_call *c, long n) {
@@ -440,20 +451,16 @@ static int event_is_set(void *self, mp_method_call *c) {
 static int event_wait(void *self, mp_method_call *c) {
   NARGS(0, 1);
   mevent *e = self;
-  double t;
-  int rc = mp__mgr_arg_timeout(c, 0, &t);
+  mp__deadline dl;
+  int rc = deadline_arg(c, 0, NAN, &dl);
   if (rc < 0)
     return rc;
-  mp__deadline dl;
-  mp__deadline_init(&dl, t);
   pthread_mutex_lock(&e->b.mu);
   while (!e->flag && (rc = mp__mgr_cond_wait(&e->b.cv, &e->b.mu, &dl)) == 0)
     ;
   bool v = e->flag;
   pthread_mutex_unlock(&e->b.mu);
-  if (rc < 0 && rc != MP_ETIMEOUT)
-    return rc;
-  return ret_bool(c, v);
+  return wait_result(c, rc, v);
 }
 
 static const mp_method_def event_methods[] = {
@@ -472,6 +479,7 @@ typedef struct mbarrier {
   long parties, count;
   int state;
   double timeout;
+  void (*action)(void); /* run by the last to arrive, before the others go */
 } mbarrier;
 
 static int barrier_create(void *ctx, mp_method_call *c) {
@@ -479,9 +487,21 @@ static int barrier_create(void *ctx, mp_method_call *c) {
   int64_t n;
   if (mp_obj_int_value(ARG(0), &n) < 0 || n < 1 || n > INT32_MAX)
     return mp__mgr_fail(c, MP_EVALUE, "ValueError: parties must be >= 1");
-  if (ARG(1) && mp_obj_get_type(ARG(1)) != MP_OBJ_NONE)
-    return mp__mgr_fail(c, MP_ENOTSUP, "a Barrier action cannot cross "
-                                       "processes in C");
+  /* The action: a function reference (module build-id + offset, as a
+   * spawn target crosses exec), found in this server's program. */
+  void *action = NULL;
+  if (ARG(1) && mp_obj_get_type(ARG(1)) != MP_OBJ_NONE) {
+    const void *p;
+    size_t len;
+    mp__fnref ref;
+    if (mp_obj_bytes_value(ARG(1), &p, &len) < 0 || len != sizeof ref)
+      return mp__mgr_fail(c, MP_ETYPE, "TypeError: a Barrier action must be "
+                                       "a function reference");
+    memcpy(&ref, p, sizeof ref);
+    if (mp__fnref_resolve(&ref, &action) < 0)
+      return mp__mgr_fail(c, MP_ESTALE, "the Barrier action is not in the "
+                                        "server's program");
+  }
   double t;
   int rc = mp__mgr_arg_timeout(c, 2, &t);
   if (rc < 0)
@@ -491,6 +511,7 @@ static int barrier_create(void *ctx, mp_method_call *c) {
     return -ENOMEM;
   br->parties = (long)n;
   br->timeout = t;
+  br->action = (void (*)(void))action;
   c->referent = br;
   return 0;
 }
@@ -510,14 +531,10 @@ static void barrier_exit(mbarrier *br) {
 static int barrier_wait(void *self, mp_method_call *c) {
   NARGS(0, 1);
   mbarrier *br = self;
-  double t;
-  int rc = mp__mgr_arg_timeout(c, 0, &t);
+  mp__deadline dl, forever;
+  int rc = deadline_arg(c, 0, br->timeout, &dl);
   if (rc < 0)
     return rc;
-  if (!ARG(0) || mp_obj_get_type(ARG(0)) == MP_OBJ_NONE)
-    t = br->timeout;
-  mp__deadline dl, forever;
-  mp__deadline_init(&dl, t);
   mp__deadline_init(&forever, MP_FOREVER);
   pthread_mutex_lock(&br->b.mu);
   rc = 0;
@@ -532,6 +549,8 @@ static int barrier_wait(void *self, mp_method_call *c) {
   }
   long index = br->count++;
   if (index + 1 == br->parties) {
+    if (br->action)
+      br->action();
     br->state = B_DRAINING;
     pthread_cond_broadcast(&br->b.cv);
   } else {
@@ -698,11 +717,11 @@ static int queue_put(void *self, mp_method_call *c) {
   return rc < 0 ? rc : queue_put_impl(self, c, ARG(0), &dl);
 }
 
+static const mp__deadline now_ = {0}; /* at 0: passed already */
+
 static int queue_put_nowait(void *self, mp_method_call *c) {
   NARGS(1, 1);
-  mp__deadline dl;
-  mp__deadline_init(&dl, 0);
-  return queue_put_impl(self, c, ARG(0), &dl);
+  return queue_put_impl(self, c, ARG(0), &now_);
 }
 
 static int queue_get_impl(mqueue *q, mp_method_call *c, const mp__deadline *dl) {
@@ -732,9 +751,7 @@ static int queue_get(void *self, mp_method_call *c) {
 
 static int queue_get_nowait(void *self, mp_method_call *c) {
   NARGS(0, 0);
-  mp__deadline dl;
-  mp__deadline_init(&dl, 0);
-  return queue_get_impl(self, c, &dl);
+  return queue_get_impl(self, c, &now_);
 }
 
 static int queue_size(mqueue *q, mp_method_call *c, int what) {

@@ -94,7 +94,7 @@ int mp__mgr_put_error(mgr_buf *b, int code, const char *msg) {
 
 int mp__mgr_request_decode(const void *buf, size_t len, mgr_request *req) {
   const unsigned char *p = buf;
-  req->args = NULL;
+  req->args = req->kwargs = NULL;
   if (!buf || len < MGR_HDR)
     return MP_EPROTO;
   size_t n = p[1];
@@ -112,8 +112,9 @@ int mp__mgr_request_decode(const void *buf, size_t len, mgr_request *req) {
     req->args = mp_obj_tuple_new(0);
     return req->args ? 0 : -ENOMEM;
   }
-  mp_obj *a = NULL;
-  int rc = mp_obj_decode(p + off, len - off, &a);
+  mp_obj *a = NULL, *kw = NULL;
+  size_t used = 0;
+  int rc = mp_obj_decode_prefix(p + off, len - off, &used, &a);
   if (rc < 0)
     return rc == -ENOMEM ? rc : MP_EDECODE;
   mp_obj_type t = mp_obj_get_type(a);
@@ -121,7 +122,17 @@ int mp__mgr_request_decode(const void *buf, size_t len, mgr_request *req) {
     mp_obj_unref(a);
     return MP_EDECODE;
   }
+  off += used;
+  if (off < len) {
+    rc = mp_obj_decode(p + off, len - off, &kw);
+    if (rc < 0 || mp_obj_get_type(kw) != MP_OBJ_DICT) {
+      mp_obj_unref(a);
+      mp_obj_unref(kw);
+      return rc == -ENOMEM ? rc : MP_EDECODE;
+    }
+  }
   req->args = a;
+  req->kwargs = kw;
   return 0;
 }
 

@@ -246,11 +246,35 @@ MP__HOT void mp__children_after_fork(mp_process *p, pid_t parent_pid,
 
 /* ---- exit ------------------------------------------------------------------ */
 
+/* Appends fn to a hook table of cap entries (under the process lock). */
+static int hook_add(void (**tab)(void), int *n, int cap, void (*fn)(void)) {
+  mp__proc_lock();
+  int r = 0;
+  if (*n == cap)
+    r = -ENOMEM;
+  else
+    tab[(*n)++] = fn;
+  mp__proc_unlock();
+  return r;
+}
+
+static void (*g_exit_hooks[8])(void);
+static int g_nexit_hooks;
+
+int mp__at_process_exit(void (*fn)(void)) {
+  return hook_add(g_exit_hooks, &g_nexit_hooks,
+                  (int)MP__ARRAY_SIZE(g_exit_hooks), fn);
+}
+
 MP__HOT void mp__process_exit_function(void) {
   if (g.exiting)
     return;
   g.exiting = true;
   mp_log(MP_LOG_INFO, "process shutting down");
+  /* Python's finalizers with an exit priority (a manager's shutdown)
+   * run before children are terminated and joined. */
+  for (int i = 0; i < g_nexit_hooks; i++)
+    g_exit_hooks[i]();
   /* Most children have no children: skip the lock and the lists. */
   if (!__atomic_load_n(&g.children, __ATOMIC_ACQUIRE))
     return;
@@ -324,14 +348,7 @@ static void (*g_hooks[32])(void);
 static int g_nhooks;
 
 int mp__atfork_child(void (*fn)(void)) {
-  mp__proc_lock();
-  int r = 0;
-  if (g_nhooks == (int)MP__ARRAY_SIZE(g_hooks))
-    r = -ENOMEM;
-  else
-    g_hooks[g_nhooks++] = fn;
-  mp__proc_unlock();
-  return r;
+  return hook_add(g_hooks, &g_nhooks, (int)MP__ARRAY_SIZE(g_hooks), fn);
 }
 
 MP__HOT void mp__atfork_child_run(void) {

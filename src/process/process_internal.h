@@ -182,6 +182,11 @@ int mp__result_attach(mp_process *p, int fd, int slot);
  * not survive it, per-process caches. Thread-safe; no unregistration.
  * Returns 0, or -ENOMEM when the table (32 hooks) is full. */
 int mp__atfork_child(void (*fn)(void));
+/* Registers fn to run when this process ends (main's exit, or a child's
+ * target returning), after "process shutting down" and before children
+ * are terminated and joined: Python's finalizers with an exit priority.
+ * At most 8. Returns 0 or -ENOMEM. */
+int mp__at_process_exit(void (*fn)(void));
 void mp__atfork_child_run(void);
 
 #endif
