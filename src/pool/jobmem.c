@@ -5,7 +5,8 @@
  * that benchmark). Here jobs come from 64 KiB slabs of equal blocks; a slab
  * that empties is kept for the next burst with MADV_FREE (the kernel takes
  * its pages only when memory is short; until then reusing them costs no
- * page fault), up to KEEP_SLABS, and unmapped beyond. One mutex: a job is
+ * page fault), up to KEEP_SLABS, and unmapped beyond. One mutex (held
+ * across fork, so a child never inherits it locked): a job is
  * allocated and freed once per task, by the submitting thread or the
  * result thread, never in a hot loop of its own.
  *
@@ -47,6 +48,7 @@ typedef struct slab {
 #define PER_SLAB ((SLAB - HDR) / BLOCK)
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static slab *g_partial; /* slabs with free blocks and used ones */
 static slab *g_empty;   /* kept empty slabs */
 static size_t g_nempty;
@@ -86,7 +88,14 @@ static slab *slab_map(void) {
   return s;
 }
 
+/* A fork while another thread holds the mutex must not leave the child a
+ * locked one (as malloc's own locks are handled). */
+static void lock(void) { pthread_mutex_lock(&g_mu); }
+static void unlock(void) { pthread_mutex_unlock(&g_mu); }
+static void once(void) { pthread_atfork(lock, unlock, unlock); }
+
 mp_result *pool__job_alloc(void) {
+  pthread_once(&g_once, once);
   pthread_mutex_lock(&g_mu);
   slab *s = g_partial;
   if (!s) {
