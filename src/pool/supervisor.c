@@ -308,23 +308,6 @@ static bool any_alive(mp_pool *p) {
   return false;
 }
 
-/* While a waiter helps (help.c) it drains the rings: the result thread
- * leaves them to it and sleeps, rather than contend for the mutex and the
- * CPU the workers need, until a worker wakes it (a waiter only stops
- * helping after it made sure the rings are seen) or a millisecond passes
- * (for deaths and time limits). */
-static void yield_to_helpers(mp_pool *p) {
-  pthread_mutex_unlock(&p->mu);
-  __atomic_store_n(&p->shm->collector_sleeping, 1, __ATOMIC_SEQ_CST);
-  struct pollfd e = {.fd = p->efd, .events = POLLIN};
-  if (POOL__LOADR(&p->shm->helpers_active) && poll(&e, 1, 1) > 0) {
-    uint64_t v;
-    (void)!read(p->efd, &v, sizeof v);
-  }
-  POOL__STORER(&p->shm->collector_sleeping, 0);
-  pthread_mutex_lock(&p->mu);
-}
-
 void *pool__collector_main(void *arg) {
   mp_pool *p = arg;
   pool__col c = {.done_tail = &c.done};
@@ -378,10 +361,6 @@ void *pool__collector_main(void *arg) {
     }
     if (shutting && !any_alive(p))
       break;
-    if (POOL__LOADR(&p->shm->helpers_active)) {
-      yield_to_helpers(p);
-      continue;
-    }
     if (work) {
       idle = 0;
       continue;
