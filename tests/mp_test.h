@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -130,6 +131,17 @@ static inline void mp_test_use_start_method(void) {
     }                                                                          \
   } while (0)
 
+/* In a child target: declares var, opened from passed handle i by the
+ * expression open, in which h names the handle (e.g. mp_lock_open(h));
+ * returns a failure code from the target when that fails. */
+#define CHILD_OPEN(type, var, i, open)                                         \
+  mp_handle h_##var = mp_test_handle(i);                                       \
+  type *var = ({                                                               \
+    const mp_handle *h = &h_##var;                                             \
+    (open);                                                                    \
+  });                                                                          \
+  CHILD_FAIL(var)
+
 /* A process of the suite's method running fn on a copy of arg[0..len),
  * not started yet (pass objects to it first). Fails the test on error. */
 static inline mp_process *mp_test_process(mp_target_fn fn, const void *arg,
@@ -208,6 +220,21 @@ static inline void *mp_test_scratch_open(size_t i, mp_array **a) {
   mp_handle h = mp_test_handle(i);
   *a = mp_array_open(&h);
   return *a ? mp_array_get_obj(*a) : NULL;
+}
+
+
+/* mp_test_count_fds once this process runs no thread but the calling one
+ * (waiting up to 20 s): a thread-process (the thread start method) closes
+ * its own descriptors just after its end is reported, so counts taken
+ * while one is finishing are off by one. */
+static inline int mp_test_count_fds_settled(void) {
+  for (int i = 0; i < 2000; i++) {
+    struct stat st;
+    if (stat("/proc/self/task", &st) != 0 || st.st_nlink <= 3)
+      break;
+    usleep(10000);
+  }
+  return mp_test_count_fds();
 }
 
 #endif

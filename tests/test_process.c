@@ -1,7 +1,9 @@
-/* test_process.c: processes with the fork start method: start, join,
- * exit codes (also by signal), the sentinel, names and identity, authkey,
- * results of any size, active_children and reaping (no zombies, no leaked
- * descriptors), bad input, and several threads joining one process.
+/* test_process.c: processes: start, join, exit codes (also by signal), the
+ * sentinel, names and identity, authkey, results of any size,
+ * active_children and reaping (no zombies, no leaked descriptors), bad
+ * input, several threads joining one process, and a program's own fork()
+ * children. The suite runs once per start method (tests/mp_test.h); what a
+ * thread-process cannot do (be signalled) is skipped under "thread".
  * Targets never call cmocka's asserts (they run in the child): they report
  * through their exit code or their result. */
 #include <dirent.h>
@@ -25,9 +27,13 @@ static int t_exit_with(void *arg, size_t len) {
   return code;
 }
 
+/* Set to end the t_sleep_forever of thread-processes (threads of this
+ * program, which no signal can stop alone); other children are killed. */
+static int g_stop_threads;
+
 static int t_sleep_forever(void *arg, size_t len) {
-  for (;;)
-    pause();
+  while (!__atomic_load_n(&g_stop_threads, __ATOMIC_ACQUIRE))
+    usleep(10000);
   return 0;
 }
 
@@ -75,6 +81,22 @@ static int run_code(mp_target_fn fn, const void *arg, size_t len) {
   mp_process_free(p);
   return code;
 }
+
+/* Ends a t_sleep_forever child: SIGTERM, or for a thread-process the
+ * flag. Returns the exit code to expect. */
+static int stop_sleeper(mp_process *p) {
+  if (mp_test_method_is("thread")) {
+    __atomic_store_n(&g_stop_threads, 1, __ATOMIC_RELEASE);
+    assert_int_equal(mp_process_join(p, 30), 0);
+    __atomic_store_n(&g_stop_threads, 0, __ATOMIC_RELEASE);
+    return 0;
+  }
+  assert_int_equal(mp_process_terminate(p), 0);
+  return -SIGTERM;
+}
+
+static const char g_no_signals[] =
+    "a thread-process cannot be signalled (MP_ENOTSUP; tests/test_start.c)";
 
 /* Children of this process in state Z, from /proc: must be 0. */
 static int count_zombies(void) {
@@ -250,6 +272,7 @@ static void test_long_name(void **state) {
 
 static void test_signals_and_describe(void **state) {
   mp_test_watchdog(30);
+  mp_test_skip_method("thread", g_no_signals);
   char buf[256];
   mp_process *p = mp_process_new(t_sleep_forever, NULL, 0, NULL);
   mp_process_describe(p, buf, sizeof buf);
@@ -314,7 +337,7 @@ static void test_sentinel(void **state) {
   assert_true(fd >= 0);
   struct pollfd pf = {.fd = fd, .events = POLLIN};
   assert_int_equal(poll(&pf, 1, 50), 0);
-  mp_process_terminate(p);
+  stop_sleeper(p);
   assert_int_equal(poll(&pf, 1, 10000), 1);
   assert_true(pf.revents & POLLIN);
   assert_int_equal(mp_process_join(p, 0), 0);
@@ -411,7 +434,10 @@ static void test_results(void **state) {
   assert_memory_equal(data, "second", 6);
   mp_process_free(p);
 
-  /* A result set before a kill is still there: it was written whole. */
+  /* A result set before a kill is still there: it was written whole.
+   * (Not under "thread": SIGKILL would end the whole test program.) */
+  if (mp_test_method_is("thread"))
+    return;
   p = start_or_fail(t_return_then_die, NULL, 0, NULL);
   mp_process_join(p, MP_FOREVER);
   assert_int_equal(mp_process_exitcode(p, &code), 1);
@@ -429,10 +455,13 @@ static int t_grandchild_name(void *arg, size_t len) {
   return mp_process_return(n, strlen(n)) == 0 ? 0 : 1;
 }
 
+/* arg: the parent's pid (under forkserver getppid() is the server's). */
 static int t_family(void *arg, size_t len) {
   char out[512];
   mp_process *par = mp_parent_process();
-  if (!par || mp_process_pid(par) != getppid() || !mp_process_is_alive(par))
+  pid_t ppid;
+  memcpy(&ppid, arg, sizeof ppid);
+  if (!par || mp_process_pid(par) != ppid || !mp_process_is_alive(par))
     return 10;
   if (mp_process_pid(mp_current_process()) != getpid())
     return 11;
@@ -462,8 +491,12 @@ static int t_family(void *arg, size_t len) {
 
 static void test_names_and_family(void **state) {
   mp_test_watchdog(30);
+  mp_test_skip_method("thread", "a thread-process has no parent process "
+                                "(mp_parent_process() is NULL, as in Python's "
+                                "multiprocessing.dummy)");
   mp_process *a = mp_process_new(t_nothing, NULL, 0, NULL);
-  mp_process *b = mp_process_new(t_family, NULL, 0, NULL);
+  pid_t me = getpid();
+  mp_process *b = mp_process_new(t_family, &me, sizeof me, NULL);
   const char *an = mp_process_name(a);
   assert_int_equal(strncmp(an, "Process-", 8), 0);
   unsigned na = (unsigned)atoi(an + 8);
@@ -580,7 +613,7 @@ static void test_active_children_and_zombies(void **state) {
   mp_test_watchdog(60);
   int c = 0;
   run_code(t_exit_with, &c, sizeof c); /* the result arena exists now */
-  int fds = mp_test_count_fds();
+  int fds = mp_test_count_fds_settled();
   mp_process *sleeper = start_or_fail(t_sleep_forever, NULL, 0, NULL);
   /* Quick children: some kept, some freed while (maybe) running. */
   mp_process *kept[4];
@@ -614,7 +647,10 @@ static void test_active_children_and_zombies(void **state) {
   mp_process_free(sleeper);
   assert_int_equal(mp_active_children(NULL, &n), 0);
   assert_int_equal(n, 1);
-  kill(spid, SIGKILL);
+  if (mp_test_method_is("thread"))
+    __atomic_store_n(&g_stop_threads, 1, __ATOMIC_RELEASE);
+  else
+    kill(spid, SIGKILL);
   for (int tries = 0;; tries++) {
     assert_int_equal(mp_active_children(NULL, &n), 0);
     if (n == 0)
@@ -622,8 +658,9 @@ static void test_active_children_and_zombies(void **state) {
     assert_true(tries < 5000);
     usleep(2000);
   }
+  __atomic_store_n(&g_stop_threads, 0, __ATOMIC_RELEASE);
   assert_int_equal(count_zombies(), 0);
-  assert_int_equal(mp_test_count_fds(), fds);
+  assert_int_equal(mp_test_count_fds_settled(), fds);
 }
 
 /* Returns its argument bytes, reversed, as its result. */
@@ -713,7 +750,7 @@ static void test_no_leaked_fds(void **state) {
   /* The first start creates this process's result arena, kept for good. */
   int c = 0;
   run_code(t_exit_with, &c, sizeof c);
-  int before = mp_test_count_fds();
+  int before = mp_test_count_fds_settled();
   for (int i = 0; i < 20; i++) {
     mp_process *p = start_or_fail(i % 2 ? t_return_twice : t_nothing, NULL, 0,
                                   NULL);
@@ -732,7 +769,7 @@ static void test_no_leaked_fds(void **state) {
   assert_int_equal(mp_process_start(p), MP_ESTATE);
   mp_process_join(p, MP_FOREVER);
   mp_process_free(p);
-  assert_int_equal(mp_test_count_fds(), before);
+  assert_int_equal(mp_test_count_fds_settled(), before);
   assert_int_equal(count_zombies(), 0);
 }
 
@@ -769,6 +806,9 @@ static void test_threads_join_one(void **state) {
  * returns, the code is unknown (Python's None). */
 static void test_reaped_by_someone_else(void **state) {
   mp_test_watchdog(30);
+  mp_test_skip_method("forkserver", "the child is the server's, not ours: "
+                                    "this program cannot reap it");
+  mp_test_skip_method("thread", "a thread-process is no child to reap");
   int c = 3;
   mp_process *p = start_or_fail(t_exit_with, &c, sizeof c, NULL);
   int st;
@@ -814,9 +854,54 @@ static void test_raw_fork_child_uses_mproc(void **state) {
   assert_true(WIFEXITED(st));
   assert_int_equal(WEXITSTATUS(st), 0);
   assert_true(mp_process_is_alive(sleeper));
-  mp_process_kill(sleeper);
+  stop_sleeper(sleeper);
   assert_int_equal(mp_process_join(sleeper, MP_FOREVER), 0);
   mp_process_free(sleeper);
+}
+
+/* A child the program forks itself and that leaves through exit(): the
+ * exit handlers run there, and under the ASan build LeakSanitizer checks
+ * that the parent's bookkeeping the fork child forgets (its children's
+ * result arenas, its running children whose objects it freed) is still
+ * reachable, not reported as a leak. */
+static void test_raw_fork_child_exits(void **state) {
+  mp_test_watchdog(30);
+  mp_process *done = start_or_fail(t_return_twice, NULL, 0, NULL);
+  assert_int_equal(mp_process_join(done, MP_FOREVER), 0);
+  mp_process_free(done);
+  int ms = 300;
+  pid_t sleeper = mp_process_pid(start_or_fail(t_sleep_ms, &ms, sizeof ms, NULL));
+  /* The object is freed while it runs: the library keeps it. */
+  size_t n = 0;
+  mp_process **list;
+  assert_int_equal(mp_active_children(&list, &n), 0);
+  for (size_t i = 0; i < n; i++)
+    if (mp_process_pid(list[i]) == sleeper)
+      mp_process_free(list[i]);
+  mp_process_list_free(list, n);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    /* One level down: what this child forgets joins what it forgot. */
+    mp_process *p = mp_process_new(t_return_twice, NULL, 0, NULL);
+    if (!p || mp_process_start(p) || mp_process_join(p, MP_FOREVER))
+      exit(10);
+    mp_process_free(p);
+    pid_t gpid = fork();
+    if (gpid == 0)
+      exit(0);
+    int gst;
+    if (gpid < 0 || waitpid(gpid, &gst, 0) != gpid || !WIFEXITED(gst))
+      exit(11);
+    exit(WEXITSTATUS(gst));
+  }
+  int st;
+  assert_int_equal(waitpid(pid, &st, 0), pid);
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+    fail_msg("the fork child's exit() failed: status 0x%x (a leak report?)", st);
+  do
+    assert_int_equal(mp_active_children(NULL, &n), 0);
+  while (n > 0 && usleep(10000) == 0);
 }
 
 static int g_hook_runs;
@@ -825,12 +910,15 @@ static int t_hook_ran(void *arg, size_t len) { return g_hook_runs; }
 
 static void test_atfork_child_hook(void **state) {
   mp_test_watchdog(10);
+  mp_test_only_method("fork", "atfork hooks run in children this program "
+                              "forks itself, only with the fork method");
   assert_int_equal(mp__atfork_child(hook), 0);
   assert_int_equal(run_code(t_hook_ran, NULL, 0), 1);
   assert_int_equal(g_hook_runs, 0); /* only in the child */
 }
 
 int main(void) {
+  mp_test_use_start_method();
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_start_join_exitcode),
       cmocka_unit_test(test_bad_input),
@@ -849,6 +937,7 @@ int main(void) {
       cmocka_unit_test(test_reaped_by_someone_else),
       cmocka_unit_test(test_atfork_child_hook),
       cmocka_unit_test(test_raw_fork_child_uses_mproc),
+      cmocka_unit_test(test_raw_fork_child_exits),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,7 +2,8 @@
  * (codes, timeouts, bad input), order and content through chunk jumps and
  * out-of-line items, growth of unbounded queues, and many producers and
  * consumers across threads and real processes. Robustness against SIGKILL
- * is in test_queue_robust.c. */
+ * is in test_queue_robust.c. The suite runs once per start method
+ * (tests/mp_test.h): children get the queue as a passed handle. */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -43,13 +44,21 @@ static size_t make_item(unsigned char *buf, uint32_t id, uint32_t seq,
   return len;
 }
 
-static void check_item(const unsigned char *buf, size_t len, item_hdr *out) {
-  assert_true(len >= sizeof(item_hdr));
+/* Whether the item is whole; its header goes to *out. Safe in children. */
+static bool item_ok(const unsigned char *buf, size_t len, item_hdr *out) {
+  if (len < sizeof(item_hdr))
+    return false;
   memcpy(out, buf, sizeof *out);
   for (size_t i = sizeof *out; i < len; i++) {
     if (buf[i] != pattern(out->id, out->seq, i))
-      fail_msg("item %u/%u corrupt at %zu", out->id, out->seq, i);
+      return false;
   }
+  return true;
+}
+
+static void check_item(const unsigned char *buf, size_t len, item_hdr *out) {
+  if (!item_ok(buf, len, out))
+    fail_msg("item %u/%u corrupt", out->id, out->seq);
 }
 
 /* Item lengths that cross the inline limit of a small queue and of a
@@ -63,7 +72,7 @@ static size_t len_for(uint32_t seq) {
 static void test_basic(void **state) {
   (void)state;
   mp_test_watchdog(20);
-  int fds = mp_test_count_fds();
+  int fds = mp_test_count_fds_settled();
   mp_queue *q = mp_queue_new(3);
   assert_non_null(q);
   assert_int_equal(mp_queue_maxsize(q), 3);
@@ -104,7 +113,7 @@ static void test_basic(void **state) {
   assert_true(mp_queue_empty(q));
   mp_queue_free(q);
   mp_queue_free(NULL);
-  assert_int_equal(mp_test_count_fds(), fds);
+  assert_int_equal(mp_test_count_fds_settled(), fds);
 }
 
 static void test_bad_input(void **state) {
@@ -263,44 +272,69 @@ static void wait_ok(pid_t p) {
     fail_msg("child %d ended with status 0x%x", (int)p, st);
 }
 
+/* A child of the suite's method given the queue q as handle 0. */
+static mp_process *queue_child(mp_target_fn fn, const void *arg, size_t len,
+                               mp_queue *q) {
+  mp_handle h;
+  assert_int_equal(mp_queue_handle(q, &h), 0);
+  return mp_test_start(fn, arg, len, &h, 1);
+}
+
 /* The reference's deadlock example: a child puts a big item and exits; the
  * parent joins it before getting. No feeder thread, so no deadlock. */
+enum { BIG_PUT = 1000000 };
+
+static int put_big(void *arg, size_t len) {
+  CHILD_OPEN(mp_queue, q, 0, mp_queue_open(h));
+  char *x = malloc(BIG_PUT);
+  CHILD_FAIL(x);
+  memset(x, 'X', BIG_PUT);
+  int r = mp_queue_put(q, x, BIG_PUT, MP_FOREVER);
+  free(x);
+  mp_queue_free(q);
+  return r == 0 ? 0 : 1;
+}
+
 static void test_put_then_exit(void **state) {
   (void)state;
   mp_test_watchdog(30);
   mp_queue *q = mp_queue_new(0);
-  size_t big = 1000000;
-  pid_t p = fork_or_die();
-  if (p == 0) {
-    char *x = malloc(big);
-    memset(x, 'X', big);
-    _exit(mp_queue_put(q, x, big, MP_FOREVER) == 0 ? 0 : 1);
-  }
-  wait_ok(p);
+  mp_test_join_ok(queue_child(put_big, NULL, 0, q));
   void *d;
   size_t n;
   assert_int_equal(mp_queue_get(q, &d, &n, 0), 0);
-  assert_int_equal(n, big);
+  assert_int_equal(n, BIG_PUT);
   assert_int_equal(((char *)d)[0], 'X');
-  assert_int_equal(((char *)d)[big - 1], 'X');
+  assert_int_equal(((char *)d)[BIG_PUT - 1], 'X');
   mp_free(d);
   mp_queue_free(q);
 }
 
 /* A bounded queue blocks a producer process until a consumer makes room,
  * and wakes a consumer process that waits for an item. */
+static int put_200(void *arg, size_t len) {
+  CHILD_OPEN(mp_queue, q, 0, mp_queue_open(h));
+  int r = 0;
+  for (uint32_t i = 0; i < 200 && !r; i++)
+    r = mp_queue_put(q, &i, sizeof i, MP_FOREVER);
+  mp_queue_free(q);
+  return r ? 1 : 0;
+}
+
+static int get_77(void *arg, size_t len) {
+  CHILD_OPEN(mp_queue, q, 0, mp_queue_open(h));
+  uint32_t v;
+  size_t n;
+  int r = mp_queue_get_into(q, &v, sizeof v, &n, 10.0);
+  mp_queue_free(q);
+  return r == 0 && v == 77 ? 0 : 1;
+}
+
 static void test_blocking_processes(void **state) {
   (void)state;
   mp_test_watchdog(30);
   mp_queue *q = mp_queue_new(2);
-  pid_t p = fork_or_die();
-  if (p == 0) {
-    for (uint32_t i = 0; i < 200; i++) {
-      if (mp_queue_put(q, &i, sizeof i, MP_FOREVER) != 0)
-        _exit(1);
-    }
-    _exit(0);
-  }
+  mp_process *p = queue_child(put_200, NULL, 0, q);
   for (uint32_t i = 0; i < 200; i++) {
     if (i % 50 == 0)
       usleep(20000); /* the producer is blocked on a full queue now */
@@ -310,82 +344,100 @@ static void test_blocking_processes(void **state) {
     assert_int_equal(mp_queue_get_into(q, &v, sizeof v, &n, 10.0), 0);
     assert_int_equal(v, i);
   }
-  wait_ok(p);
+  mp_test_join_ok(p);
   /* A consumer process sleeping on an empty queue is woken by a put. */
-  p = fork_or_die();
-  if (p == 0) {
-    uint32_t v;
-    size_t n;
-    int r = mp_queue_get_into(q, &v, sizeof v, &n, 10.0);
-    _exit(r == 0 && v == 77 ? 0 : 1);
-  }
+  p = queue_child(get_77, NULL, 0, q);
   usleep(50000);
   uint32_t v = 77;
   assert_int_equal(mp_queue_put(q, &v, sizeof v, MP_FOREVER), 0);
-  wait_ok(p);
+  mp_test_join_ok(p);
   mp_queue_free(q);
 }
 
 /* Many producer and consumer processes: every item arrives once, whole, and
- * each consumer sees each producer's items in order. */
+ * each consumer sees each producer's items in order. Handles: 0 the
+ * queue, 1 (consumers) the scratch array counting what was seen. */
 #define MP_NPROD 4
 #define MP_NCONS 3
 #define MP_PER 3000
+
+static int mpmc_consumer(void *arg, size_t len) {
+  CHILD_OPEN(mp_queue, q, 0, mp_queue_open(h));
+  mp_array *a;
+  uint8_t *seen = mp_test_scratch_open(1, &a);
+  unsigned char *buf = malloc(80000);
+  CHILD_FAIL(seen && buf);
+  uint32_t last[MP_NPROD];
+  memset(last, 0xff, sizeof last);
+  int r = 0;
+  while (!r) {
+    size_t n;
+    item_hdr hd;
+    if (mp_queue_get_into(q, buf, 80000, &n, 30.0) != 0)
+      r = 2;
+    else if (n == 1)
+      break; /* a stop item */
+    else if (!item_ok(buf, n, &hd))
+      r = 5;
+    else if (hd.id >= MP_NPROD || hd.seq >= MP_PER)
+      r = 3;
+    else if (last[hd.id] != UINT32_MAX && hd.seq <= last[hd.id])
+      r = 4;
+    else {
+      last[hd.id] = hd.seq;
+      __atomic_fetch_add(&seen[hd.id * MP_PER + hd.seq], 1, __ATOMIC_RELAXED);
+    }
+  }
+  free(buf);
+  mp_array_free(a);
+  mp_queue_free(q);
+  return r;
+}
+
+/* arg: the producer's id. */
+static int mpmc_producer(void *arg, size_t len) {
+  uint32_t id;
+  memcpy(&id, arg, sizeof id);
+  CHILD_OPEN(mp_queue, q, 0, mp_queue_open(h));
+  unsigned char *buf = malloc(80000);
+  CHILD_FAIL(buf);
+  int r = 0;
+  for (uint32_t s = 0; s < MP_PER && !r; s++) {
+    size_t n = make_item(buf, id, s, len_for(s + id));
+    r = mp_queue_put(q, buf, n, 30.0);
+  }
+  free(buf);
+  mp_queue_free(q);
+  return r ? 1 : 0;
+}
+
 static void test_mpmc_processes(void **state) {
   (void)state;
   mp_test_watchdog(120);
   for (int bounded = 0; bounded < 2; bounded++) {
     mp_queue *q = small_queue(MP__Q_QUEUE, bounded ? 16 : 0);
-    uint8_t *seen = mmap(NULL, MP_NPROD * MP_PER, PROT_READ | PROT_WRITE,
-                         MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    assert_true(seen != MAP_FAILED);
-    pid_t kids[MP_NPROD + MP_NCONS];
-    for (int c = 0; c < MP_NCONS; c++) {
-      if ((kids[MP_NPROD + c] = fork_or_die()) == 0) {
-        static unsigned char buf[80000];
-        uint32_t last[MP_NPROD];
-        memset(last, 0xff, sizeof last);
-        for (;;) {
-          size_t n;
-          if (mp_queue_get_into(q, buf, sizeof buf, &n, 30.0) != 0)
-            _exit(2);
-          if (n == 1)
-            _exit(0); /* a stop item */
-          item_hdr hd;
-          check_item(buf, n, &hd);
-          if (hd.id >= MP_NPROD || hd.seq >= MP_PER)
-            _exit(3);
-          if (last[hd.id] != UINT32_MAX && hd.seq <= last[hd.id])
-            _exit(4);
-          last[hd.id] = hd.seq;
-          __atomic_fetch_add(&seen[hd.id * MP_PER + hd.seq], 1,
-                             __ATOMIC_RELAXED);
-        }
-      }
-    }
-    for (int p = 0; p < MP_NPROD; p++) {
-      if ((kids[p] = fork_or_die()) == 0) {
-        static unsigned char buf[80000];
-        for (uint32_t s = 0; s < MP_PER; s++) {
-          size_t len = make_item(buf, (uint32_t)p, s, len_for(s + (uint32_t)p));
-          if (mp_queue_put(q, buf, len, 30.0) != 0)
-            _exit(1);
-        }
-        _exit(0);
-      }
-    }
+    mp_array *a;
+    uint8_t *seen = mp_test_scratch(MP_NPROD * MP_PER, &a);
+    mp_handle h[2];
+    assert_int_equal(mp_queue_handle(q, &h[0]), 0);
+    assert_int_equal(mp_array_handle(a, &h[1]), 0);
+    mp_process *kids[MP_NPROD + MP_NCONS];
+    for (int c = 0; c < MP_NCONS; c++)
+      kids[MP_NPROD + c] = mp_test_start(mpmc_consumer, NULL, 0, h, 2);
+    for (uint32_t p = 0; p < MP_NPROD; p++)
+      kids[p] = mp_test_start(mpmc_producer, &p, sizeof p, h, 1);
     for (int p = 0; p < MP_NPROD; p++)
-      wait_ok(kids[p]);
+      mp_test_join_ok(kids[p]);
     for (int c = 0; c < MP_NCONS; c++)
       assert_int_equal(mp_queue_put(q, "S", 1, 30.0), 0);
     for (int c = 0; c < MP_NCONS; c++)
-      wait_ok(kids[MP_NPROD + c]);
+      mp_test_join_ok(kids[MP_NPROD + c]);
     for (int i = 0; i < MP_NPROD * MP_PER; i++) {
       if (seen[i] != 1)
         fail_msg("item %d seen %d times", i, seen[i]);
     }
     assert_true(mp_queue_empty(q));
-    munmap(seen, MP_NPROD * MP_PER);
+    mp_array_free(a);
     mp_queue_free(q);
   }
 }
@@ -402,7 +454,7 @@ static void test_handle_exec(void **state) {
     fprintf(stderr, "test_handle_exec: %s not built; skipped\n", path);
     return;
   }
-  int fds = mp_test_count_fds();
+  int fds = mp_test_count_fds_settled();
   mp_queue *q = small_queue(MP__Q_QUEUE, 0);
   const uint32_t N = 500; /* several chunks */
   for (uint32_t i = 0; i < N; i++)
@@ -459,7 +511,7 @@ static void test_handle_exec(void **state) {
   assert_int_equal(mp_errno_code(errno), MP_EPROTO);
   close(other);
   mp_queue_free(q);
-  assert_int_equal(mp_test_count_fds(), fds);
+  assert_int_equal(mp_test_count_fds_settled(), fds);
 }
 
 /* ---- threads --------------------------------------------------------------- */
@@ -541,18 +593,26 @@ static void test_mpmc_threads(void **state) {
 
 /* ---- typed values ----------------------------------------------------------- */
 
+static int put_obj(void *arg, size_t len) {
+  CHILD_OPEN(mp_queue, q, 0, mp_queue_open(h));
+  mp_obj *o = mp_obj_build("[i N s]", 42, "hello");
+  CHILD_FAIL(o);
+  int r = mp_queue_put_obj(q, o, MP_FOREVER);
+  mp_obj_free(o);
+  mp_queue_free(q);
+  return r == 0 ? 0 : 1;
+}
+
 static void test_objects(void **state) {
   (void)state;
   mp_test_watchdog(30);
   mp_queue *q = mp_queue_new(0);
   mp_obj *o = mp_obj_build("[i N s]", 42, "hello");
   assert_non_null(o);
-  pid_t p = fork_or_die();
-  if (p == 0)
-    _exit(mp_queue_put_obj(q, o, MP_FOREVER) == 0 ? 0 : 1);
+  mp_process *p = queue_child(put_obj, NULL, 0, q);
   mp_obj *got = NULL;
   assert_int_equal(mp_queue_get_obj(q, &got, 10.0), 0);
-  wait_ok(p);
+  mp_test_join_ok(p);
   char *text;
   assert_int_equal(mp_obj_repr(got, &text, NULL), 0);
   assert_string_equal(text, "[42, None, 'hello']");
@@ -581,6 +641,24 @@ static void test_objects(void **state) {
 
 /* ---- JoinableQueue ----------------------------------------------------------- */
 
+static int take_ten(void *arg, size_t len) {
+  CHILD_OPEN(mp_queue, q, 0, mp_queue_open(h));
+  int r = 0;
+  for (int i = 0; i < 10 && !r; i++) {
+    uint32_t v;
+    size_t n;
+    if (mp_queue_get_into(q, &v, sizeof v, &n, 10.0) != 0)
+      r = 1;
+    usleep(2000);
+    if (!r && mp_queue_task_done(q) != 0)
+      r = 2;
+  }
+  if (!r && mp_queue_task_done(q) != MP_EVALUE)
+    r = 3;
+  mp_queue_free(q);
+  return r;
+}
+
 static void test_joinable(void **state) {
   (void)state;
   mp_test_watchdog(30);
@@ -591,22 +669,10 @@ static void test_joinable(void **state) {
   for (uint32_t i = 0; i < 10; i++)
     assert_int_equal(mp_queue_put(q, &i, sizeof i, 0), 0);
   assert_int_equal(mp_queue_join(q, 0.02), MP_ETIMEOUT);
-  pid_t p = fork_or_die();
-  if (p == 0) {
-    for (int i = 0; i < 10; i++) {
-      uint32_t v;
-      size_t n;
-      if (mp_queue_get_into(q, &v, sizeof v, &n, 10.0) != 0)
-        _exit(1);
-      usleep(2000);
-      if (mp_queue_task_done(q) != 0)
-        _exit(2);
-    }
-    _exit(mp_queue_task_done(q) == MP_EVALUE ? 0 : 3);
-  }
+  mp_process *p = queue_child(take_ten, NULL, 0, q);
   assert_int_equal(mp_queue_join(q, 10.0), 0);
   assert_true(mp_queue_empty(q));
-  wait_ok(p);
+  mp_test_join_ok(p);
   mp_queue_free(q);
 }
 
@@ -627,30 +693,37 @@ static uint64_t mem_available(void) {
   return kb * 1024;
 }
 
-/* An item far larger than any ring: 1 GiB from a child to the parent. */
+/* An item far larger than any ring: 1 GiB from a child to the parent.
+ * Under fork only: the size is the point, and it is the suite's slowest. */
+static int put_huge(void *arg, size_t len) {
+  const size_t big = (size_t)1 << 30;
+  CHILD_OPEN(mp_queue, q, 0, mp_queue_open(h));
+  /* Untouched anonymous pages read as the shared zero page: only the
+   * marks take memory (first touches are slow on virtual machines). */
+  unsigned char *x = mmap(NULL, big, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  CHILD_FAIL(x != MAP_FAILED);
+  for (size_t i = 0; i < big; i += 1 << 20)
+    x[i] = (unsigned char)(1 + (i >> 20));
+  x[big - 1] = 0xab;
+  int r = mp_queue_put(q, x, big, MP_FOREVER);
+  munmap(x, big);
+  mp_queue_free(q);
+  return r == 0 ? 0 : 1;
+}
+
 static void test_huge_item(void **state) {
   (void)state;
   mp_test_watchdog(240);
+  mp_test_only_method("fork", "the item's size is the point, not the start "
+                              "method; the suite's slowest test runs once");
   const size_t big = (size_t)1 << 30;
   if (mem_available() < 4 * (uint64_t)big) {
     fprintf(stderr, "test_huge_item: less than 4 GiB free; skipped\n");
     return;
   }
   mp_queue *q = mp_queue_new(1);
-  pid_t p = fork_or_die();
-  if (p == 0) {
-    /* Untouched anonymous pages read as the shared zero page: only the
-     * marks take memory (first touches are slow on virtual machines). */
-    unsigned char *x = mmap(NULL, big, PROT_READ | PROT_WRITE,
-                            MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (x == MAP_FAILED)
-      _exit(2);
-    for (size_t i = 0; i < big; i += 1 << 20)
-      x[i] = (unsigned char)(1 + (i >> 20));
-    x[big - 1] = 0xab;
-    _exit(mp_queue_put(q, x, big, MP_FOREVER) == 0 ? 0 : 1);
-  }
-  wait_ok(p);
+  mp_test_join_ok(queue_child(put_huge, NULL, 0, q));
   void *d;
   size_t n;
   assert_int_equal(mp_queue_get(q, &d, &n, 10.0), 0);
@@ -667,6 +740,7 @@ static void test_huge_item(void **state) {
 }
 
 int main(void) {
+  mp_test_use_start_method();
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_basic),
       cmocka_unit_test(test_bad_input),

@@ -3,7 +3,8 @@
  * from other processes, close, unlink, the explicit lifetime (a segment
  * outlives the process that made it until someone unlinks it), bad input,
  * and no leaked descriptors. Every name a test creates is recorded and
- * unlinked again by the group teardown, even when a test fails midway. */
+ * unlinked again by the group teardown, even when a test fails midway.
+ * The suite runs once per start method (tests/mp_test.h). */
 #include <sys/stat.h>
 
 #include "sync_test_util.h"
@@ -169,13 +170,11 @@ static void test_bad_input(void **state) {
 
 /* ---- other processes ----------------------------------------------------- */
 
-static const char *g_name;
-
-/* Attaches by name, writes, and ends without unlinking. */
+/* Attaches by name (the argument bytes), writes, and ends without
+ * unlinking. */
 static int attacher(void *arg, size_t len) {
-  (void)arg;
   (void)len;
-  mp_shared_memory *m = mp_shared_memory_attach(g_name);
+  mp_shared_memory *m = mp_shared_memory_attach(arg);
   if (!m)
     return 1;
   int *p = mp_shared_memory_buf(m);
@@ -192,16 +191,15 @@ static int creator(void *arg, size_t len) {
   if (!m)
     return 1;
   strcpy(mp_shared_memory_buf(m), "left for you");
+  /* A process's end closes it; a thread-process is this very program. */
+  if (mp_test_method_is("thread"))
+    mp_shared_memory_free(m);
   return 0;
 }
 
 static int run(mp_target_fn fn, const void *arg, size_t len) {
-  mp_process *p = mp_process_new(fn, arg, len, NULL);
-  assert_non_null(p);
-  assert_int_equal(mp_process_start(p), 0);
-  assert_int_equal(mp_process_join(p, 20), 0);
-  int code = -1;
-  assert_int_equal(mp_process_exitcode(p, &code), 1);
+  mp_process *p = mp_test_start(fn, arg, len, NULL, 0);
+  int code = mp_test_join_code(p);
   mp_process_free(p);
   return code;
 }
@@ -209,13 +207,13 @@ static int run(mp_target_fn fn, const void *arg, size_t len) {
 static void test_other_processes(void **state) {
   (void)state;
   mp_test_watchdog(30);
-  g_name = test_name("procs");
+  const char *g_name = test_name("procs");
   mp_shared_memory *m = mp_shared_memory_create(g_name, 10 * sizeof(int));
   assert_non_null(m);
   int *p = mp_shared_memory_buf(m);
   for (int i = 0; i < 10; i++)
     p[i] = i;
-  assert_int_equal(run(attacher, NULL, 0), 0);
+  assert_int_equal(run(attacher, g_name, strlen(g_name) + 1), 0);
   for (int i = 0; i < 10; i++)
     assert_int_equal(p[i], -i);
   /* The child's exit removed nothing (no resource tracker). */
@@ -237,6 +235,7 @@ static void test_other_processes(void **state) {
 }
 
 int main(void) {
+  mp_test_use_start_method();
   if (access("/dev/shm", W_OK) != 0)
     mp_test_skip("/dev/shm is not writable here");
   const struct CMUnitTest tests[] = {

@@ -1,7 +1,8 @@
 /* test_shm.c: the shared-memory layer: segments and the allocator (many
- * allocations, large blocks, fork then allocate in both processes,
+ * allocations, large blocks, a child and its parent allocating at once,
  * references that keep a block alive across processes), handles on the
- * wire and across exec, descriptor passing, and no leaked descriptors. */
+ * wire and across exec, descriptor passing, and no leaked descriptors.
+ * The suite runs once per start method (tests/mp_test.h). */
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -85,43 +86,62 @@ static void test_alloc_large_and_bad(void **state) {
   assert_null(big.seg);
 }
 
-/* The parent and a forked child allocate at the same time: the child must
- * not hand out the parent's free blocks (it has a copy of the bitmap). */
-static void test_fork_then_alloc(void **state) {
+/* The parent and a child allocate at the same time. A forked child must
+ * not hand out the parent's free blocks (it has a copy of the bitmap); a
+ * spawned one allocates from segments of its own; a thread-process from
+ * the same ones, concurrently. The child opens the parent's block `keep`
+ * (passed as handle 0) and says so on the socket (descriptor 1) before
+ * the parent may drop its own reference. */
+enum { NALLOC = 500 };
+
+static int t_alloc(void *arg, size_t len) {
+  mp_handle h = mp_test_handle(0);
+  int sock = mp_inherited_fd(1);
+  mp__shm_ref keep = {0};
+  CHILD_FAIL(h.nparts == 1 && sock >= 0);
+  CHILD_FAIL(mp__shm_open(&keep, &h.parts[0], MP_TYPE_RAW, 100) == 0);
+  char c = 'r';
+  CHILD_FAIL(write(sock, &c, 1) == 1 && read(sock, &c, 1) == 1 && c == 'g');
+  mp__shm_ref *mine = calloc(NALLOC, sizeof *mine);
+  CHILD_FAIL(mine);
+  for (int i = 0; i < NALLOC; i++) {
+    CHILD_FAIL(mp__shm_alloc(&mine[i], 64, MP_TYPE_RAW) == 0);
+    fill(mine[i].ptr, 64, 1000u + (unsigned)i);
+  }
+  usleep(50000);
+  for (int i = 0; i < NALLOC; i++)
+    CHILD_FAIL(check(mine[i].ptr, 64, 1000u + (unsigned)i));
+  /* The parent's block is still intact. */
+  CHILD_FAIL(check(keep.ptr, 100, 7));
+  mp__shm_stats st;
+  mp__shm_get_stats(&st);
+  CHILD_FAIL(st.owned >= 1);
+  for (int i = 0; i < NALLOC; i++)
+    mp__shm_release(&mine[i]);
+  mp__shm_release(&keep);
+  free(mine);
+  return 0;
+}
+
+static void test_child_then_alloc(void **state) {
   (void)state;
   mp_test_watchdog(30);
   mp__shm_ref keep;
   assert_int_equal(mp__shm_alloc(&keep, 100, MP_TYPE_RAW), 0);
   fill(keep.ptr, 100, 7);
-  int go[2];
-  assert_int_equal(pipe(go), 0);
-  pid_t pid = fork();
-  assert_true(pid >= 0);
-  enum { N = 500 };
-  static mp__shm_ref mine[N];
-  if (pid == 0) {
-    char c;
-    if (read(go[0], &c, 1) != 1)
-      _exit(3);
-    for (int i = 0; i < N; i++) {
-      if (mp__shm_alloc(&mine[i], 64, MP_TYPE_RAW) < 0)
-        _exit(4);
-      fill(mine[i].ptr, 64, 1000u + (unsigned)i);
-    }
-    usleep(50000);
-    for (int i = 0; i < N; i++)
-      if (!check(mine[i].ptr, 64, 1000u + (unsigned)i))
-        _exit(5);
-    /* The parent's block, inherited, is still intact. */
-    if (!check(keep.ptr, 100, 7))
-      _exit(6);
-    mp__shm_stats st;
-    mp__shm_get_stats(&st);
-    mp__shm_exit();
-    _exit(st.owned >= 1 ? 0 : 7);
-  }
-  assert_int_equal(write(go[1], "x", 1), 1);
-  for (int i = 0; i < N; i++) {
+  mp_handle h = {.type = MP_TYPE_RAW, .nparts = 1};
+  assert_int_equal(mp__shm_part(&keep, &h.parts[0]), 0);
+  int sv[2];
+  assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  mp_process *p = mp_test_process(t_alloc, NULL, 0);
+  mp_test_pass(p, &h);
+  mp_test_pass_fd(p, sv[1]);
+  assert_int_equal(mp_process_start(p), 0);
+  char c;
+  assert_int_equal(read(sv[0], &c, 1), 1);
+  assert_int_equal(write(sv[0], "g", 1), 1);
+  static mp__shm_ref mine[NALLOC];
+  for (int i = 0; i < NALLOC; i++) {
     assert_int_equal(mp__shm_alloc(&mine[i], 64, MP_TYPE_RAW), 0);
     fill(mine[i].ptr, 64, 5000u + (unsigned)i);
   }
@@ -132,17 +152,14 @@ static void test_fork_then_alloc(void **state) {
   mp__shm_ref again;
   assert_int_equal(mp__shm_alloc(&again, 100, MP_TYPE_RAW), 0);
   assert_ptr_not_equal(again.ptr, old);
-  int status;
-  assert_int_equal(waitpid(pid, &status, 0), pid);
-  assert_true(WIFEXITED(status));
-  assert_int_equal(WEXITSTATUS(status), 0);
-  for (int i = 0; i < N; i++) {
+  mp_test_join_ok(p);
+  for (int i = 0; i < NALLOC; i++) {
     assert_true(check(mine[i].ptr, 64, 5000u + (unsigned)i));
     mp__shm_release(&mine[i]);
   }
   mp__shm_release(&again);
-  close(go[0]);
-  close(go[1]);
+  close(sv[0]);
+  close(sv[1]);
 }
 
 static void test_handle_wire(void **state) {
@@ -352,10 +369,11 @@ static void test_no_fd_leaks(void **state) {
 }
 
 int main(void) {
+  mp_test_use_start_method();
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_alloc_many),
       cmocka_unit_test(test_alloc_large_and_bad),
-      cmocka_unit_test(test_fork_then_alloc),
+      cmocka_unit_test(test_child_then_alloc),
       cmocka_unit_test(test_handle_wire),
       cmocka_unit_test(test_fd_passing),
       cmocka_unit_test(test_handle_across_exec),

@@ -1,7 +1,9 @@
 /* test_sync.c: the semantics of Lock, RLock, Semaphore, BoundedSemaphore,
  * Event, Condition and Barrier across real processes and threads, and
  * their answers to bad input. Robustness against killed processes is in
- * test_sync_robust.c. */
+ * test_sync_robust.c. The suite runs once per start method
+ * (tests/mp_test.h): every child gets its objects as passed handles and
+ * its shared scratch memory as a raw array. */
 #include "sync_test_util.h"
 
 /* ---- Lock ------------------------------------------------------------------ */
@@ -39,39 +41,58 @@ typedef struct counter_ctx {
   int n;
 } counter_ctx;
 
-static void count_up(void *arg) {
-  counter_ctx *c = arg;
+static bool count_up(counter_ctx *c) {
   for (int i = 0; i < c->n; i++) {
-    CHILD_CHECK(mp_lock_acquire(c->lock, 30) == 0);
+    if (mp_lock_acquire(c->lock, 30) != 0)
+      return false;
     long v = *c->counter;
     if (i % 64 == 0)
       sched_yield(); /* widen the window a lost update would need */
     *c->counter = v + 1;
-    CHILD_CHECK(mp_lock_release(c->lock) == 0);
+    if (mp_lock_release(c->lock) != 0)
+      return false;
   }
+  return true;
 }
 
-/* Four processes and the parent's two threads add under one lock. */
-static void *count_thread(void *arg) {
-  count_up(arg);
-  return NULL;
+/* Four children and the parent's two threads add under one lock. */
+static void *count_thread(void *arg) { return count_up(arg) ? NULL : arg; }
+
+/* Handles: 0 the lock, 1 the scratch array holding the counter. */
+static int count_child(void *arg, size_t len) {
+  CHILD_OPEN(mp_lock, l, 0, mp_lock_open(h));
+  mp_array *a;
+  volatile long *counter = mp_test_scratch_open(1, &a);
+  CHILD_FAIL(counter);
+  counter_ctx c = {l, counter, 20000};
+  bool ok = count_up(&c);
+  mp_array_free(a);
+  mp_lock_free(l);
+  return ok ? 0 : 1;
 }
 
 static void mutual_exclusion(mp_lock *l) {
-  volatile long *counter = shared_scratch(4096);
+  mp_array *a;
+  volatile long *counter = mp_test_scratch(4096, &a);
   counter_ctx c = {l, counter, 20000};
-  pid_t pids[4];
+  mp_handle h[2];
+  assert_int_equal(mp_lock_handle(l, &h[0]), 0);
+  assert_int_equal(mp_array_handle(a, &h[1]), 0);
+  mp_process *p[4];
   for (int i = 0; i < 4; i++)
-    pids[i] = fork_child(count_up, &c);
+    p[i] = mp_test_start(count_child, NULL, 0, h, 2);
   pthread_t th[2];
   for (int i = 0; i < 2; i++)
     pthread_create(&th[i], NULL, count_thread, &c);
-  for (int i = 0; i < 2; i++)
-    pthread_join(th[i], NULL);
+  for (int i = 0; i < 2; i++) {
+    void *bad;
+    pthread_join(th[i], &bad);
+    assert_null(bad);
+  }
   for (int i = 0; i < 4; i++)
-    reap_ok(pids[i]);
+    mp_test_join_ok(p[i]);
   assert_int_equal(*counter, 6 * 20000);
-  munmap((void *)counter, 4096);
+  mp_array_free(a);
 }
 
 static void test_lock_mutual_exclusion(void **state) {
@@ -97,6 +118,14 @@ static void *rlock_other_thread(void *arg) {
   return (void *)bad;
 }
 
+static int rlock_other_child(void *arg, size_t len) {
+  CHILD_OPEN(mp_lock, r, 0, mp_lock_open(h));
+  CHILD_FAIL(mp_lock_release(r) == MP_ENOTOWNER);
+  CHILD_FAIL(mp_lock_acquire(r, 0.05) == MP_ETIMEOUT);
+  mp_lock_free(r);
+  return 0;
+}
+
 static void test_rlock(void **state) {
   (void)state;
   mp_test_watchdog(20);
@@ -116,44 +145,57 @@ static void test_rlock(void **state) {
   }
   assert_false(mp_lock_locked(r));
   assert_int_equal(mp_lock_release(r), MP_ENOTOWNER);
-  /* Another process cannot release it either. */
+  /* Another process (or thread-process) cannot release it either. */
   assert_int_equal(mp_lock_acquire(r, 0), 0);
-  pid_t pid = fork();
-  if (pid == 0) {
-    CHILD_CHECK(mp_lock_release(r) == MP_ENOTOWNER);
-    CHILD_CHECK(mp_lock_acquire(r, 0.05) == MP_ETIMEOUT);
-    _exit(0);
-  }
-  reap_ok(pid);
+  mp_handle h;
+  assert_int_equal(mp_lock_handle(r, &h), 0);
+  mp_test_join_ok(mp_test_start(rlock_other_child, NULL, 0, &h, 1));
   assert_int_equal(mp_lock_release(r), 0);
   mp_lock_free(r);
 }
 
-/* Locks built in caller memory work across fork too. */
+/* Locks built in caller memory work in other processes too: here the
+ * memory is a raw array's, passed as handle 0; the child attaches. */
+static int caller_memory_child(void *arg, size_t len) {
+  mp_array *a;
+  void *mem = mp_test_scratch_open(0, &a);
+  CHILD_FAIL(mem);
+  mp_lock *l = mp_lock_attach(mem);
+  CHILD_FAIL(l);
+  CHILD_FAIL(mp_lock_acquire(l, 0) == MP_ETIMEOUT);
+  CHILD_FAIL(mp_lock_release(l) == 0); /* any process may release a Lock */
+  mp_lock_free(l);
+  mp_array_free(a);
+  return 0;
+}
+
 static void test_lock_in_caller_memory(void **state) {
   (void)state;
   mp_test_watchdog(20);
-  void *mem = shared_scratch(4096);
+  mp_array *a;
+  void *mem = mp_test_scratch(4096, &a);
   assert_true(mp_lock_memsize() <= 64);
   mp_lock *l = mp_lock_init(mem, false);
   assert_ptr_equal(mp_lock_mem(l), mem);
   assert_int_equal(mp_lock_acquire(l, 0), 0);
-  pid_t pid = fork();
-  if (pid == 0) {
-    mp_lock *a = mp_lock_attach(mem);
-    CHILD_CHECK(mp_lock_acquire(a, 0) == MP_ETIMEOUT);
-    CHILD_CHECK(mp_lock_release(a) == 0); /* any process may release a Lock */
-    mp_lock_free(a);
-    _exit(0);
-  }
-  reap_ok(pid);
+  mp_handle h;
+  assert_int_equal(mp_array_handle(a, &h), 0);
+  mp_test_join_ok(mp_test_start(caller_memory_child, NULL, 0, &h, 1));
   assert_false(mp_lock_locked(l));
   mp_lock_free(l);
   assert_null(mp_lock_attach(NULL));
-  munmap(mem, 4096);
+  mp_array_free(a);
 }
 
 /* ---- Semaphore ------------------------------------------------------------- */
+
+static int sem_waiter(void *arg, size_t len) {
+  CHILD_OPEN(mp_semaphore, z, 0, mp_semaphore_open(h));
+  int r = mp_semaphore_acquire(z, 20);
+  mp_semaphore_free(z);
+  CHILD_FAIL(r == 0);
+  return 0;
+}
 
 static void test_semaphore(void **state) {
   (void)state;
@@ -191,25 +233,30 @@ static void test_semaphore(void **state) {
 
   /* A waiter in another process is woken by a release here. */
   mp_semaphore *z = mp_semaphore_new(0);
-  pid_t pids[3];
-  for (int i = 0; i < 3; i++) {
-    pids[i] = fork();
-    if (pids[i] == 0) {
-      CHILD_CHECK(mp_semaphore_acquire(z, 20) == 0);
-      _exit(0);
-    }
-  }
+  mp_handle h;
+  assert_int_equal(mp_semaphore_handle(z, &h), 0);
+  mp_process *p[3];
+  for (int i = 0; i < 3; i++)
+    p[i] = mp_test_start(sem_waiter, NULL, 0, &h, 1);
   sleep_s(0.05);
   for (int i = 0; i < 3; i++)
     assert_int_equal(mp_semaphore_release(z), 0);
   for (int i = 0; i < 3; i++)
-    reap_ok(pids[i]);
+    mp_test_join_ok(p[i]);
   assert_int_equal(mp_semaphore_get_value(z), 0);
   mp_semaphore_free(z);
   mp_semaphore_free(NULL);
 }
 
 /* ---- Event ------------------------------------------------------------------ */
+
+static int event_waiter(void *arg, size_t len) {
+  CHILD_OPEN(mp_event, e, 0, mp_event_open(h));
+  int r = mp_event_wait(e, 20);
+  mp_event_free(e);
+  CHILD_FAIL(r == 0);
+  return 0;
+}
 
 static void test_event(void **state) {
   (void)state;
@@ -228,18 +275,15 @@ static void test_event(void **state) {
   mp_event_clear(e);
   assert_false(mp_event_is_set(e));
   /* Many waiters in other processes; one set wakes them all. */
-  pid_t pids[4];
-  for (int i = 0; i < 4; i++) {
-    pids[i] = fork();
-    if (pids[i] == 0) {
-      CHILD_CHECK(mp_event_wait(e, 20) == 0);
-      _exit(0);
-    }
-  }
+  mp_handle h;
+  assert_int_equal(mp_event_handle(e, &h), 0);
+  mp_process *p[4];
+  for (int i = 0; i < 4; i++)
+    p[i] = mp_test_start(event_waiter, NULL, 0, &h, 1);
   sleep_s(0.1);
   mp_event_set(e);
   for (int i = 0; i < 4; i++)
-    reap_ok(pids[i]);
+    mp_test_join_ok(p[i]);
   mp_event_free(e);
   mp_event_set(NULL);
   mp_event_clear(NULL);
@@ -286,29 +330,47 @@ static void test_condition_basics(void **state) {
   mp_condition_free(NULL);
 }
 
-/* A producer/consumer over a plain Lock between processes. */
+/* A producer/consumer over a plain Lock between processes. Handles: 0 the
+ * condition, 1 the scratch array holding the box. */
+enum { CONSUMERS = 3, PER = 200 };
+
+static int consumer(void *arg, size_t len) {
+  CHILD_OPEN(mp_condition, c, 0, mp_condition_open(h));
+  mp_array *a;
+  box *b = mp_test_scratch_open(1, &a);
+  CHILD_FAIL(b);
+  int r = 0;
+  for (int k = 0; k < PER && !r; k++) {
+    if (mp_condition_acquire(c, 30) != 0)
+      r = 1;
+    else if (mp_condition_wait_for(c, has_item, b, 30) != 0)
+      r = 2;
+    else {
+      b->items--;
+      b->taken++;
+    }
+    if (r != 1 && mp_condition_release(c) != 0)
+      r = 3;
+  }
+  mp_array_free(a);
+  mp_condition_free(c);
+  return r;
+}
+
 static void test_condition_processes(void **state) {
   (void)state;
   mp_test_watchdog(60);
   mp_lock *l = mp_lock_new();
   mp_condition *c = mp_condition_new(l);
   assert_false(mp_lock_is_recursive(mp_condition_get_lock(c)));
-  box *b = shared_scratch(4096);
-  enum { CONSUMERS = 3, PER = 200 };
-  pid_t pids[CONSUMERS];
-  for (int i = 0; i < CONSUMERS; i++) {
-    pids[i] = fork();
-    if (pids[i] == 0) {
-      for (int k = 0; k < PER; k++) {
-        CHILD_CHECK(mp_condition_acquire(c, 30) == 0);
-        CHILD_CHECK(mp_condition_wait_for(c, has_item, b, 30) == 0);
-        b->items--;
-        b->taken++;
-        CHILD_CHECK(mp_condition_release(c) == 0);
-      }
-      _exit(0);
-    }
-  }
+  mp_array *a;
+  box *b = mp_test_scratch(4096, &a);
+  mp_handle h[2];
+  assert_int_equal(mp_condition_handle(c, &h[0]), 0);
+  assert_int_equal(mp_array_handle(a, &h[1]), 0);
+  mp_process *p[CONSUMERS];
+  for (int i = 0; i < CONSUMERS; i++)
+    p[i] = mp_test_start(consumer, NULL, 0, h, 2);
   for (int k = 0; k < CONSUMERS * PER; k++) {
     assert_int_equal(mp_condition_acquire(c, 30), 0);
     b->items++;
@@ -318,62 +380,98 @@ static void test_condition_processes(void **state) {
       sched_yield();
   }
   for (int i = 0; i < CONSUMERS; i++)
-    reap_ok(pids[i]);
+    mp_test_join_ok(p[i]);
   assert_int_equal(b->taken, CONSUMERS * PER);
   assert_int_equal(b->items, 0);
   mp_condition_free(c);
   mp_lock_free(l);
-  munmap(b, 4096);
+  mp_array_free(a);
 }
 
-/* notify(n) wakes n of the sleepers; notify_all the rest. */
-static void test_condition_notify_n(void **state) {
-  (void)state;
-  mp_test_watchdog(30);
-  mp_condition *c = mp_condition_new(NULL);
-  int *woke = shared_scratch(4096);
-  enum { N = 4 };
-  pid_t pids[N];
-  for (int i = 0; i < N; i++) {
-    pids[i] = fork();
-    if (pids[i] == 0) {
-      CHILD_CHECK(mp_condition_acquire(c, 30) == 0);
-      woke[1]++; /* sleeping (counted under the lock) */
-      int r = mp_condition_wait(c, 30);
-      CHILD_CHECK(r == 0);
-      woke[0]++;
-      CHILD_CHECK(mp_condition_release(c) == 0);
-      _exit(0);
-    }
+/* notify(n) ends exactly min(n, waiting) waits, never more, round after
+ * round: N waiters, each counted under the lock as waiting before its
+ * wait (so registered once the parent holds the lock and sees all N) and
+ * counting its wake-ups after. Each round the parent, seeing all N
+ * waiting, notifies k < N, then waits until the k woke and all N wait
+ * again. A wait ending without its notify (a waiter woken on its way to
+ * sleep, say: waiters re-enter their wait just before each notify) is
+ * counted too, and never cancels out: at the end, after notify_all sends
+ * all N home, the total must be exactly the sum of the k plus N. */
+enum { NWAITERS = 4, NROUNDS = 300 };
+
+typedef struct notify_board {
+  int waiting; /* under the condition's lock, as all below */
+  int woke;
+  int stop;
+  int failed;
+} notify_board;
+
+static int notified_waiter(void *arg, size_t len) {
+  CHILD_OPEN(mp_condition, c, 0, mp_condition_open(h));
+  mp_array *a;
+  notify_board *nb = mp_test_scratch_open(1, &a);
+  CHILD_FAIL(nb);
+  int r = 0;
+  CHILD_FAIL(mp_condition_acquire(c, 30) == 0);
+  while (!nb->stop && !r) {
+    nb->waiting++;
+    int w = mp_condition_wait(c, 60);
+    nb->waiting--;
+    if (w == 0)
+      nb->woke++;
+    else
+      r = nb->failed = 1; /* a lost notify: the parent stops waiting */
   }
-  for (int tries = 0; __atomic_load_n(&woke[1], __ATOMIC_ACQUIRE) < N && tries < 4000; tries++)
-    sleep_s(0.005);
-  /* All asleep: a waiter still on its way to sleep would end its wait at
-   * the notify too (see below), and with two of them notify(2) could end
-   * all four waits. */
-  bool known = true;
-  for (int i = 0; i < N; i++)
-    known = asleep_in_futex(pids[i]) && known;
-  if (!known)
-    sleep_s(0.2); /* /proc cannot tell: let the last one reach its sleep */
-  assert_int_equal(mp_condition_acquire(c, 10), 0);
-  assert_int_equal(mp_condition_notify(c, 2), 0);
-  assert_int_equal(mp_condition_release(c), 0);
-  /* Wait (however loaded the machine) until the two have run; a waiter
-   * still on its way to sleep when notify came may end its wait too (see
-   * mp_condition_wait), but notify(2) never wakes them all. */
-  for (int tries = 0; __atomic_load_n(&woke[0], __ATOMIC_ACQUIRE) < 2 && tries < 4000; tries++)
-    sleep_s(0.005);
-  sleep_s(0.1);
-  assert_int_equal(mp_condition_acquire(c, 10), 0);
-  assert_true(woke[0] >= 2 && woke[0] < N);
-  assert_int_equal(mp_condition_notify_all(c), 0);
-  assert_int_equal(mp_condition_release(c), 0);
-  for (int i = 0; i < N; i++)
-    reap_ok(pids[i]);
-  assert_int_equal(woke[0], N);
+  CHILD_FAIL(mp_condition_release(c) == 0);
+  mp_array_free(a);
   mp_condition_free(c);
-  munmap(woke, 4096);
+  return r;
+}
+
+/* With the lock held, waits until pred holds over the board. */
+static void hold_when(mp_condition *c, notify_board *nb, int waiting, int woke) {
+  for (;;) {
+    assert_int_equal(mp_condition_acquire(c, 30), 0);
+    assert_int_equal(nb->failed, 0);
+    if (nb->waiting == waiting && nb->woke >= woke)
+      return;
+    assert_int_equal(mp_condition_release(c), 0);
+    usleep(200);
+  }
+}
+
+static void test_condition_notify_exact(void **state) {
+  (void)state;
+  mp_test_watchdog(120);
+  mp_condition *c = mp_condition_new(NULL);
+  mp_array *a;
+  notify_board *nb = mp_test_scratch(4096, &a);
+  mp_handle h[2];
+  assert_int_equal(mp_condition_handle(c, &h[0]), 0);
+  assert_int_equal(mp_array_handle(a, &h[1]), 0);
+  mp_process *p[NWAITERS];
+  for (int i = 0; i < NWAITERS; i++)
+    p[i] = mp_test_start(notified_waiter, NULL, 0, h, 2);
+  int sent = 0;
+  for (int round = 0; round < NROUNDS; round++) {
+    hold_when(c, nb, NWAITERS, sent);
+    assert_int_equal(nb->woke, sent); /* none woke without a notify */
+    int k = 1 + round % (NWAITERS - 1);
+    assert_int_equal(mp_condition_notify(c, k), 0);
+    sent += k;
+    assert_int_equal(mp_condition_release(c), 0);
+  }
+  hold_when(c, nb, NWAITERS, sent);
+  nb->stop = 1;
+  assert_int_equal(mp_condition_notify_all(c), 0);
+  assert_int_equal(mp_condition_notify(c, 0), 0); /* nothing: n <= 0 */
+  assert_int_equal(mp_condition_release(c), 0);
+  for (int i = 0; i < NWAITERS; i++)
+    mp_test_join_ok(p[i]);
+  assert_int_equal(nb->waiting, 0);
+  assert_int_equal(nb->woke, sent + NWAITERS);
+  mp_condition_free(c);
+  mp_array_free(a);
 }
 
 /* ---- Barrier ----------------------------------------------------------------- */
@@ -381,6 +479,29 @@ static void test_condition_notify_n(void **state) {
 static int count_action(void *arg) {
   __atomic_fetch_add((int *)arg, 1, __ATOMIC_RELAXED);
   return 0;
+}
+
+enum { P = 4, ROUNDS = 50 };
+
+/* Handles: 0 the barrier, 1 the scratch array (the action counts in
+ * [0], the parties' indexes in [1..]): the action's argument points into
+ * this process's mapping of it. */
+static int barrier_party(void *arg, size_t len) {
+  mp_array *a;
+  int *shared = mp_test_scratch_open(1, &a);
+  CHILD_FAIL(shared);
+  CHILD_OPEN(mp_barrier, b, 0, mp_barrier_open(h, count_action, &shared[0]));
+  int bad = 0;
+  for (int r = 0; r < ROUNDS && !bad; r++) {
+    int idx = mp_barrier_wait_timeout(b, 30);
+    if (idx < 0 || idx >= P)
+      bad = 1;
+    else
+      __atomic_fetch_add(&shared[1 + r * P + idx], 1, __ATOMIC_RELAXED);
+  }
+  mp_barrier_free(b);
+  mp_array_free(a);
+  return bad;
 }
 
 static void test_barrier_rounds(void **state) {
@@ -392,42 +513,46 @@ static void test_barrier_rounds(void **state) {
   assert_null(mp_barrier_new(-3, NULL, NULL, MP_FOREVER));
   assert_null(mp_barrier_new(2, NULL, NULL, NAN));
   assert_int_equal(mp_barrier_memsize(0), 0);
-  int *shared = shared_scratch(4096); /* [0] action runs, [1..] index seen */
-  enum { P = 4, ROUNDS = 50 };
+  mp_array *a;
+  int *shared = mp_test_scratch(4096, &a); /* [0] action runs, [1..] index seen */
   mp_barrier *b = mp_barrier_new(P, count_action, &shared[0], MP_FOREVER);
   assert_int_equal(mp_barrier_parties(b), P);
   assert_int_equal(mp_barrier_n_waiting(b), 0);
-  pid_t pids[P - 1];
-  for (int i = 0; i < P - 1; i++) {
-    pids[i] = fork();
-    if (pids[i] == 0) {
-      for (int r = 0; r < ROUNDS; r++) {
-        int idx = mp_barrier_wait_timeout(b, 30);
-        CHILD_CHECK(idx >= 0 && idx < P);
-        __atomic_fetch_add(&shared[1 + r * P + idx], 1, __ATOMIC_RELAXED);
-      }
-      _exit(0);
-    }
-  }
+  mp_handle h[2];
+  assert_int_equal(mp_barrier_handle(b, &h[0]), 0);
+  assert_int_equal(mp_array_handle(a, &h[1]), 0);
+  mp_process *p[P - 1];
+  for (int i = 0; i < P - 1; i++)
+    p[i] = mp_test_start(barrier_party, NULL, 0, h, 2);
   for (int r = 0; r < ROUNDS; r++) {
     int idx = mp_barrier_wait(b);
     assert_true(idx >= 0 && idx < P);
     __atomic_fetch_add(&shared[1 + r * P + idx], 1, __ATOMIC_RELAXED);
   }
   for (int i = 0; i < P - 1; i++)
-    reap_ok(pids[i]);
+    mp_test_join_ok(p[i]);
   assert_int_equal(shared[0], ROUNDS); /* the action ran once per round */
   for (int r = 0; r < ROUNDS; r++)     /* every index once per round */
     for (int i = 0; i < P; i++)
       assert_int_equal(shared[1 + r * P + i], 1);
   assert_false(mp_barrier_broken(b));
   mp_barrier_free(b);
-  munmap(shared, 4096);
+  mp_array_free(a);
 }
 
 static int failing_action(void *arg) {
   (void)arg;
   return -EIO;
+}
+
+/* One wait on the barrier (handle 0); arg: whether it must break. */
+static int barrier_once(void *arg, size_t len) {
+  bool broken = *(bool *)arg;
+  CHILD_OPEN(mp_barrier, b, 0, mp_barrier_open(h, NULL, NULL));
+  int i = mp_barrier_wait_timeout(b, 30);
+  mp_barrier_free(b);
+  CHILD_FAIL(broken ? i == MP_EBROKEN : i == 0 || i == 1);
+  return 0;
 }
 
 static void test_barrier_break_reset(void **state) {
@@ -441,38 +566,30 @@ static void test_barrier_break_reset(void **state) {
   mp_barrier_reset(b);
   assert_false(mp_barrier_broken(b));
   /* Reset while a party waits: the waiter gets MP_EBROKEN. */
-  pid_t pid = fork();
-  if (pid == 0) {
-    CHILD_CHECK(mp_barrier_wait_timeout(b, 30) == MP_EBROKEN);
-    _exit(0);
-  }
+  mp_handle h;
+  assert_int_equal(mp_barrier_handle(b, &h), 0);
+  bool broken = true;
+  mp_process *p = mp_test_start(barrier_once, &broken, sizeof broken, &h, 1);
   for (int i = 0; i < 2000 && mp_barrier_n_waiting(b) < 1; i++)
     sleep_s(0.005);
   assert_int_equal(mp_barrier_n_waiting(b), 1);
   mp_barrier_reset(b);
-  reap_ok(pid);
+  mp_test_join_ok(p);
   assert_false(mp_barrier_broken(b));
   assert_int_equal(mp_barrier_n_waiting(b), 0);
   /* It works again after the reset. */
-  pid = fork();
-  if (pid == 0) {
-    int i = mp_barrier_wait_timeout(b, 30);
-    CHILD_CHECK(i == 0 || i == 1);
-    _exit(0);
-  }
+  broken = false;
+  p = mp_test_start(barrier_once, &broken, sizeof broken, &h, 1);
   int i = mp_barrier_wait_timeout(b, 30);
   assert_true(i == 0 || i == 1);
-  reap_ok(pid);
+  mp_test_join_ok(p);
   /* abort() wakes a waiter with MP_EBROKEN. */
-  pid = fork();
-  if (pid == 0) {
-    CHILD_CHECK(mp_barrier_wait_timeout(b, 30) == MP_EBROKEN);
-    _exit(0);
-  }
+  broken = true;
+  p = mp_test_start(barrier_once, &broken, sizeof broken, &h, 1);
   for (int k = 0; k < 2000 && mp_barrier_n_waiting(b) < 1; k++)
     sleep_s(0.005);
   mp_barrier_abort(b);
-  reap_ok(pid);
+  mp_test_join_ok(p);
   assert_true(mp_barrier_broken(b));
   mp_barrier_free(b);
   /* A failing action breaks it: its caller gets the action's code. */
@@ -541,6 +658,7 @@ static void test_handles_of_all(void **state) {
 }
 
 int main(void) {
+  mp_test_use_start_method();
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_lock_basics),
       cmocka_unit_test(test_lock_mutual_exclusion),
@@ -550,7 +668,7 @@ int main(void) {
       cmocka_unit_test(test_event),
       cmocka_unit_test(test_condition_basics),
       cmocka_unit_test(test_condition_processes),
-      cmocka_unit_test(test_condition_notify_n),
+      cmocka_unit_test(test_condition_notify_exact),
       cmocka_unit_test(test_barrier_rounds),
       cmocka_unit_test(test_barrier_break_reset),
       cmocka_unit_test(test_handles_of_all),

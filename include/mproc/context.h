@@ -136,7 +136,10 @@ MP_EXPORT void mp_freeze_support(void);
 
 /* Before start: passes the object h names (its descriptors are duplicated
  * now; the caller keeps h and the object) / a descriptor (duplicated) to
- * the child. Returns the index the child reads it back with (0, 1, ...),
+ * the child. The duplicates are closed once the child has its own (when
+ * start returns; for a thread-process, once it has ended), so a
+ * connection end passed to a child and closed by the caller leaves the
+ * child the only holder (its peer sees EOF when the child closes it). Returns the index the child reads it back with (0, 1, ...),
  * or -EINVAL (NULL, malformed handle, bad descriptor), MP_ESTATE (started
  * already, or not this process's child), -E2BIG (more than 64 objects or
  * 240 descriptors in all), -ENOMEM, -EMFILE. */

@@ -168,10 +168,10 @@ MP_EXPORT int mp_condition_release(mp_condition *c);
  * takes the lock back (restoring the level) before returning, whatever
  * the result: 0 (notified), MP_ETIMEOUT, or MP_EOWNERDEAD (taking the lock
  * back found its owner dead: held, see mp_lock_consistent). MP_ENOTOWNER
- * without waiting when the caller does not hold the lock. Like
- * pthread_cond_wait (and unlike Python's), a wait may end without a
- * notify, and a notify(n) may wake more than n: wait in a loop over your
- * predicate, or use mp_condition_wait_for. */
+ * without waiting when the caller does not hold the lock. As in Python,
+ * a wait ends with 0 only when a notify chose it: never spuriously. (Still
+ * wait in a loop over your predicate, or use mp_condition_wait_for: another
+ * thread may take the lock first and change the state.) */
 MP_EXPORT int mp_condition_wait(mp_condition *c, double timeout);
 /* Waits until pred(arg) is true, rechecking after every wake-up, the total
  * wait bounded by timeout: 0 when pred was true (at once or later),
@@ -179,8 +179,12 @@ MP_EXPORT int mp_condition_wait(mp_condition *c, double timeout);
  * held. MP_EOWNERDEAD and MP_ENOTOWNER as for wait. */
 MP_EXPORT int mp_condition_wait_for(mp_condition *c, bool (*pred)(void *arg), void *arg,
                                     double timeout);
-/* Wakes up to n waiters (at least that many if as many wait) /
- * all of them. The caller must hold the lock: MP_ENOTOWNER otherwise. */
+/* Python's notify(n) / notify_all(): ends the waits of min(n, number of
+ * waiting) of the waits that began before the call, and never of more:
+ * at most n, exactly. A wait that begins after the call is not woken by
+ * it. n <= 0 does nothing. Caveat: a waiter killed while waiting still
+ * counts as one; a wake-up granted to it goes to a later waiter after a
+ * later notify. The caller must hold the lock: MP_ENOTOWNER otherwise. */
 MP_EXPORT int mp_condition_notify(mp_condition *c, int n);
 MP_EXPORT int mp_condition_notify_all(mp_condition *c);
 MP_EXPORT size_t mp_condition_memsize(void);

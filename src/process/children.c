@@ -38,6 +38,13 @@ static struct {
   bool exiting;
   mp__arena *arenas; /* result arenas of our children (result.c) */
   int unwaitable;    /* registered children waitid cannot see (thread, ...) */
+  /* What a fork child forgets of its parent's (and their parents') state:
+   * still in this copy of the heap, never used nor freed here (a child's
+   * own result goes to its parent's arena, the program may still point at
+   * those objects), only kept reachable so that a leak checker
+   * (LeakSanitizer at exit()) does not report it. */
+  mp_process *forgotten_children;
+  mp__arena *forgotten_arenas;
   mp_process parent;
   char parent_name[MP__NAME_MAX];
 } g __attribute__((aligned(4096))) = {
@@ -94,6 +101,8 @@ MP__HOT void mp__children_add(mp_process *p) {
 MP__HOT void mp__children_remove(mp_process *p) {
   p->state = MP__ST_ENDED;
   mp__result_collect(p);
+  mp__passed_free(p->passed); /* a thread-process's, no longer read */
+  p->passed = NULL;
   if (!p->registered)
     return;
   if (p->prev)
@@ -284,6 +293,22 @@ static void exit_hook(void) { mp__process_exit_function(); }
 MP__HOT static void forget_parent_state(void) {
   g.lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
   g.pid = 0;
+  /* Chained to what the parent had forgotten itself; a first-level child
+   * (nothing forgotten before) writes no heap page for it. */
+  if (g.children) {
+    if (g.forgotten_children) {
+      mp_process *last = g.children;
+      while (last->next)
+        last = last->next;
+      last->next = g.forgotten_children;
+    }
+    g.forgotten_children = g.children;
+  }
+  if (g.arenas) {
+    if (g.forgotten_arenas)
+      mp__arenas_append(g.arenas, g.forgotten_arenas);
+    g.forgotten_arenas = g.arenas;
+  }
   g.children = NULL;
   g.arenas = NULL;
   g.unwaitable = 0;

@@ -94,7 +94,7 @@ MP__HOT MP_EXPORT mp_process *mp_process_new(mp_target_fn target, const void *ar
                        : default_name(p->identity, p->identity_len);
   if (!p->name)
     goto oom;
-  p->daemon = opts->daemon == MP_DAEMON_INHERIT ? self->daemon
+  p->daemon = opts->daemon == MP_DAEMON_INHERIT ? mp_process_daemon(cur)
                                                 : opts->daemon == MP_DAEMON_YES;
   size_t klen;
   const unsigned char *key = mp_process_authkey(cur, &klen);
@@ -119,7 +119,7 @@ MP__HOT MP_EXPORT int mp_process_start(mp_process *p) {
   int r = 0;
   if (p->closed || p->state != MP__ST_INITIAL || !mp__proc_is_ours(p))
     r = MP_ESTATE;
-  else if (mp__self_get()->daemon)
+  else if (mp_process_daemon(mp_current_process()))
     r = MP_EDAEMON;
   else {
     mp__children_reap();
@@ -145,6 +145,13 @@ MP__HOT MP_EXPORT int mp_process_start(mp_process *p) {
     p->pid = st.pid;
     p->pidfd = st.pidfd;
     p->mdata = st.mdata;
+    /* The child has its passed descriptors now (inherited or sent): close
+     * ours, so that a connection end passed to it sees its peer's EOF. A
+     * thread-process reads ours until it ends (mp__children_remove). */
+    if (p->passed && p->method != &mp__method_thread) {
+      mp__passed_free(p->passed);
+      p->passed = NULL;
+    }
     mp__children_add(p);
   }
   mp__proc_unlock();
@@ -268,10 +275,18 @@ MP_EXPORT int mp_process_set_name(mp_process *p, const char *name) {
   return 0;
 }
 
+/* Whether p's daemon flag and authkey are this process's (mp__self): for
+ * the main process's object and a real child's own. A thread-process's
+ * (the thread start method) stay on its object: its program is another's. */
+static bool uses_self(const mp_process *p) {
+  return p->kind == MP__PROC_MAIN ||
+         (mp__proc_is_current(p) && p->method != &mp__method_thread);
+}
+
 MP_EXPORT int mp_process_daemon(const mp_process *p) {
   if (!p)
     return 0;
-  if (p->kind == MP__PROC_MAIN || mp__proc_is_current(p))
+  if (uses_self(p))
     return mp__self_get()->daemon;
   return p->daemon;
 }
@@ -285,7 +300,7 @@ MP_EXPORT int mp_process_set_daemon(mp_process *p, int daemon) {
       (p->kind == MP__PROC_CHILD && !mp__proc_is_current(p) &&
        p->state != MP__ST_INITIAL))
     r = MP_ESTATE;
-  else if (p->kind == MP__PROC_MAIN || mp__proc_is_current(p))
+  else if (uses_self(p))
     mp__self_get()->daemon = daemon != 0;
   else
     p->daemon = daemon != 0;
@@ -297,7 +312,7 @@ MP_EXPORT const unsigned char *mp_process_authkey(const mp_process *p,
                                                   size_t *len) {
   const unsigned char *key;
   size_t n;
-  if (!p || p->kind != MP__PROC_CHILD || mp__proc_is_current(p)) {
+  if (!p || p->kind != MP__PROC_CHILD || uses_self(p)) {
     mp__self *self = mp__self_get();
     key = self->authkey;
     n = self->authkey_len;
@@ -315,7 +330,7 @@ MP_EXPORT int mp_process_set_authkey(mp_process *p, const void *key,
   if (!p || (!key && len) || len > MP__AUTHKEY_MAX)
     return -EINVAL;
   mp__proc_lock();
-  if (p->kind != MP__PROC_CHILD || mp__proc_is_current(p)) {
+  if (p->kind != MP__PROC_CHILD || uses_self(p)) {
     mp__self *self = mp__self_get();
     if (len)
       memcpy(self->authkey, key, len);

@@ -152,6 +152,8 @@ bool mp__proc_is_current(const mp_process *p);
 pid_t mp__proc_getpid(void);
 /* The result arenas of this process's children (result.c's list head). */
 mp__arena **mp__proc_arenas(void);
+/* Links list `rest` after the last arena of `list` (not NULL). */
+void mp__arenas_append(mp__arena *list, mp__arena *rest);
 
 /* Poll p under the lock, reaping it if it ended. Returns 1 ended, 0 not. */
 int mp__proc_poll_locked(mp_process *p);

@@ -100,6 +100,12 @@ MP__HOT int mp__result_slot_take(mp_process *p) {
   return 0;
 }
 
+void mp__arenas_append(mp__arena *list, mp__arena *rest) {
+  while (list->next)
+    list = list->next;
+  list->next = rest;
+}
+
 MP__HOT void mp__result_slot_drop(mp_process *p) {
   if (p->slot < 0)
     return;

@@ -1,17 +1,32 @@
-/* condition.c: Condition: a sequence number in shared memory (the futex)
- * bumped by every notify, over a Lock or RLock. A waiter reads the number
- * with the lock held, releases the lock and sleeps while the number is
- * unchanged, so a notify between the release and the sleep is never lost
- * (the sleep returns at once). The price, as with pthread condition
- * variables: a notify(1) may also end the wait of a waiter that was just
- * going to sleep. A waiter spins briefly before it sleeps. The condition's private wrapper holds the lock's: the
- * two may live in different segments, so the shared part cannot point at
- * the lock (each process maps segments at its own addresses). */
+/* condition.c: Condition, over a Lock or RLock, with Python's exact
+ * semantics: notify(n) ends at most n waits, only waits that began before
+ * it, and a wait never ends without a notify (no spurious wake-ups).
+ *
+ * Waits and notifies both run with the lock held, so a notify knows
+ * exactly which waits have begun: each wait registers under the lock (a
+ * ticket, and one more in the count of registered waits) before it lets
+ * the lock go. notify(n) grants k = min(n, registered - already granted)
+ * wake-ups, allows every ticket issued so far to take one (limit), bumps
+ * the futex word and wakes k sleepers. A waiter ends its wait only by
+ * taking a granted wake-up (one atomic step leaves the count and takes
+ * the grant); a wait that began after the notify has a ticket past the
+ * limit and cannot steal a wake-up meant for an earlier one. A waiter
+ * whose timeout ends its sleep takes the lock back and then, under the
+ * lock, either takes a wake-up granted meanwhile (the notify won: 0) or
+ * leaves the count (MP_ETIMEOUT), so no grant is ever lost.
+ * Caveat: a waiter killed while waiting stays counted; a wake-up granted
+ * to it goes to a later waiter instead (after a later notify).
+ *
+ * A waiter spins briefly before it sleeps. The condition's private wrapper
+ * holds the lock's: the two may live in different segments, so the shared
+ * part cannot point at the lock (each process maps segments at its own
+ * addresses). */
 #include <math.h>
 
 #include "sync_internal.h"
 
 #define COND_SPIN_NS 20000
+#define ONE_WAIT ((uint64_t)1 << 32)
 
 struct mp_condition {
   mp__sync_obj o;
@@ -19,40 +34,97 @@ struct mp_condition {
   bool owns_lock;
 };
 
+/* Whether the wait with ticket t began before the last notify. */
+static bool eligible(const mp__cond_shm *c, uint32_t t) {
+  return (int32_t)(t - __atomic_load_n(&c->limit, __ATOMIC_ACQUIRE)) < 0;
+}
+
+/* Takes a granted wake-up, if any, leaving the registered waits. */
+static bool take(mp__cond_shm *c) {
+  uint64_t s = __atomic_load_n(&c->state, __ATOMIC_ACQUIRE);
+  while ((uint32_t)s != 0)
+    if (__atomic_compare_exchange_n(&c->state, &s, s - ONE_WAIT - 1, true,
+                                    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+      return true;
+  return false;
+}
+
 int mp__cond_shm_wait(mp__cond_shm *c, mp__lock_shm *lock, const mp__deadline *dl,
                       int64_t slice_ns) {
   if (!mp__lock_shm_mine(lock))
     return MP_ENOTOWNER;
-  uint32_t seq = __atomic_load_n(&c->seq, __ATOMIC_RELAXED);
+  uint32_t t = __atomic_fetch_add(&c->tickets, 1, __ATOMIC_RELAXED);
+  __atomic_fetch_add(&c->state, ONE_WAIT, __ATOMIC_ACQ_REL);
+  /* Read before every attempt to take: a notify grants, then bumps seq,
+   * so a grant we miss has moved seq and the sleep returns at once. */
+  uint32_t seq = __atomic_load_n(&c->seq, __ATOMIC_ACQUIRE);
   int depth = mp__lock_shm_release_all(lock);
-  /* A short spin first: a notify that comes within microseconds (a
-   * Barrier's other party, a busy producer) then costs no sleep and no
-   * wake-up call, as we are not counted among the sleepers yet. */
-  if (mp__spin_while_eq(&c->seq, seq, COND_SPIN_NS)) {
-    int r2 = mp__lock_shm_reacquire(lock, depth);
-    return r2 < 0 ? r2 : 0;
-  }
-  /* Counted before the futex compares seq, and notify bumps seq before
-   * reading the count: one of the two sees the other. */
-  __atomic_fetch_add(&c->nwaiters, 1, __ATOMIC_SEQ_CST);
-  int r;
+  mp__deadline sl;
+  const mp__deadline *until = dl;
   if (slice_ns > 0) {
-    mp__deadline sl = mp__slice_deadline(dl, slice_ns);
-    r = mp__futex_wait(&c->seq, seq, &sl);
-    if (r == MP_ETIMEOUT && !(dl && mp__deadline_passed(dl)))
-      r = 1;
-  } else {
-    r = mp__futex_wait(&c->seq, seq, dl);
+    sl = mp__slice_deadline(dl, slice_ns);
+    until = &sl;
   }
-  __atomic_fetch_sub(&c->nwaiters, 1, __ATOMIC_RELAXED);
+  int r;
+  bool spun = false;
+  for (;;) {
+    if (eligible(c, t) && take(c)) {
+      r = 0;
+      break;
+    }
+    /* A short spin first: a notify that comes within microseconds (a
+     * Barrier's other party, a busy producer) then costs no sleep and no
+     * wake-up call, as we are not counted among the sleepers yet. */
+    if (!spun) {
+      spun = true;
+      if (mp__spin_while_eq(&c->seq, seq, COND_SPIN_NS)) {
+        seq = __atomic_load_n(&c->seq, __ATOMIC_ACQUIRE);
+        continue;
+      }
+    }
+    /* Counted before the futex compares seq, and notify bumps seq before
+     * reading the count: one of the two sees the other. */
+    __atomic_fetch_add(&c->sleepers, 1, __ATOMIC_SEQ_CST);
+    r = mp__futex_wait(&c->seq, seq, until);
+    __atomic_fetch_sub(&c->sleepers, 1, __ATOMIC_RELAXED);
+    if (r == MP_ETIMEOUT) {
+      r = slice_ns > 0 && !(dl && mp__deadline_passed(dl)) ? 1 : MP_ETIMEOUT;
+      break;
+    }
+    seq = __atomic_load_n(&c->seq, __ATOMIC_ACQUIRE);
+  }
   int r2 = mp__lock_shm_reacquire(lock, depth);
+  if (r != 0) {
+    /* Under the lock, no notify runs: take what one granted while we
+     * were timing out, or leave the count for good. */
+    if (eligible(c, t) && take(c))
+      r = 0;
+    else
+      __atomic_fetch_sub(&c->state, ONE_WAIT, __ATOMIC_ACQ_REL);
+  }
   return r2 < 0 ? r2 : r;
 }
 
 void mp__cond_shm_notify(mp__cond_shm *c, int n) {
+  if (n <= 0)
+    return;
+  /* Every wait registered so far may take what this grants. */
+  __atomic_store_n(&c->limit, __atomic_load_n(&c->tickets, __ATOMIC_RELAXED),
+                   __ATOMIC_RELEASE);
+  uint64_t s = __atomic_load_n(&c->state, __ATOMIC_ACQUIRE);
+  uint32_t k;
+  do {
+    uint32_t waits = (uint32_t)(s >> 32), granted = (uint32_t)s;
+    k = waits > granted ? waits - granted : 0;
+    if ((uint32_t)n < k)
+      k = (uint32_t)n;
+    if (k == 0)
+      return;
+  } while (!__atomic_compare_exchange_n(&c->state, &s, s + k, true, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE));
   __atomic_fetch_add(&c->seq, 1, __ATOMIC_SEQ_CST);
-  if (n > 0 && __atomic_load_n(&c->nwaiters, __ATOMIC_SEQ_CST))
-    mp__futex_wake(&c->seq, n);
+  if (__atomic_load_n(&c->sleepers, __ATOMIC_SEQ_CST))
+    mp__futex_wake(&c->seq, (int)k);
 }
 
 static mp__lock_shm *lock_shm(const mp_condition *c) { return mp_lock_mem(c->lock); }
@@ -139,8 +211,8 @@ MP_EXPORT mp_condition *mp_condition_init(void *mem, mp_lock *lock) {
   mp_condition *c = mp_condition_attach(mem, lock);
   if (c) {
     mp__cond_shm *s = mem;
-    s->nwaiters = 0;
-    __atomic_store_n(&s->seq, 0, __ATOMIC_RELEASE);
+    *s = (mp__cond_shm){0};
+    __atomic_thread_fence(__ATOMIC_RELEASE);
   }
   return c;
 }

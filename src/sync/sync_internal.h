@@ -183,19 +183,26 @@ struct mp_lock {
 /* ---- Condition (used by Barrier too) -------------------------------------- */
 
 typedef struct mp__cond_shm {
-  uint32_t seq;      /* futex: bumped by every notify */
-  uint32_t nwaiters; /* sleeping or about to */
+  uint32_t seq;      /* futex: bumped by every notify that grants wake-ups */
+  uint32_t sleepers; /* in the futex wait or about to be */
+  uint32_t tickets;  /* waits begun so far: each wait's ticket */
+  uint32_t limit;    /* waits with a ticket before this may take a wake-up */
+  uint64_t state;    /* waits registered (high 32 bits), wake-ups granted
+                      * and not yet taken (low 32 bits) */
 } mp__cond_shm;
 
 /* Waits for a notify with the lock held; the lock is released while
- * sleeping and held again on return, whatever the result: 0 (notified, or
- * woken spuriously: check your predicate), MP_ETIMEOUT, MP_EOWNERDEAD
- * (reacquired from a dead owner), MP_ENOTOWNER (lock not held: nothing
- * done). A sleep lasts at most slice_ns when slice_ns > 0, then 1 is
- * returned: Barrier uses it to check on its participants. */
+ * sleeping and held again on return, whatever the result: 0 (notified),
+ * MP_ETIMEOUT, MP_EOWNERDEAD (reacquired from a dead owner), MP_ENOTOWNER
+ * (lock not held: nothing done). A sleep lasts at most slice_ns when
+ * slice_ns > 0, then 1 is returned: Barrier uses it to check on its
+ * participants. A wait ends with 0 only by taking a wake-up a notify
+ * granted while it waited: never spuriously. */
 int mp__cond_shm_wait(mp__cond_shm *c, mp__lock_shm *lock, const mp__deadline *dl,
                       int64_t slice_ns);
-/* Wakes up to n waiters (INT32_MAX: all). */
+/* Grants n wake-ups (INT32_MAX: all), at most one per wait registered now
+ * and not yet granted one, and wakes as many sleepers. Call it with the
+ * lock held. */
 void mp__cond_shm_notify(mp__cond_shm *c, int n);
 
 #endif

@@ -2,9 +2,12 @@
  * children: a daemonic one that would sleep forever and a non-daemonic one
  * that sleeps 300 ms. Prints "pids DAEMON OTHER" and logs at INFO to
  * stderr. test_process_daemon checks that the exit function terminated
- * the first and waited for the second, as Python's _exit_function does. */
+ * the first and waited for the second, as Python's _exit_function does.
+ * The children use the start method MP_TEST_START_METHOD names (default:
+ * fork), as the suite that runs it. */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "mproc.h"
@@ -21,6 +24,9 @@ static int sleep_300ms(void *arg, size_t len) {
 }
 
 int main(void) {
+  const char *m = getenv("MP_TEST_START_METHOD");
+  if (m && *m && mp_set_start_method(m, true) != 0)
+    return 2;
   mp_log_to_stderr(MP_LOG_INFO);
   mp_process_opts d = {.name = "sleeper", .daemon = MP_DAEMON_YES};
   mp_process_opts n = {.name = "worker"};
