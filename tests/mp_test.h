@@ -178,6 +178,18 @@ static inline mp_process *mp_test_start(mp_target_fn fn, const void *arg,
   return p;
 }
 
+/* Creates, passes the n descriptors fds[0..n) (indexes 0..n-1) and
+ * starts. */
+static inline mp_process *mp_test_start_fds(mp_target_fn fn, const void *arg,
+                                            size_t len, const int *fds,
+                                            size_t n) {
+  mp_process *p = mp_test_process(fn, arg, len);
+  for (size_t i = 0; i < n; i++)
+    assert_int_equal(mp_test_pass_fd(p, fds[i]), (int)i);
+  assert_int_equal(mp_process_start(p), 0);
+  return p;
+}
+
 /* Joins p (60 s at most) and returns its exit code (the target's return
  * value, or -signal). Does not free p. */
 static inline int mp_test_join_code(mp_process *p) {
@@ -196,6 +208,19 @@ static inline void mp_test_join_ok(mp_process *p) {
   mp_process_free(p);
 }
 
+static inline int mp_test__nothing(void *arg, size_t len) {
+  (void)arg;
+  (void)len;
+  return 0;
+}
+
+/* Starts and joins one child of the suite's method, so that what this
+ * process keeps for good once it has started one (the result arena, the
+ * forkserver's connection) exists before a test counts descriptors. */
+static inline void mp_test_warm_up(void) {
+  mp_test_join_ok(mp_test_start(mp_test__nothing, NULL, 0, NULL, 0));
+}
+
 /* In a child: the i-th passed handle (a zero handle, which every _open
  * refuses, when there is none). Borrowed: do not close it. */
 static inline mp_handle mp_test_handle(size_t i) {
@@ -203,6 +228,20 @@ static inline mp_handle mp_test_handle(size_t i) {
   if (mp_inherited_handle(i, &h) != 0)
     memset(&h, 0, sizeof h);
   return h;
+}
+
+/* In a child: a connection of its own (over a duplicate) on passed
+ * descriptor i, or NULL. Free it with mp_conn_free. */
+static inline mp_conn *mp_test_passed_conn(size_t i, bool readable,
+                                           bool writable) {
+  int fd = mp_inherited_fd(i);
+  if (fd < 0)
+    return NULL;
+  int own = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  mp_conn *c = own < 0 ? NULL : mp_conn_from_fd(own, readable, writable);
+  if (!c && own >= 0)
+    close(own);
+  return c;
 }
 
 /* Shared scratch memory for any start method: n zeroed bytes in a raw

@@ -2,7 +2,10 @@
  * (EOF, truncation, maxlength, short buffers, garbage lengths), SIGPIPE,
  * threads and processes on both ends, and mp_wait over connections, plain
  * descriptors and process sentinels. Handshakes and Listener/Client are in
- * test_conn_auth.c. */
+ * test_conn_auth.c. The suite runs once per start method (tests/mp_test.h):
+ * a child gets its connection ends as passed descriptors. Under fork it
+ * also holds copies of all the parent's descriptors, so no test here waits
+ * for an EOF that only a child's own close could give. */
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -27,13 +30,6 @@ static bool check(const unsigned char *p, size_t n, unsigned seed) {
     if (p[i] != (unsigned char)(i * 131 + seed + (i >> 12)))
       return false;
   return true;
-}
-
-static int wait_child(pid_t pid) {
-  int st;
-  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-  }
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
 /* Writes raw bytes to the descriptor beneath a connection: a peer that
@@ -360,51 +356,71 @@ static void test_no_blind_allocation(void **state) {
 
 /* ---- Large messages, processes, threads ------------------------------------ */
 
-static void test_large_across_fork(void **state) {
+static const size_t g_sizes[] = {1, 16383, 16384, 16385, 200000, 8u << 20};
+
+static int send_sizes(void *arg, size_t len) {
+  mp_conn *w = mp_test_passed_conn(0, false, true);
+  CHILD_FAIL(w);
+  int r = 0;
+  for (size_t i = 0; i < MP__ARRAY_SIZE(g_sizes) && !r; i++) {
+    unsigned char *p = malloc(g_sizes[i]);
+    fill(p, g_sizes[i], (unsigned)i);
+    r = mp_conn_send_bytes(w, p, g_sizes[i]);
+    free(p);
+  }
+  mp_conn_free(w);
+  return r ? 1 : 0;
+}
+
+static void test_large_across_processes(void **state) {
   (void)state;
   mp_test_watchdog(60);
-  const size_t sizes[] = {1, 16383, 16384, 16385, 200000, 8u << 20};
   for (int duplex = 0; duplex < 2; duplex++) {
     mp_conn *r, *w;
     assert_int_equal(mp_pipe(duplex, &r, &w), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-      mp_conn_free(r);
-      for (size_t i = 0; i < MP__ARRAY_SIZE(sizes); i++) {
-        unsigned char *p = malloc(sizes[i]);
-        fill(p, sizes[i], (unsigned)i);
-        if (mp_conn_send_bytes(w, p, sizes[i]))
-          _exit(1);
-        free(p);
-      }
-      mp_conn_free(w);
-      _exit(0);
-    }
+    int fd = mp_conn_fileno(w);
+    mp_process *p = mp_test_start_fds(send_sizes, NULL, 0, &fd, 1);
     mp_conn_free(w);
-    for (size_t i = 0; i < MP__ARRAY_SIZE(sizes); i++) {
+    for (size_t i = 0; i < MP__ARRAY_SIZE(g_sizes); i++) {
       void *m;
       size_t n;
       if (i % 2) {
         assert_int_equal(mp_conn_recv_bytes(r, &m, &n, MP_CONN_NOLIMIT), 0);
       } else {
-        m = malloc(sizes[i] + 3);
-        assert_int_equal(mp_conn_recv_bytes_into(r, m, sizes[i] + 3, 3, &n), 0);
+        m = malloc(g_sizes[i] + 3);
+        assert_int_equal(mp_conn_recv_bytes_into(r, m, g_sizes[i] + 3, 3, &n), 0);
         memmove(m, (char *)m + 3, n);
       }
-      assert_int_equal(n, sizes[i]);
+      assert_int_equal(n, g_sizes[i]);
       assert_true(check(m, n, (unsigned)i));
       if (i % 2)
         mp_free(m);
       else
         free(m);
     }
+    /* The child's end, its only writer, closes when the child is done. */
     void *m;
     size_t n;
     assert_int_equal(mp_conn_recv_bytes(r, &m, &n, MP_CONN_NOLIMIT), MP_EEOF);
-    assert_int_equal(wait_child(pid), 0);
+    mp_test_join_ok(p);
     mp_conn_free(r);
   }
+}
+
+#define BIG_REUSE ((size_t)8 << 20)
+
+static int send_big3(void *arg, size_t len) {
+  mp_conn *w = mp_test_passed_conn(0, false, true);
+  unsigned char *p = malloc(BIG_REUSE);
+  CHILD_FAIL(w && p);
+  int r = 0;
+  for (unsigned i = 0; i < 3 && !r; i++) {
+    fill(p, BIG_REUSE, i);
+    r = mp_conn_send_bytes(w, p, BIG_REUSE);
+  }
+  free(p);
+  mp_conn_free(w);
+  return r ? 1 : 0;
 }
 
 /* A large message received into the last large block freed (alloc.c's
@@ -413,21 +429,11 @@ static void test_large_across_fork(void **state) {
 static void test_large_buffer_reuse(void **state) {
   (void)state;
   mp_test_watchdog(60);
-  const size_t big = (size_t)8 << 20;
+  const size_t big = BIG_REUSE;
   mp_conn *r, *w;
   assert_int_equal(mp_pipe(true, &r, &w), 0);
-  pid_t pid = fork();
-  assert_true(pid >= 0);
-  if (pid == 0) {
-    mp_conn_free(r);
-    unsigned char *p = malloc(big);
-    for (unsigned i = 0; i < 3; i++) {
-      fill(p, big, i);
-      if (mp_conn_send_bytes(w, p, big))
-        _exit(1);
-    }
-    _exit(0);
-  }
+  int fd = mp_conn_fileno(w);
+  mp_process *p = mp_test_start_fds(send_big3, NULL, 0, &fd, 1);
   mp_conn_free(w);
   void *first = NULL;
   for (unsigned i = 0; i < 3; i++) {
@@ -442,7 +448,7 @@ static void test_large_buffer_reuse(void **state) {
       assert_ptr_equal(m, first); /* the freed block, taken whole */
     mp_free(m);
   }
-  assert_int_equal(wait_child(pid), 0);
+  mp_test_join_ok(p);
   mp_conn_free(r);
   /* What does not fit stays cached for what does. */
   assert_null(mp__malloc_cached((size_t)1 << 30));
@@ -473,26 +479,35 @@ static void *sender_thread(void *p) {
   return NULL;
 }
 
+/* Echoes back as many messages as its argument says. */
+static int echo_child(void *arg, size_t len) {
+  int count;
+  memcpy(&count, arg, sizeof count);
+  mp_conn *b = mp_test_passed_conn(0, true, true);
+  CHILD_FAIL(b);
+  int r = 0;
+  for (int i = 0; i < count && !r; i++) {
+    void *m;
+    size_t n;
+    r = mp_conn_recv_bytes(b, &m, &n, MP_CONN_NOLIMIT);
+    if (!r) {
+      r = mp_conn_send_bytes(b, m, n);
+      mp_free(m);
+    }
+  }
+  mp_conn_free(b);
+  return r ? 1 : 0;
+}
+
 static void test_threads_send_and_receive(void **state) {
   (void)state;
   mp_test_watchdog(60);
   mp_conn *a, *b;
   assert_int_equal(mp_pipe(true, &a, &b), 0);
   enum { COUNT = 20000 };
-  pid_t pid = fork();
-  if (pid == 0) { /* echo every message back */
-    mp_conn_free(a);
-    for (;;) {
-      void *m;
-      size_t n;
-      int rc = mp_conn_recv_bytes(b, &m, &n, MP_CONN_NOLIMIT);
-      if (rc == MP_EEOF)
-        _exit(0);
-      if (rc || mp_conn_send_bytes(b, m, n))
-        _exit(1);
-      mp_free(m);
-    }
-  }
+  int fd = mp_conn_fileno(b);
+  int count = COUNT;
+  mp_process *p = mp_test_start_fds(echo_child, &count, sizeof count, &fd, 1);
   mp_conn_free(b);
   thread_arg t = {a, COUNT};
   pthread_t th;
@@ -507,7 +522,23 @@ static void test_threads_send_and_receive(void **state) {
   pthread_join(th, &ret);
   assert_null(ret);
   mp_conn_free(a);
-  assert_int_equal(wait_child(pid), 0);
+  mp_test_join_ok(p);
+}
+
+#define NONBLOCK_SIZE ((size_t)4 << 20)
+
+/* Sends over a passed descriptor that is O_NONBLOCK (a flag of the open
+ * file, which every duplicate shares). */
+static int send_nonblocking(void *arg, size_t len) {
+  mp_conn *a = mp_test_passed_conn(0, true, true);
+  unsigned char *p = malloc(NONBLOCK_SIZE);
+  CHILD_FAIL(a && p);
+  CHILD_FAIL(fcntl(mp_conn_fileno(a), F_GETFL) & O_NONBLOCK);
+  fill(p, NONBLOCK_SIZE, 7);
+  int r = mp_conn_send_bytes(a, p, NONBLOCK_SIZE);
+  free(p);
+  mp_conn_free(a);
+  return r ? 1 : 0;
 }
 
 static void test_nonblocking_descriptor(void **state) {
@@ -519,20 +550,15 @@ static void test_nonblocking_descriptor(void **state) {
   mp_conn *b = mp_conn_from_fd(sv[1], true, true);
   assert_non_null(a);
   assert_non_null(b);
-  size_t size = 4u << 20;
-  pid_t pid = fork();
-  if (pid == 0) {
-    unsigned char *p = malloc(size);
-    fill(p, size, 7);
-    _exit(mp_conn_send_bytes(a, p, size) ? 1 : 0);
-  }
+  size_t size = NONBLOCK_SIZE;
+  mp_process *p = mp_test_start_fds(send_nonblocking, NULL, 0, &sv[0], 1);
   void *m;
   size_t n;
   assert_int_equal(mp_conn_recv_bytes(b, &m, &n, MP_CONN_NOLIMIT), 0);
   assert_int_equal(n, size);
   assert_true(check(m, n, 7));
   mp_free(m);
-  assert_int_equal(wait_child(pid), 0);
+  mp_test_join_ok(p);
   mp_conn_free(a);
   mp_conn_free(b);
 }
@@ -595,33 +621,40 @@ static void *interrupter(void *p) {
   return NULL;
 }
 
+/* Child i (the argument) sends {i, k} for k in 0..9, slower for larger i. */
+static int send_ten(void *arg, size_t len) {
+  int i;
+  memcpy(&i, arg, sizeof i);
+  mp_conn *w = mp_test_passed_conn(0, false, true);
+  CHILD_FAIL(w);
+  int r = 0;
+  for (int k = 0; k < 10 && !r; k++) {
+    int msg[2] = {i, k};
+    r = mp_conn_send_bytes(w, msg, sizeof msg);
+    usleep(1000 * (unsigned)(i + 1));
+  }
+  mp_conn_free(w);
+  return r ? 1 : 0;
+}
+
 static void test_wait(void **state) {
   (void)state;
   mp_test_watchdog(60);
   enum { N = 4 };
   mp_conn *r[N], *w[N];
-  pid_t pids[N];
+  mp_process *pids[N];
   for (int i = 0; i < N; i++) {
     assert_int_equal(mp_pipe(false, &r[i], &w[i]), 0);
   }
   for (int i = 0; i < N; i++) {
-    pids[i] = fork();
-    if (pids[i] == 0) {
-      for (int j = 0; j < N; j++)
-        mp_conn_free(r[j]);
-      for (int k = 0; k < 10; k++) {
-        int msg[2] = {i, k};
-        if (mp_conn_send_bytes(w[i], msg, sizeof msg))
-          _exit(1);
-        usleep(1000 * (unsigned)(i + 1));
-      }
-      _exit(0);
-    }
+    int fd = mp_conn_fileno(w[i]);
+    pids[i] = mp_test_start_fds(send_ten, &i, sizeof i, &fd, 1);
   }
   for (int i = 0; i < N; i++)
     mp_conn_free(w[i]);
   /* The reference's loop: wait, receive from the ready ones, drop those at
-   * EOF, until none is left. */
+   * EOF, until none is left. (Under fork every child holds copies of all
+   * the write ends: the EOFs come as the children end.) */
   int next[N] = {0}, open = N;
   bool live[N] = {true, true, true, true};
   while (open) {
@@ -656,7 +689,7 @@ static void test_wait(void **state) {
   }
   for (int i = 0; i < N; i++) {
     assert_int_equal(next[i], 10);
-    assert_int_equal(wait_child(pids[i]), 0);
+    mp_test_join_ok(pids[i]);
     mp_conn_free(r[i]);
   }
 }
@@ -732,30 +765,25 @@ static void test_wait_timeout_and_errors(void **state) {
   }
 }
 
-/* A process sentinel (a pidfd) is a plain descriptor to mp_wait. */
+/* A process sentinel (a pidfd, or a thread-process's eventfd) is a plain
+ * descriptor to mp_wait. */
+static int sleep_100ms(void *arg, size_t len) {
+  usleep(100000);
+  return 0;
+}
+
 static void test_wait_process_sentinel(void **state) {
   (void)state;
   mp_test_watchdog(30);
   mp_conn *r, *w;
   assert_int_equal(mp_pipe(false, &r, &w), 0);
-  pid_t pid = fork();
-  if (pid == 0) {
-    usleep(100000);
-    _exit(0);
-  }
-  int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-  if (pidfd < 0) {
-    wait_child(pid);
-    mp_conn_free(r);
-    mp_conn_free(w);
-    skip();
-  }
-  mp_wait_item items[2] = {MP_WAIT_CONN(r), MP_WAIT_FD(pidfd)};
+  mp_process *p = mp_test_start(sleep_100ms, NULL, 0, NULL, 0);
+  mp_wait_item items[2] = {MP_WAIT_CONN(r), MP_WAIT_FD(mp_process_sentinel(p))};
+  assert_true(items[1].fd >= 0);
   assert_int_equal(mp_wait(items, 2, MP_FOREVER), 1);
   assert_false(items[0].ready);
   assert_true(items[1].ready);
-  assert_int_equal(wait_child(pid), 0);
-  close(pidfd);
+  mp_test_join_ok(p);
   mp_conn_free(r);
   mp_conn_free(w);
 }
@@ -763,6 +791,30 @@ static void test_wait_process_sentinel(void **state) {
 /* Read-ahead: queued small messages come out whole and in order, mixed
  * with large ones; what is read ahead counts as ready for poll and wait
  * even though the descriptor itself has nothing left. */
+enum { RA_COUNT = 300 };
+static unsigned char g_ra_big[100000];
+
+/* Sends RA_COUNT messages (every 50th, from the 7th, a big one) on passed
+ * descriptor 0; writes a byte on descriptor 1 once two are on their way. */
+static int readahead_sender(void *arg, size_t len) {
+  mp_conn *a = mp_test_passed_conn(0, true, true);
+  int sent = mp_inherited_fd(1);
+  CHILD_FAIL(a && sent >= 0);
+  unsigned char *big = malloc(sizeof g_ra_big);
+  CHILD_FAIL(big);
+  fill(big, sizeof g_ra_big, 3);
+  int r = 0;
+  for (int i = 0; i < RA_COUNT && !r; i++) {
+    r = i % 50 == 7 ? mp_conn_send_bytes(a, big, sizeof g_ra_big)
+                    : mp_conn_send_bytes(a, &i, sizeof i);
+    if (i == 1 && write(sent, "x", 1) != 1)
+      r = -1;
+  }
+  free(big);
+  mp_conn_free(a);
+  return r ? 1 : 0;
+}
+
 static void test_readahead(void **state) {
   (void)state;
   mp_test_watchdog(30);
@@ -770,29 +822,17 @@ static void test_readahead(void **state) {
     mp_conn *a, *b;
     assert_int_equal(mp_pipe(true, &a, &b), 0);
     assert_int_equal(mp_conn_set_readahead(b, on), 0);
-    enum { COUNT = 300 };
-    static unsigned char big[100000];
-    fill(big, sizeof big, 3);
+    enum { COUNT = RA_COUNT };
+    unsigned char *big = g_ra_big;
+    fill(big, sizeof g_ra_big, 3);
     int sent[2]; /* the child says when messages 0 and 1 are on their way */
     assert_int_equal(pipe2(sent, O_CLOEXEC), 0);
-    pid_t pid = fork();
-    if (pid == 0) {
-      mp_conn_free(b);
-      close(sent[0]);
-      for (int i = 0; i < COUNT; i++) {
-        int rc = i % 50 == 7 ? mp_conn_send_bytes(a, big, sizeof big)
-                             : mp_conn_send_bytes(a, &i, sizeof i);
-        if (rc)
-          _exit(1);
-        if (i == 1)
-          close(sent[1]);
-      }
-      _exit(0);
-    }
+    int fds[2] = {mp_conn_fileno(a), sent[1]};
+    mp_process *p = mp_test_start_fds(readahead_sender, NULL, 0, fds, 2);
     mp_conn_free(a);
     close(sent[1]);
-    char eof;
-    assert_int_equal(read(sent[0], &eof, 1), 0); /* let messages queue up */
+    char one;
+    assert_int_equal(read(sent[0], &one, 1), 1); /* let messages queue up */
     close(sent[0]);
     for (int i = 0; i < COUNT; i++) {
       void *m;
@@ -812,7 +852,7 @@ static void test_readahead(void **state) {
       if (i % 3 != 0 || i % 50 == 7) {
         assert_int_equal(mp_conn_recv_bytes(b, &m, &n, MP_CONN_NOLIMIT), 0);
         if (i % 50 == 7) {
-          assert_int_equal(n, sizeof big);
+          assert_int_equal(n, sizeof g_ra_big);
           assert_true(check(m, n, 3));
         } else {
           assert_int_equal(n, sizeof(int));
@@ -824,7 +864,7 @@ static void test_readahead(void **state) {
     void *m;
     size_t n;
     assert_int_equal(mp_conn_recv_bytes(b, &m, &n, MP_CONN_NOLIMIT), MP_EEOF);
-    assert_int_equal(wait_child(pid), 0);
+    mp_test_join_ok(p);
     mp_conn_free(b);
   }
 
@@ -866,6 +906,37 @@ static void test_readahead(void **state) {
 /* A simplex reading end shared by several processes under a lock (the
  * CPython pattern): no read-ahead there, so every message is taken by
  * exactly one reader and none is lost when a reader exits. */
+enum { READERS = 3, ITEMS = 600 };
+
+/* Takes `quota` (the argument) items from passed descriptor 0, each under
+ * the token lock (descriptors 2 and 3), and sends them back on 1. */
+static int shared_reader(void *arg, size_t len) {
+  int quota;
+  memcpy(&quota, arg, sizeof quota);
+  mp_conn *r = mp_test_passed_conn(0, true, false);
+  mp_conn *res_w = mp_test_passed_conn(1, false, true);
+  int lock_r = mp_inherited_fd(2), lock_w = mp_inherited_fd(3);
+  CHILD_FAIL(r && res_w && lock_r >= 0 && lock_w >= 0);
+  int bad = 0;
+  for (int got = 0; got < quota && !bad; got++) {
+    char t;
+    if (read(lock_r, &t, 1) != 1) {
+      bad = 1;
+      break;
+    }
+    int v;
+    size_t n;
+    int rc = mp_conn_recv_bytes_into(r, &v, sizeof v, 0, &n);
+    if (write(lock_w, "L", 1) != 1)
+      bad = 1;
+    else if (rc || mp_conn_send_bytes(res_w, &v, sizeof v))
+      bad = 2;
+  }
+  mp_conn_free(r);
+  mp_conn_free(res_w);
+  return bad;
+}
+
 static void test_shared_reader(void **state) {
   (void)state;
   mp_test_watchdog(60);
@@ -875,31 +946,13 @@ static void test_shared_reader(void **state) {
   int lockfd[2]; /* a token in a pipe: the lock */
   assert_int_equal(pipe2(lockfd, O_CLOEXEC), 0);
   assert_int_equal(write(lockfd[1], "L", 1), 1);
-  enum { READERS = 3, ITEMS = 600 };
-  pid_t pids[READERS];
+  mp_process *pids[READERS];
+  int fds[4] = {mp_conn_fileno(r), mp_conn_fileno(res_w), lockfd[0], lockfd[1]};
   for (int k = 0; k < READERS; k++) {
-    pids[k] = fork();
-    if (pids[k] == 0) {
-      mp_conn_free(w);
-      mp_conn_free(res_r);
-      /* Each reader takes a few items then exits; the last one stays. */
-      int quota = k < READERS - 1 ? 50 : ITEMS;
-      for (int got = 0; got < quota; got++) {
-        char t;
-        if (read(lockfd[0], &t, 1) != 1)
-          _exit(1);
-        int v;
-        size_t n;
-        int rc = mp_conn_recv_bytes_into(r, &v, sizeof v, 0, &n);
-        if (write(lockfd[1], "L", 1) != 1)
-          _exit(1);
-        if (rc == MP_EEOF)
-          break;
-        if (rc || mp_conn_send_bytes(res_w, &v, sizeof v))
-          _exit(2);
-      }
-      _exit(0);
-    }
+    /* Each reader takes a few items then exits; the last one takes the
+     * rest. */
+    int quota = k < READERS - 1 ? 50 : ITEMS - 50 * (READERS - 1);
+    pids[k] = mp_test_start_fds(shared_reader, &quota, sizeof quota, fds, 4);
   }
   mp_conn_free(r);
   mp_conn_free(res_w);
@@ -915,7 +968,7 @@ static void test_shared_reader(void **state) {
     seen[v] = true;
   }
   for (int k = 0; k < READERS; k++)
-    assert_int_equal(wait_child(pids[k]), 0);
+    mp_test_join_ok(pids[k]);
   mp_conn_free(res_r);
   close(lockfd[0]);
   close(lockfd[1]);
@@ -984,6 +1037,7 @@ static void test_frame_header(void **state) {
 }
 
 int main(void) {
+  mp_test_use_start_method();
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_duplex_roundtrip),
       cmocka_unit_test(test_simplex_ends),
@@ -992,7 +1046,7 @@ int main(void) {
       cmocka_unit_test(test_recv_into_short),
       cmocka_unit_test(test_eof_and_truncation),
       cmocka_unit_test(test_no_blind_allocation),
-      cmocka_unit_test(test_large_across_fork),
+      cmocka_unit_test(test_large_across_processes),
       cmocka_unit_test(test_large_buffer_reuse),
       cmocka_unit_test(test_threads_send_and_receive),
       cmocka_unit_test(test_nonblocking_descriptor),

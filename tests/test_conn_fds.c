@@ -3,7 +3,9 @@
  * and sending a Connection through a Pipe): across fork to processes that
  * did not inherit them, interleaved with ordinary messages while the
  * receiver reads ahead, against a peer that sends garbage or closes, and
- * never a descriptor lost or leaked. */
+ * never a descriptor lost or leaked. The suite runs once per start method
+ * (tests/mp_test.h): the child gets its end of the pipe as a passed
+ * descriptor, and everything else over it. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdint.h>
@@ -16,19 +18,8 @@
 
 /* ---- helpers ------------------------------------------------------------------ */
 
-static int wait_child(pid_t pid) {
-  int st;
-  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-  }
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-/* Child-side checks: exit with the line number of the first failure. */
-#define CHILD_CHECK(x)                                                                    \
-  do {                                                                                    \
-    if (!(x))                                                                             \
-      _exit(__LINE__ % 200 + 2);                                                          \
-  } while (0)
+/* Child-side checks: return a code naming the line of the first failure. */
+#define CHILD_CHECK(x) CHILD_FAIL(x)
 
 static void recv_expect(mp_conn *c, const char *want) {
   void *m;
@@ -54,34 +45,38 @@ static void check_pipe_carries(int rfd, const char *want) {
 
 /* ---- descriptors ---------------------------------------------------------------- */
 
-static void test_fd_across_fork(void **state) {
+static int fd_child(void *arg, size_t len) {
+  mp_conn *b = mp_test_passed_conn(0, true, true);
+  CHILD_CHECK(b);
+  /* A thread-process shares the descriptor table with the parent. */
+  bool counts = !mp_test_method_is("thread");
+  int before = mp_test_count_fds();
+  int fd = -1;
+  CHILD_CHECK(mp_conn_recv_fd(b, &fd) == 0);
+  CHILD_CHECK(fd > 2 && (fcntl(fd, F_GETFD) & FD_CLOEXEC));
+  CHILD_CHECK(write(fd, "from child", 10) == 10);
+  close(fd);
+  /* And one the other way: the child's own pipe. */
+  int p[2];
+  CHILD_CHECK(pipe2(p, O_CLOEXEC) == 0);
+  CHILD_CHECK(mp_conn_send_fd(b, p[1]) == 0);
+  close(p[1]);
+  char buf[8];
+  CHILD_CHECK(read(p[0], buf, 6) == 6 && memcmp(buf, "parent", 6) == 0);
+  close(p[0]);
+  CHILD_CHECK(!counts || mp_test_count_fds() == before);
+  mp_conn_free(b);
+  return 0;
+}
+
+static void test_fd_to_child(void **state) {
   (void)state;
   mp_test_watchdog(20);
-  int fds0 = mp_test_count_fds();
+  mp_test_warm_up();
+  int fds0 = mp_test_count_fds_settled();
   mp_conn *a, *b;
   assert_int_equal(mp_pipe(true, &a, &b), 0);
-  pid_t pid = fork();
-  assert_true(pid >= 0);
-  if (pid == 0) {
-    mp_conn_free(a);
-    int before = mp_test_count_fds();
-    int fd = -1;
-    CHILD_CHECK(mp_conn_recv_fd(b, &fd) == 0);
-    CHILD_CHECK(fd > 2 && (fcntl(fd, F_GETFD) & FD_CLOEXEC));
-    CHILD_CHECK(write(fd, "from child", 10) == 10);
-    close(fd);
-    /* And one the other way: the child's own pipe. */
-    int p[2];
-    CHILD_CHECK(pipe2(p, O_CLOEXEC) == 0);
-    CHILD_CHECK(mp_conn_send_fd(b, p[1]) == 0);
-    close(p[1]);
-    char buf[8];
-    CHILD_CHECK(read(p[0], buf, 6) == 6 && memcmp(buf, "parent", 6) == 0);
-    close(p[0]);
-    CHILD_CHECK(mp_test_count_fds() == before);
-    mp_conn_free(b);
-    _exit(0);
-  }
+  mp_process *c = mp_test_start_fds(fd_child, NULL, 0, (int[]){mp_conn_fileno(b)}, 1);
   mp_conn_free(b);
   int p[2];
   assert_int_equal(pipe2(p, O_CLOEXEC), 0);
@@ -94,26 +89,20 @@ static void test_fd_across_fork(void **state) {
   assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
   assert_int_equal(write(fd, "parent", 6), 6);
   close(fd);
-  assert_int_equal(wait_child(pid), 0);
+  mp_test_join_ok(c);
   /* The peer is gone: end of file, not a descriptor. */
   assert_int_equal(mp_conn_recv_fd(a, &fd), MP_EEOF);
   assert_int_equal(fd, -1);
   mp_conn_free(a);
-  assert_int_equal(mp_test_count_fds(), fds0);
+  assert_int_equal(mp_test_count_fds_settled(), fds0);
 }
 
-/* A connection made after fork goes to the child, which then talks on it;
- * a simplex pipe's end keeps its direction. */
-static void test_send_connection(void **state) {
-  (void)state;
-  mp_test_watchdog(20);
-  int fds0 = mp_test_count_fds();
-  mp_conn *a, *b;
-  assert_int_equal(mp_pipe(true, &a, &b), 0);
-  pid_t pid = fork();
-  assert_true(pid >= 0);
-  if (pid == 0) {
-    mp_conn_free(a);
+/* A connection made after start goes to the child, which then talks on
+ * it; a simplex pipe's end keeps its direction. */
+static int conn_child(void *arg, size_t len) {
+  mp_conn *b = mp_test_passed_conn(0, true, true);
+  CHILD_CHECK(b);
+  {
     mp_conn *x, *w;
     CHILD_CHECK(mp_conn_recv_conn(b, &x) == 0);
     CHILD_CHECK(mp_conn_readable(x) && mp_conn_writable(x));
@@ -130,8 +119,18 @@ static void test_send_connection(void **state) {
     mp_conn_free(w);
     mp_conn_free(x);
     mp_conn_free(b);
-    _exit(0);
   }
+  return 0;
+}
+
+static void test_send_connection(void **state) {
+  (void)state;
+  mp_test_watchdog(20);
+  mp_test_warm_up();
+  int fds0 = mp_test_count_fds_settled();
+  mp_conn *a, *b;
+  assert_int_equal(mp_pipe(true, &a, &b), 0);
+  mp_process *c = mp_test_start_fds(conn_child, NULL, 0, (int[]){mp_conn_fileno(b)}, 1);
   mp_conn_free(b);
   mp_conn *x1, *x2, *r, *w;
   assert_int_equal(mp_pipe(true, &x1, &x2), 0);
@@ -144,7 +143,7 @@ static void test_send_connection(void **state) {
   mp_conn_free(w);
   recv_expect(r, "via pipe");
   recv_expect(a, "done");
-  assert_int_equal(wait_child(pid), 0);
+  mp_test_join_ok(c);
   void *m;
   size_t n;
   assert_int_equal(mp_conn_recv_bytes(x1, &m, &n, MP_CONN_NOLIMIT), MP_EEOF);
@@ -164,23 +163,15 @@ static void test_send_connection(void **state) {
   mp_conn_free(x1);
   mp_conn_free(r);
   mp_conn_free(a);
-  assert_int_equal(mp_test_count_fds(), fds0);
+  assert_int_equal(mp_test_count_fds_settled(), fds0);
 }
 
-/* A Lock and a Queue created after fork reach the child only as handles. */
-static void test_send_handles(void **state) {
-  (void)state;
-  mp_test_watchdog(30);
-  /* The shm area keeps a segment open for later objects: warm it up first. */
-  mp_lock_free(mp_lock_new());
-  mp_queue_free(mp_queue_new(0));
-  int fds0 = mp_test_count_fds();
-  mp_conn *a, *b;
-  assert_int_equal(mp_pipe(true, &a, &b), 0);
-  pid_t pid = fork();
-  assert_true(pid >= 0);
-  if (pid == 0) {
-    mp_conn_free(a);
+/* A Lock and a Queue created after start reach the child only as handles
+ * sent over the connection. */
+static int handles_child(void *arg, size_t len) {
+  mp_conn *b = mp_test_passed_conn(0, true, true);
+  CHILD_CHECK(b);
+  {
     mp_handle h;
     CHILD_CHECK(mp_conn_recv_handle(b, &h) == 0);
     CHILD_CHECK(h.type == MP_TYPE_LOCK);
@@ -199,8 +190,21 @@ static void test_send_handles(void **state) {
     mp_queue_free(q);
     mp_lock_free(l);
     mp_conn_free(b);
-    _exit(0);
   }
+  return 0;
+}
+
+static void test_send_handles(void **state) {
+  (void)state;
+  mp_test_watchdog(30);
+  /* The shm area keeps a segment open for later objects: warm it up first. */
+  mp_lock_free(mp_lock_new());
+  mp_queue_free(mp_queue_new(0));
+  mp_test_warm_up();
+  int fds0 = mp_test_count_fds_settled();
+  mp_conn *a, *b;
+  assert_int_equal(mp_pipe(true, &a, &b), 0);
+  mp_process *c = mp_test_start_fds(handles_child, NULL, 0, (int[]){mp_conn_fileno(b)}, 1);
   mp_conn_free(b);
   mp_lock *l = mp_lock_new();
   mp_queue *q = mp_queue_new(0);
@@ -220,13 +224,13 @@ static void test_send_handles(void **state) {
   assert_int_equal(n, 4);
   assert_memory_equal(m, "item", 4);
   mp_free(m);
-  assert_int_equal(wait_child(pid), 0);
+  mp_test_join_ok(c);
   assert_int_equal(mp_lock_acquire(l, 10.0), 0); /* the child released it */
   assert_int_equal(mp_lock_release(l), 0);
   mp_queue_free(q);
   mp_lock_free(l);
   mp_conn_free(a);
-  assert_int_equal(mp_test_count_fds(), fds0);
+  assert_int_equal(mp_test_count_fds_settled(), fds0);
 }
 
 /* Read-ahead on: byte messages, descriptors and handles interleaved, all
@@ -485,8 +489,9 @@ static void test_garbage_peer(void **state) {
 }
 
 int main(void) {
+  mp_test_use_start_method();
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_fd_across_fork),
+      cmocka_unit_test(test_fd_to_child),
       cmocka_unit_test(test_send_connection),
       cmocka_unit_test(test_send_handles),
       cmocka_unit_test(test_readahead_interleaved),

@@ -101,8 +101,6 @@ MP__HOT void mp__children_add(mp_process *p) {
 MP__HOT void mp__children_remove(mp_process *p) {
   p->state = MP__ST_ENDED;
   mp__result_collect(p);
-  mp__passed_free(p->passed); /* a thread-process's, no longer read */
-  p->passed = NULL;
   if (!p->registered)
     return;
   if (p->prev)

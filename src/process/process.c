@@ -147,7 +147,7 @@ MP__HOT MP_EXPORT int mp_process_start(mp_process *p) {
     p->mdata = st.mdata;
     /* The child has its passed descriptors now (inherited or sent): close
      * ours, so that a connection end passed to it sees its peer's EOF. A
-     * thread-process reads ours until it ends (mp__children_remove). */
+     * thread-process reads ours until it ends (thread.c). */
     if (p->passed && p->method != &mp__method_thread) {
       mp__passed_free(p->passed);
       p->passed = NULL;

@@ -39,6 +39,11 @@ static void *thread_main(void *a) {
   mp__proc_thread_enter(t->p);
   int code = t->target(t->arg, t->len) & 0xff;
   mp__proc_thread_leave();
+  /* What was passed to it is read no more: close it before the end is
+   * published, as a process's end would (the registry's reference keeps
+   * the object alive until then). */
+  mp__passed_free(t->p->passed);
+  t->p->passed = NULL;
   t->code = code;
   __atomic_store_n(&t->done, 1, __ATOMIC_RELEASE);
   uint64_t one = 1;
