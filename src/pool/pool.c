@@ -192,6 +192,7 @@ mp_pool *mp_pool_new(const mp_pool_opts *opts) {
   }
   if (rc) {
     if (p->workers) { /* thread workers stop on their own */
+      POOL__STORE(&p->shm->stop, 1);
       POOL__STORE(&p->shm->shutdown, 2);
       __atomic_add_fetch(&p->shm->work, 1, __ATOMIC_SEQ_CST);
       mp__futex_wake(&p->shm->work, INT32_MAX);

@@ -121,6 +121,7 @@ typedef struct pool__shm {
   uint32_t idle;                 /* workers asleep on `work` */
   uint32_t shutdown;             /* 1: workers exit when out of work;
                                   * 2 (terminate): exit now */
+  alignas(64) uint32_t stop;     /* terminate: 1 (read per item: alone) */
   alignas(64) uint32_t collector_sleeping;
   uint32_t helpers_active;       /* waiters draining rings themselves */
   alignas(64) pool__cell cells[POOL__NCELLS];
