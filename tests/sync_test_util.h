@@ -1,6 +1,8 @@
-/* sync_test_util.h: what test_sync and test_sync_robust share: checks that
- * work inside forked children (cmocka's asserts must not run there), a
- * fork helper, reaping, and shared scratch memory. */
+/* sync_test_util.h: what test_sync, test_sync_robust, test_value and
+ * test_shared_memory share beyond tests/mp_test.h: caller memory mapped
+ * shared (for the _init forms of the objects), sleeping, and telling that
+ * a process sleeps in a futex. Children are started with mp_test.h's
+ * helpers (every start method), never with fork() here. */
 #ifndef SYNC_TEST_UTIL_H
 #define SYNC_TEST_UTIL_H
 
@@ -17,37 +19,8 @@
 #include "mp_test.h"
 #include "mproc.h"
 
-/* In a child: exit with a status naming the failed line. */
-#define CHILD_CHECK(cond)                                                      \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "child %d: check failed at line %d: %s\n", (int)getpid(), \
-              __LINE__, #cond);                                                \
-      _exit(100 + __LINE__ % 100);                                             \
-    }                                                                          \
-  } while (0)
-
-/* Forks a child that runs fn(arg) and exits 0 when it returns. */
-static inline pid_t fork_child(void (*fn)(void *), void *arg) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    fn(arg);
-    _exit(0);
-  }
-  return pid;
-}
-
-/* Waits for pid and checks it exited 0. */
-static inline void reap_ok(pid_t pid) {
-  int status;
-  assert_int_equal(waitpid(pid, &status, 0), pid);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    fprintf(stderr, "child %d: status 0x%x\n", (int)pid, status);
-  assert_true(WIFEXITED(status));
-  assert_int_equal(WEXITSTATUS(status), 0);
-}
-
-/* Zeroed memory shared with children created later. */
+/* Zeroed memory mapped shared (inherited only by fork: pass a raw array,
+ * mp_test_scratch, to a child instead). */
 static inline void *shared_scratch(size_t n) {
   void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   assert_true(p != MAP_FAILED);
