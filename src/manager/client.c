@@ -23,7 +23,9 @@
 
 #include "manager/manager_internal.h"
 
-#define CLIENT_SPIN_NS (20 * 1000)
+/* How long a caller spins for the reply before sleeping: enough for a
+ * method and for waking a server thread that slept. */
+#define CLIENT_SPIN_NS (50 * 1000)
 #define CLIENT_SLICE_NS (100 * 1000 * 1000)
 
 typedef struct cconn {
@@ -31,7 +33,7 @@ typedef struct cconn {
   int fd;
   mgr_chan *chan;
   uint32_t seq;
-  int skip;
+  mgr_waiter wait;
   bool broken;
   mgr_buf buf;
   struct cconn *next;
@@ -67,9 +69,12 @@ static void atfork_after(void) {
 }
 
 static pid_t g_pid;
+/* This process's threads spinning for a reply now. */
+static int g_spinners;
 
 static void atfork_child(void) {
   g_pid = getpid();
+  g_spinners = 0; /* a thread spinning at fork time is not in the child */
   atfork_after();
 }
 
@@ -245,6 +250,8 @@ void mp__mgr_endpoint_put(mgr_endpoint *e) {
 static int reply_parse(const char *buf, size_t len, int *status,
                        mp_obj **value);
 
+static int cconn_alive(void *ctx);
+
 static int cconn_open(mgr_endpoint *e, cconn **out) {
   mp_conn_opts o = {.authkey = e->key, .authkey_len = e->keylen};
   mp_conn *conn = mp_client(&e->addr, &o);
@@ -259,6 +266,12 @@ static int cconn_open(mgr_endpoint *e, cconn **out) {
   }
   c->conn = conn;
   c->fd = mp_conn_fileno(conn);
+  c->wait = (mgr_waiter){.spin_ns = mp__mgr_spin_ns(CLIENT_SPIN_NS),
+                         .slice_ns = CLIENT_SLICE_NS,
+                         .alive = cconn_alive,
+                         .ctx = c,
+                         .spinners = &g_spinners,
+                         .max_spinners = mp__mgr_max_spinners()};
   bool local = e->addr.family == MP_AF_UNIX;
   mp_obj *args = mp_obj_build("[i b]", (int)mp__mgr_getpid(), (int)local);
   int rc = args ? mp__mgr_put_header(&c->buf, MGR_OP_HELLO, client_uid(), 0,
@@ -381,11 +394,8 @@ static int cconn_exchange(cconn *c, const char **rep, size_t *replen,
       return rc;
   }
   uint32_t seen = c->seq;
-  mp__mgr_chan_post(&ch->req_seq, ++c->seq, &ch->server_sleeping);
-  rc = mp__mgr_chan_wait(&ch->rep_seq, seen, &ch->client_sleeping,
-                         mp__mgr_spin_ns(CLIENT_SPIN_NS), &c->skip,
-                         CLIENT_SLICE_NS,
-                         cconn_alive, c);
+  mp__mgr_chan_post(&c->wait, &ch->req_seq, ++c->seq, &ch->server_sleeping);
+  rc = mp__mgr_chan_wait(&c->wait, &ch->rep_seq, seen, &ch->client_sleeping);
   if (rc < 0)
     return rc;
   if (__atomic_load_n(&ch->rep_seq, __ATOMIC_ACQUIRE) != c->seq)

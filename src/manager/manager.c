@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -30,6 +31,8 @@ struct mp_manager {
   pid_t pid;     /* the server process */
   pid_t starter; /* the process that started it */
   int pidfd;
+  int ctl;       /* the starter's end of a socketpair with the server:
+                    the address comes up it, a shutdown byte goes down */
   mgr_endpoint *ep;
   pthread_mutex_t mu;
 };
@@ -77,6 +80,7 @@ mp_manager *mp_manager_new(const mp_manager_opts *opts) {
   m->initializer = o.initializer;
   m->initarg = o.initarg;
   m->pidfd = -1;
+  m->ctl = -1;
   pthread_mutex_init(&m->mu, NULL);
   return m;
 }
@@ -133,7 +137,7 @@ static void server_child(mp_manager *m, int fd, pid_t parent) {
   mp__mgr_server_set_exit_on_shutdown(s, true);
   if (mp__write_full(fd, &rep, sizeof rep) < 0)
     _exit(1);
-  mp__close(fd);
+  mp__mgr_server_set_control(s, fd);
   mp__mgr_server_run(s, ppfd);
   mp_listener_close(s->lst);
   _exit(0);
@@ -148,7 +152,7 @@ int mp_manager_start(mp_manager *m) {
     return MP_ESTATE;
   }
   int p[2];
-  if (pipe2(p, O_CLOEXEC) < 0) {
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p) < 0) {
     pthread_mutex_unlock(&m->mu);
     return -errno;
   }
@@ -171,15 +175,16 @@ int mp_manager_start(mp_manager *m) {
     mp_address addr;
   } rep;
   ssize_t n = mp__read_full(p[0], &rep, sizeof rep);
-  mp__close(p[0]);
   int rc = n == (ssize_t)sizeof rep ? rep.status : MP_EEOF;
   if (rc < 0) {
+    mp__close(p[0]);
     while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
       ;
     pthread_mutex_unlock(&m->mu);
     return rc;
   }
   m->pid = pid;
+  m->ctl = p[0];
   m->starter = parent;
   m->pidfd = pidfd_open_(pid);
   m->addr = rep.addr;
@@ -230,10 +235,9 @@ int mp_manager_shutdown(mp_manager *m) {
     return -EINVAL;
   pthread_mutex_lock(&m->mu);
   if (m->state == M_STARTED && mp__mgr_getpid() == m->starter) {
-    int st;
-    mp_obj *v;
-    mp__mgr_roundtrip(m->ep, MGR_OP_SHUTDOWN, 0, NULL, NULL, &st, &v);
-    mp_obj_unref(v);
+    /* The control socket, not a connection: no handshake to pay for. */
+    char b = 'S';
+    (void)!send(m->ctl, &b, 1, MSG_NOSIGNAL);
     if (!reap(m, 1.0)) {
       kill(m->pid, SIGKILL);
       reap(m, MP_FOREVER);
@@ -241,6 +245,8 @@ int mp_manager_shutdown(mp_manager *m) {
     if (m->pidfd >= 0)
       mp__close(m->pidfd);
     m->pidfd = -1;
+    mp__close(m->ctl);
+    m->ctl = -1;
     mp__mgr_endpoint_reset(m->ep);
     m->state = M_SHUTDOWN;
   }
@@ -257,6 +263,8 @@ void mp_manager_free(mp_manager *m) {
     mp_manager_shutdown(m);
   else if (m->pidfd >= 0)
     mp__close(m->pidfd);
+  if (m->ctl >= 0)
+    mp__close(m->ctl);
   mp__mgr_endpoint_put(m->ep);
   mp__mgr_registry_free(&m->reg);
   pthread_mutex_destroy(&m->mu);

@@ -105,17 +105,33 @@ typedef struct mgr_chan {
   _Alignas(64) char buf[MGR_CHAN_CAP];
 } mgr_chan;
 
-/* Waits until *word != seen: spins up to spin_ns, then sleeps in slices;
- * *skip counts waits left without spinning (the caller keeps it);
- * between slices alive(ctx) says whether to go on. Sets *sleeping while
- * asleep. Returns 0, or the negative code alive() returned. */
-int mp__mgr_chan_wait(uint32_t *word, uint32_t seen, uint32_t *sleeping,
-                      int64_t spin_ns, int *skip, int64_t slice_ns,
-                      int (*alive)(void *ctx), void *ctx);
+/* One end of a channel waiting for the other (chan.c has the policy).
+ * The caller fills the first fields once and keeps the struct per
+ * channel; the rest is the waiter's record. */
+typedef struct mgr_waiter {
+  int64_t spin_ns;        /* the longest spin before sleeping; 0: never */
+  int64_t slice_ns;       /* sleeping slices between alive() checks */
+  int (*alive)(void *ctx); /* < 0: stop waiting with that code */
+  void *ctx;
+  int *spinners;          /* threads spinning now in this role, or NULL */
+  int max_spinners;
+  int fails;              /* spins in a row that ended in sleep */
+  int skip;               /* waits left that sleep without spinning */
+  bool woke_peer;         /* our last post had to wake the peer */
+} mgr_waiter;
+
+/* Waits until *word != seen (spin, then sleep with *sleeping set).
+ * Returns 0, or the negative code alive() returned. */
+int mp__mgr_chan_wait(mgr_waiter *w, uint32_t *word, uint32_t seen,
+                      uint32_t *sleeping);
 /* Publishes *word = val and wakes the other side if it sleeps. */
-void mp__mgr_chan_post(uint32_t *word, uint32_t val, uint32_t *sleeping);
-/* How long to spin: 0 on a one-CPU machine. */
+void mp__mgr_chan_post(mgr_waiter *w, uint32_t *word, uint32_t val,
+                       uint32_t *sleeping);
+/* The spin window: want, or MP_MGR_SPIN_NS from the environment; 0 on a
+ * one-CPU machine. */
 int64_t mp__mgr_spin_ns(int64_t want);
+/* How many threads of one role may spin at once: max(1, CPUs - 1). */
+int mp__mgr_max_spinners(void);
 
 /* Sends / receives one descriptor with one byte over a Unix socket. */
 int mp__mgr_send_fd(int sock, int fd);
@@ -191,6 +207,9 @@ void mp__mgr_server_free(mgr_server *s);
 const mp_address *mp__mgr_server_address(const mgr_server *s);
 /* Exit the process right after replying to a shutdown request. */
 void mp__mgr_server_set_exit_on_shutdown(mgr_server *s, bool on);
+/* A socket (taken over) whose readability (a byte or a hang-up) stops
+ * mp__mgr_server_run: the starting manager's shutdown. */
+void mp__mgr_server_set_control(mgr_server *s, int fd);
 
 
 /* The server's insides (server.c: transport and threads; dispatch.c: the
@@ -230,7 +249,9 @@ struct mgr_server {
   size_t nconns;
   pthread_cond_t idle; /* nconns reached 0 */
   int stop_pipe[2];
+  int ctl_fd; /* -1, or see mp__mgr_server_set_control */
   int stopping;
+  int spinners; /* connection threads spinning on their channels now */
   bool exit_on_shutdown;
 };
 
@@ -243,7 +264,7 @@ struct mgr_sconn {
   mgr_client *client;
   uint64_t conn_id;
   uint32_t seen;
-  int skip;
+  mgr_waiter wait;
   mgr_sconn *next, *prev;
 };
 

@@ -23,7 +23,9 @@
 #include "manager/manager_internal.h"
 
 #define IDLE_SLICE_NS (200 * 1000 * 1000)
-#define SERVER_SPIN_NS (30 * 1000)
+/* After a reply, how long the thread keeps spinning for the next request
+ * (back-to-back calls come within microseconds). */
+#define SERVER_SPIN_NS (100 * 1000)
 #define HANDSHAKE_TIMEOUT_S 10
 
 static uint64_t next_conn_id;
@@ -34,6 +36,8 @@ void mp__mgr_server_set_exit_on_shutdown(mgr_server *s, bool on) {
   s->exit_on_shutdown = on;
 }
 
+void mp__mgr_server_set_control(mgr_server *s, int fd) { s->ctl_fd = fd; }
+
 mgr_server *mp__mgr_server_new(const mp_address *addr, const mgr_registry *reg,
                                const void *key, size_t keylen) {
   mgr_server *s = mp__calloc(1, sizeof *s);
@@ -41,6 +45,7 @@ mgr_server *mp__mgr_server_new(const mp_address *addr, const mgr_registry *reg,
     return NULL;
   s->reg = reg;
   s->stop_pipe[0] = s->stop_pipe[1] = -1;
+  s->ctl_fd = -1;
   if (!key) {
     mp__self *me = mp__self_get();
     key = me->authkey;
@@ -186,11 +191,8 @@ static int sconn_next(mgr_sconn *c, const void **req, size_t *len,
     *req = *owned;
     return rc;
   }
-  int rc = mp__mgr_chan_wait(&c->chan->req_seq, c->seen,
-                             &c->chan->server_sleeping,
-                             mp__mgr_spin_ns(SERVER_SPIN_NS), &c->skip,
-                             IDLE_SLICE_NS,
-                             sconn_alive, c);
+  int rc = mp__mgr_chan_wait(&c->wait, &c->chan->req_seq, c->seen,
+                             &c->chan->server_sleeping);
   if (rc < 0)
     return rc;
   c->seen = __atomic_load_n(&c->chan->req_seq, __ATOMIC_ACQUIRE);
@@ -228,7 +230,7 @@ static int sconn_reply(mgr_sconn *c, const mgr_buf *out) {
     if (rc < 0)
       return rc;
   }
-  mp__mgr_chan_post(&ch->rep_seq, c->seen, &ch->client_sleeping);
+  mp__mgr_chan_post(&c->wait, &ch->rep_seq, c->seen, &ch->client_sleeping);
   return 0;
 }
 
@@ -307,6 +309,12 @@ static int start_conn(mgr_server *s, mp_conn *conn) {
   c->conn = conn;
   c->fd = mp_conn_fileno(conn);
   c->conn_id = __atomic_add_fetch(&next_conn_id, 1, __ATOMIC_RELAXED);
+  c->wait = (mgr_waiter){.spin_ns = mp__mgr_spin_ns(SERVER_SPIN_NS),
+                         .slice_ns = IDLE_SLICE_NS,
+                         .alive = sconn_alive,
+                         .ctx = c,
+                         .spinners = &s->spinners,
+                         .max_spinners = mp__mgr_max_spinners()};
   sconn_link(s, c, true);
   pthread_attr_t at;
   pthread_attr_init(&at);
@@ -333,16 +341,18 @@ static int start_conn(mgr_server *s, mp_conn *conn) {
 int mp__mgr_server_run(mgr_server *s, int parent_pidfd) {
   int lfd = mp_listener_fileno(s->lst);
   while (!__atomic_load_n(&s->stopping, __ATOMIC_ACQUIRE)) {
-    struct pollfd p[3] = {{.fd = lfd, .events = POLLIN},
+    /* A negative fd is ignored by poll. */
+    struct pollfd p[4] = {{.fd = lfd, .events = POLLIN},
                           {.fd = s->stop_pipe[0], .events = POLLIN},
-                          {.fd = parent_pidfd, .events = POLLIN}};
-    int n = poll(p, parent_pidfd >= 0 ? 3 : 2, -1);
+                          {.fd = parent_pidfd, .events = POLLIN},
+                          {.fd = s->ctl_fd, .events = POLLIN}};
+    int n = poll(p, 4, -1);
     if (n < 0) {
       if (errno == EINTR)
         continue;
       return -errno;
     }
-    if (p[1].revents || (parent_pidfd >= 0 && p[2].revents))
+    if (p[1].revents || p[2].revents || p[3].revents)
       break;
     if (!(p[0].revents & POLLIN))
       continue;
@@ -385,6 +395,8 @@ void mp__mgr_server_free(mgr_server *s) {
   mp_listener_free(s->lst);
   mp__close(s->stop_pipe[0]);
   mp__close(s->stop_pipe[1]);
+  if (s->ctl_fd >= 0)
+    mp__close(s->ctl_fd);
   pthread_mutex_destroy(&s->lock);
   pthread_cond_destroy(&s->idle);
   mp__free(s);

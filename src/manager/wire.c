@@ -1,10 +1,9 @@
 /* wire.c: the manager's wire format and the shared-memory channel's
  * waiting: request headers and their decoder (every byte of which comes
  * from another process, so it checks everything and a fuzz target drives
- * it), error replies, proxy tokens, descriptor passing for setting up a
- * channel, and the spin-then-futex wait both ends of a channel use. */
+ * it), error replies, proxy tokens, and descriptor passing for setting up
+ * a channel (chan.c holds how the two ends of a channel wait). */
 #include <errno.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -182,85 +181,6 @@ int mp__mgr_token_parse(const mp_obj *o, mgr_token *t) {
     return 0;
   }
   return 1;
-}
-
-/* ---- Channel waits ------------------------------------------------------------------ */
-
-static inline void cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  __asm__ volatile("yield");
-#endif
-}
-
-int64_t mp__mgr_spin_ns(int64_t want) {
-  static int ncpu;
-  if (!ncpu)
-    ncpu = mp_cpu_count_usable();
-  const char *e = getenv("MP_MGR_SPIN_NS");
-  if (e)
-    return atoll(e);
-  return ncpu > 1 ? want : 0;
-}
-
-int mp__mgr_chan_wait(uint32_t *word, uint32_t seen, uint32_t *sleeping,
-                      int64_t spin_ns, int *skip, int64_t slice_ns,
-                      int (*alive)(void *ctx), void *ctx) {
-  if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != seen)
-    return 0;
-  /* Spinning pays only when the peer answers within the spin: after a
-   * spin that ended in sleep anyway (a busy machine, a slow method), skip
-   * spinning for the next waits and try again later. */
-  if (*skip > 0) {
-    (*skip)--;
-    spin_ns = 0;
-  }
-  if (spin_ns > 0) {
-    /* A few microseconds of pure spinning catch a peer that is running;
-     * after that, yield between looks, so that on a busy machine the peer
-     * (or anyone else) gets the CPU we would burn. */
-    int64_t start = mp__now_ns(), until = start + spin_ns;
-    int64_t pure = start + (spin_ns < 3000 ? spin_ns : 3000);
-    for (unsigned i = 1;; i++) {
-      cpu_relax();
-      if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != seen)
-        return 0;
-      if ((i & 15) == 0) {
-        int64_t now = mp__now_ns();
-        if (now >= until)
-          break;
-        if (now >= pure)
-          sched_yield();
-      }
-    }
-    *skip = 1024;
-  }
-  for (;;) {
-    /* S1 pairs with P1: either we see the new value, or the poster sees
-     * *sleeping set and wakes us. */
-    __atomic_store_n(sleeping, 1, __ATOMIC_SEQ_CST);
-    if (__atomic_load_n(word, __ATOMIC_SEQ_CST) != seen) {
-      __atomic_store_n(sleeping, 0, __ATOMIC_RELAXED);
-      return 0;
-    }
-    mp__deadline dl = {.at_ns = mp__now_ns() + slice_ns};
-    int rc = mp__futex_wait(word, seen, &dl);
-    __atomic_store_n(sleeping, 0, __ATOMIC_RELAXED);
-    if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != seen)
-      return 0;
-    if (rc == MP_ETIMEOUT && alive) {
-      int a = alive(ctx);
-      if (a < 0)
-        return a;
-    }
-  }
-}
-
-void mp__mgr_chan_post(uint32_t *word, uint32_t val, uint32_t *sleeping) {
-  __atomic_store_n(word, val, __ATOMIC_SEQ_CST); /* P1 */
-  if (__atomic_load_n(sleeping, __ATOMIC_SEQ_CST))
-    mp__futex_wake(word, 1);
 }
 
 /* ---- Descriptor passing ----------------------------------------------------------------- */
