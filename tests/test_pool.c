@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <pty.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -531,6 +532,70 @@ static void test_bad_input(void **state) {
   end_pool(p);
 }
 
+/* ---- the progress bar ------------------------------------------------------- */
+
+/* In a child whose stderr is fd: a map of 1000 items with the bar on. */
+static int progress_child(void) {
+  mp_pool *p = mp_pool_new(&(mp_pool_opts){.processes = 2});
+  if (!p)
+    return 2;
+  int in[1000], out[1000];
+  for (int i = 0; i < 1000; i++)
+    in[i] = i;
+  int rc = mp_pool_map(p, square, in, 1000, sizeof(int), out, sizeof(int),
+                       &(mp_call_opts){.progress = 1, .chunksize = 10}, NULL);
+  mp_pool_free(p);
+  return rc == 0 && out[999] == 999 * 999 ? 0 : 3;
+}
+
+/* Everything the child writes to fd until it is gone, then its status. */
+static int read_all(int fd, pid_t pid, char *buf, size_t cap) {
+  size_t n = 0;
+  for (;;) {
+    ssize_t r = read(fd, buf + n, cap - 1 - n);
+    if (r > 0 && (n += (size_t)r) < cap - 1)
+      continue;
+    if (r < 0 && errno == EINTR)
+      continue;
+    break; /* EOF, or EIO: the terminal's last user is gone */
+  }
+  buf[n] = 0;
+  int st;
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+    ;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void test_progress_bar(void **state) {
+  (void)state;
+  mp_test_watchdog(60);
+  static char buf[1 << 16];
+  /* A terminal: the bar is drawn, ending at 1000/1000. */
+  int master;
+  pid_t pid = forkpty(&master, NULL, NULL, NULL);
+  if (pid < 0)
+    mp_test_skip("no pseudo-terminal (forkpty)");
+  if (pid == 0)
+    _exit(progress_child());
+  assert_int_equal(read_all(master, pid, buf, sizeof buf), 0);
+  close(master);
+  if (!strstr(buf, "1000/1000 (100%)") || !strstr(buf, "it/s"))
+    fail_msg("no progress bar on a terminal: \"%s\"", buf);
+  /* Not a terminal: nothing. */
+  int pfd[2];
+  assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
+  pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    dup2(pfd[1], 2);
+    _exit(progress_child());
+  }
+  close(pfd[1]);
+  assert_int_equal(read_all(pfd[0], pid, buf, sizeof buf), 0);
+  close(pfd[0]);
+  assert_string_equal(buf, "");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_apply),
@@ -543,6 +608,7 @@ int main(void) {
       cmocka_unit_test(test_initializer),
       cmocka_unit_test(test_close_terminate),
       cmocka_unit_test(test_bad_input),
+      cmocka_unit_test(test_progress_bar),
   };
   if (getenv("MP_TEST_FILTER"))
     cmocka_set_test_filter(getenv("MP_TEST_FILTER"));

@@ -854,6 +854,24 @@ static void test_raw_fork_child_uses_mproc(void **state) {
   assert_true(WIFEXITED(st));
   assert_int_equal(WEXITSTATUS(st), 0);
   assert_true(mp_process_is_alive(sleeper));
+  /* A fork child freeing its copy of an object whose result was read
+   * leaves the parent's result alone (the arena is shared). */
+  mp_process *done = start_or_fail(t_return_twice, NULL, 0, NULL);
+  assert_int_equal(mp_process_join(done, MP_FOREVER), 0);
+  const void *d;
+  size_t len;
+  assert_int_equal(mp_process_result(done, &d, &len), 1);
+  pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    mp_process_free(done);
+    _exit(0);
+  }
+  assert_int_equal(waitpid(pid, &st, 0), pid);
+  assert_int_equal(mp_process_result(done, &d, &len), 1);
+  assert_int_equal(len, 6);
+  assert_memory_equal(d, "second", 6);
+  mp_process_free(done);
   stop_sleeper(sleeper);
   assert_int_equal(mp_process_join(sleeper, MP_FOREVER), 0);
   mp_process_free(sleeper);

@@ -69,13 +69,19 @@ void pool__items_done(mp_result *j, size_t k, pool__col *c) {
     pool__job_ready(c, j);
 }
 
-/* Item idx of a record-output job is final: data (ours now) or a failure. */
+/* Item idx of a record-output job is final: data (ours now; or NULL and
+ * small, the bytes of a result of at most POOL__SMALL), or a failure. */
 static void item_final(mp_result *j, size_t idx, void *data, size_t len,
-                       int code, const mp_error *e, pool__col *c) {
+                       int code, const mp_error *e, pool__col *c,
+                       const void *small) {
   pool__item *it = &j->items[idx];
   if (POOL__LOADR(&it->done)) { /* never twice */
     mp__free(data);
     return;
+  }
+  if (small) {
+    memcpy(it->small, small, len);
+    data = it->small;
   }
   it->data = data;
   it->len = len;
@@ -117,7 +123,7 @@ void pool__item_fail(mp_result *j, size_t idx, int code, const mp_error *e,
   if (j->out_kind == POOL__OUT_FIXED)
     fixed_fail(j, idx, code, e);
   else
-    item_final(j, idx, NULL, 0, code, e, c);
+    item_final(j, idx, NULL, 0, code, e, c, NULL);
 }
 
 /* ---- Reading result records ---------------------------------------------------------------- */
@@ -159,6 +165,14 @@ static void handle_rec(mp_pool *p, int w, const pool__rec *r, pool__col *c) {
     return;
   /* Whole payload: the fragments so far plus this one. */
   size_t len = wk->frag_len + r->len;
+  if (r->type == POOL__REC_RESULT && !wk->frag_len && len <= POOL__SMALL &&
+      j->out_kind != POOL__OUT_FIXED) { /* no allocation */
+    ch->ndone = idx - ch->first + 1;
+    item_final(j, idx, NULL, len, 0, NULL, c, payload);
+    if (r->flags & POOL__F_LAST)
+      pool__chunk_free(p, ch);
+    return;
+  }
   char *data = NULL;
   if (r->type == POOL__REC_RESULT && len) {
     if (wk->frag_len && wk->frag_cap >= len) {
@@ -188,9 +202,9 @@ static void handle_rec(mp_pool *p, int w, const pool__rec *r, pool__col *c) {
       fixed_fail(j, idx, code, &e);
       return; /* its DONE record will count it */
     }
-    item_final(j, idx, NULL, 0, code, &e, c);
+    item_final(j, idx, NULL, 0, code, &e, c, NULL);
   } else if (j->out_kind != POOL__OUT_FIXED) {
-    item_final(j, idx, data, len, 0, NULL, c);
+    item_final(j, idx, data, len, 0, NULL, c, NULL);
   } else {
     mp__free(data);
   }
@@ -257,5 +271,5 @@ void pool__job_abort(mp_result *j, const mp_error *e, pool__col *c) {
   }
   for (size_t i = 0; i < j->n && j->nleft; i++)
     if (!POOL__LOADR(&j->items[i].done))
-      item_final(j, i, NULL, 0, e->code, e, c);
+      item_final(j, i, NULL, 0, e->code, e, c, NULL);
 }

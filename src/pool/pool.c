@@ -192,6 +192,7 @@ mp_pool *mp_pool_new(const mp_pool_opts *opts) {
   }
   if (rc) {
     if (p->workers) { /* thread workers stop on their own */
+      POOL__STORE(&p->shm->stop, 1);
       POOL__STORE(&p->shm->shutdown, 2);
       __atomic_add_fetch(&p->shm->work, 1, __ATOMIC_SEQ_CST);
       mp__futex_wake(&p->shm->work, INT32_MAX);
@@ -225,7 +226,8 @@ int pool__check(mp_pool *p) {
 static void job_free(mp_result *j) {
   if (j->items) {
     for (size_t i = 0; i < j->n; i++) {
-      mp__free(j->items[i].data);
+      if (j->items[i].data != j->items[i].small)
+        mp__free(j->items[i].data);
       mp__free(j->items[i].err);
     }
     if (j->items != &j->one)
@@ -239,7 +241,7 @@ static void job_free(mp_result *j) {
     pool__arena_free(j->arena, j->out_off, j->out_bytes);
     pool__arena_unref(j->arena);
   }
-  mp__free(j);
+  pool__job_release(j);
 }
 
 void pool__job_unref(mp_result *j) {
@@ -255,7 +257,7 @@ static mp_result *job_new(mp_pool *p, int kind, mp_task_fn fn, size_t n,
     errno = -rc;
     return NULL;
   }
-  mp_result *j = mp__calloc(1, sizeof *j);
+  mp_result *j = pool__job_alloc();
   if (!j)
     return NULL;
   j->pool = p;
@@ -264,13 +266,14 @@ static mp_result *job_new(mp_pool *p, int kind, mp_task_fn fn, size_t n,
   j->fnid = fnid;
   j->n = n;
   j->nleft = n;
+  j->in_ready = n;
   j->in_off = j->out_off = POOL__NOOFF;
   j->err_index = (size_t)-1;
   if (o) {
     j->cb = o->callback;
     j->ecb = o->error_callback;
     j->ctx = o->ctx;
-    j->progress = o->progress;
+    j->progress = o->progress && kind != POOL__JOB_APPLY && isatty(2);
     j->chunksize = o->chunksize;
   }
   j->arena = p->arena;
@@ -278,15 +281,26 @@ static mp_result *job_new(mp_pool *p, int kind, mp_task_fn fn, size_t n,
   return j;
 }
 
-/* Copies n elements of size bytes into a new arena block. */
-static int copy_in_fixed(mp_result *j, const void *in, size_t n, size_t size) {
+/* A map's input from this size on is copied after submission, a slice at
+ * a time, each slice's chunks published as soon as it is in: the workers
+ * start on the first while the rest is copied (and keep going if this
+ * thread is descheduled). */
+#define FEED_MIN ((size_t)1 << 20)
+#define FEED_SLICE ((size_t)256 << 10)
+
+/* Copies n elements of size bytes into a new arena block (later, by
+ * feed_input, when defer). */
+static int copy_in_fixed(mp_result *j, const void *in, size_t n, size_t size,
+                         bool defer) {
   if (size && n > SIZE_MAX / size)
     return -ENOMEM;
   j->in_bytes = n * size;
   j->in_off = pool__arena_alloc(j->arena, j->in_bytes);
   if (j->in_off == POOL__NOOFF)
     return -ENOMEM;
-  if (j->in_bytes)
+  if (defer)
+    j->in_ready = 0;
+  else if (j->in_bytes)
     memcpy(pool__arena_base(j->arena) + j->in_off, in, j->in_bytes);
   j->in_kind = POOL__IN_FIXED;
   j->in_size = size;
@@ -324,6 +338,24 @@ static int copy_in_iov(mp_result *j, const struct iovec *in, size_t n) {
   return 0;
 }
 
+/* The deferred copy of a submitted job's input, in slices of whole chunks. */
+static void feed_input(mp_pool *p, mp_result *j, const char *in) {
+  size_t per = j->chunksize;
+  size_t chunk_bytes = per * j->in_size;
+  if (chunk_bytes < FEED_SLICE)
+    per *= (FEED_SLICE + chunk_bytes - 1) / chunk_bytes;
+  char *dst = pool__arena_base(j->arena) + j->in_off;
+  for (size_t at = 0; at < j->n;) {
+    size_t end = j->n - at > per ? at + per : j->n;
+    memcpy(dst + at * j->in_size, in + at * j->in_size, (end - at) * j->in_size);
+    pthread_mutex_lock(&p->mu);
+    j->in_ready = end;
+    pool__refill(p);
+    pthread_mutex_unlock(&p->mu);
+    at = end;
+  }
+}
+
 static int alloc_items(mp_result *j) {
   if (j->n == 1 && j->kind == POOL__JOB_APPLY) {
     j->items = &j->one;
@@ -336,7 +368,8 @@ static int alloc_items(mp_result *j) {
 /* Queues j and publishes what fits into the ring. On failure j is freed. */
 static int submit(mp_pool *p, mp_result *j) {
   j->refs = 2; /* the caller's, and the pool's until it is ready */
-  j->t_start = mp_monotonic();
+  if (j->progress) /* a clock read per task otherwise: apply_async's cost */
+    j->t_start = mp_monotonic();
   pthread_mutex_lock(&p->mu);
   if (p->state != POOL__RUN) {
     pthread_mutex_unlock(&p->mu);
@@ -394,7 +427,7 @@ mp_result *mp_pool_apply_async(mp_pool *p, mp_task_fn fn, const void *arg,
     if (len)
       memcpy(j->inl, arg, len);
   } else {
-    rc = copy_in_fixed(j, arg, 1, len);
+    rc = copy_in_fixed(j, arg, 1, len, false);
   }
   if (!rc)
     rc = alloc_items(j);
@@ -432,7 +465,9 @@ static mp_result *map_job(mp_pool *p, int kind, mp_task_fn fn, const void *in,
     j->cb = j->ecb = NULL;
   if (!j->chunksize)
     j->chunksize = kind == POOL__JOB_IMAP ? 1 : default_chunksize(p, n);
-  rc = iov ? copy_in_iov(j, iov, n) : copy_in_fixed(j, in, n, in_size);
+  bool defer = !iov && in_size && n > 1 && n * in_size >= FEED_MIN &&
+               n <= SIZE_MAX / in_size;
+  rc = iov ? copy_in_iov(j, iov, n) : copy_in_fixed(j, in, n, in_size, defer);
   if (!rc && kind == POOL__JOB_MAP) {
     j->out_kind = POOL__OUT_FIXED;
     j->out_size = out_size;
@@ -462,6 +497,8 @@ static mp_result *map_job(mp_pool *p, int kind, mp_task_fn fn, const void *in,
     errno = -rc;
     return NULL;
   }
+  if (j->in_ready < j->n)
+    feed_input(p, j, in);
   return j;
 }
 
@@ -570,10 +607,17 @@ int mp_pool_apply(mp_pool *p, mp_task_fn fn, const void *arg, size_t len,
   int rc = mp_result_get(r, MP_FOREVER, &data, &n);
   if (rc == 0 && out) {
     /* The result owns its bytes: hand them over rather than copy. */
-    *out = r->one.data;
-    r->one.data = NULL;
-    if (!*out && !(*out = mp__malloc(1)))
-      rc = -ENOMEM;
+    if (r->one.data == r->one.small) {
+      if (!(*out = mp__malloc(n ? n : 1)))
+        rc = -ENOMEM;
+      else
+        memcpy(*out, r->one.small, n);
+    } else {
+      *out = r->one.data;
+      r->one.data = NULL;
+      if (!*out && !(*out = mp__malloc(1)))
+        rc = -ENOMEM;
+    }
   }
   if (rc == 0 && outlen)
     *outlen = n;

@@ -121,6 +121,7 @@ typedef struct pool__shm {
   uint32_t idle;                 /* workers asleep on `work` */
   uint32_t shutdown;             /* 1: workers exit when out of work;
                                   * 2 (terminate): exit now */
+  alignas(64) uint32_t stop;     /* terminate: 1 (read per item: alone) */
   alignas(64) uint32_t collector_sleeping;
   uint32_t helpers_active;       /* waiters draining rings themselves */
   alignas(64) pool__cell cells[POOL__NCELLS];
@@ -177,12 +178,15 @@ void pool__arena_unref(pool__arena *a);
 
 enum { POOL__JOB_APPLY = 1, POOL__JOB_MAP, POOL__JOB_MAPB, POOL__JOB_IMAP };
 
+#define POOL__SMALL 16u /* results this small live in their item */
+
 typedef struct pool__item {
-  void *data;
+  void *data;           /* allocated, or small (then not to be freed) */
   size_t len;
   int code;             /* 0 or the failure */
   uint32_t done;        /* set (release) once data/code are final */
   mp_error *err;
+  alignas(8) unsigned char small[POOL__SMALL];
 } pool__item;
 
 typedef struct pool__fail {
@@ -213,6 +217,8 @@ struct mp_result {
 
   /* Under the pool mutex until ready. */
   size_t next_submit;   /* next item to put into a chunk */
+  size_t in_ready;      /* items whose input is in the arena (a big map's
+                         * input is copied while its first chunks run) */
   size_t nleft;         /* items not finished */
   mp_result *pend_next; /* jobs with items not yet submitted */
   mp_result *live_prev, *live_next; /* the pool's outstanding jobs */
@@ -333,6 +339,10 @@ struct mp_pool {
 };
 
 /* ---- Shared functions ---------------------------------------------------------- */
+
+/* jobmem.c: zeroed memory for a job (NULL with errno), and back. */
+mp_result *pool__job_alloc(void);
+void pool__job_release(mp_result *j);
 
 /* pool.c */
 int pool__check(mp_pool *p);                  /* owner and running */

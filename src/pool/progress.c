@@ -1,7 +1,8 @@
 /* progress.c: the progress bar of map and imap (mp_call_opts.progress), as
  * mpire draws it: one line on stderr, redrawn at most ten times a second,
  * with items done of the total, the rate and the time left. Drawn only when
- * stderr is a terminal, so logs and pipes never see it. */
+ * stderr is a terminal (asked at submission: job_new clears j->progress
+ * otherwise), so logs and pipes never see it. */
 #include <stdio.h>
 #include <unistd.h>
 
@@ -9,15 +10,8 @@
 
 #define BAR 30
 
-static int stderr_is_tty(void) {
-  static int tty = -1;
-  if (tty < 0)
-    tty = isatty(2);
-  return tty;
-}
-
 void pool__progress_draw(mp_result *j, bool final) {
-  if (!j->progress || j->kind == POOL__JOB_APPLY || !stderr_is_tty())
+  if (!j->progress || j->kind == POOL__JOB_APPLY)
     return;
   double now = mp_monotonic();
   if (!final && now - j->t_drawn < 0.1)

@@ -192,8 +192,10 @@ int mp_imap_next(mp_imap *it, double timeout, const void **data, size_t *len) {
   it->next++;
   it->index = idx;
   pool__item *item = &j->items[idx];
-  it->last = item->data; /* ours now; freed at the next call */
-  item->data = NULL;
+  if (item->data != item->small) {
+    it->last = item->data; /* ours now; freed at the next call */
+    item->data = NULL;
+  }
   if (item->code) {
     if (item->err)
       it->errbuf = *item->err;
@@ -203,7 +205,7 @@ int mp_imap_next(mp_imap *it, double timeout, const void **data, size_t *len) {
     return item->code;
   }
   if (data)
-    *data = it->last;
+    *data = it->last ? it->last : item->data;
   if (len)
     *len = item->len;
   return 0;

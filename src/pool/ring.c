@@ -97,6 +97,12 @@ static pool__chunk *next_chunk(mp_pool *p) {
   mp_result *j = p->pend_head;
   if (!j)
     return NULL;
+  /* Whole chunks of copied input only (the last one may be short). */
+  size_t want = j->n - j->next_submit;
+  if (want > j->chunksize)
+    want = j->chunksize;
+  if (j->in_ready < j->n && j->in_ready - j->next_submit < want)
+    return NULL;
   pool__chunk *c = chunk_new(p);
   if (!c)
     return NULL;
@@ -118,6 +124,10 @@ static pool__chunk *next_chunk(mp_pool *p) {
 }
 
 void pool__refill(mp_pool *p) {
+  /* Nothing queued: return before touching the ring, whose cells the
+   * workers are writing. */
+  if (!p->rq_head && !p->pend_head)
+    return;
   if (p->broken || p->state == POOL__TERMINATE)
     return;
   uint32_t published = 0;

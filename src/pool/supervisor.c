@@ -193,6 +193,7 @@ static void abort_all(mp_pool *p, const mp_error *e, pool__col *c) {
 
 static void terminate_all(mp_pool *p, pool__col *c) {
   /* Processes are killed; threads (which cannot be) stop between items. */
+  POOL__STORE(&p->shm->stop, 1);
   POOL__STORE(&p->shm->shutdown, 2);
   POOL__FENCE();
   __atomic_add_fetch(&p->shm->work, 1, __ATOMIC_SEQ_CST);

@@ -207,6 +207,7 @@ static void run_chunk(wctx *c) {
     return;
   }
   const bool fixed_out = t.out_kind == POOL__OUT_FIXED;
+  const uint32_t *const stop = &p->shm->stop;
   const char *in = abase + t.in_off;
   char *outp = abase + t.out_off;
   mp_task_out out;
@@ -254,7 +255,7 @@ static void run_chunk(wctx *c) {
     }
     POOL__STORE(&s->running, 0);
     POOL__STORE(&s->progress, k + 1);
-    if (MP__UNLIKELY(POOL__LOADR(&p->shm->shutdown) == 2))
+    if (MP__UNLIKELY(POOL__LOADR(stop)))
       return; /* terminate: thread workers stop between items */
   }
   if (fixed_out)

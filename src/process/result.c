@@ -201,7 +201,11 @@ MP__HOT void mp__result_collect(mp_process *p) {
 MP__HOT void mp__result_release(mp_process *p) {
   if (p->result_state == 1 && p->result_len) {
     munmap(p->result_map, p->result_len);
-    punch(p->arena, p->result_off, p->result_len);
+    /* The arena is shared with the creator: only it returns the memory
+     * (a program's own fork child freeing its copy of the object must not
+     * erase the result under its parent). */
+    if (p->parent_pid == mp__proc_getpid())
+      punch(p->arena, p->result_off, p->result_len);
   }
   p->result_map = NULL;
   p->result_len = 0;
