@@ -15,7 +15,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "context/context_internal.h"
 #include "manager/manager_internal.h"
 
 struct mp_server {
@@ -339,13 +338,12 @@ mp_proxy *mp_manager_barrier_action(mp_manager *m, long parties,
                                     void (*action)(void), double timeout) {
   if (!action)
     return mp_manager_barrier(m, parties, timeout);
-  mp__fnref ref;
-  int rc = mp__fnref_make((const void *)action, &ref);
+  int rc = 0;
+  mp_obj *fn = mp__mgr_fn_obj((const void *)action, &rc);
   if (rc < 0) {
     errno = -rc;
     return NULL;
   }
-  mp_obj *fn = mp_obj_bytes(&ref, sizeof ref);
   return create_with(m, "Barrier",
                      !fn ? NULL
                      : timeout == MP_FOREVER

@@ -358,6 +358,15 @@ struct mp_manager {
   pthread_mutex_t mu;
 };
 
+/* A function as it crosses to the server (spawn, forkserver): an mp_obj
+ * holding its reference (module build-id + offset; mp_obj_none for NULL),
+ * or NULL with *rc set (-EINVAL: not code of a loaded module) or left
+ * alone (no memory). */
+mp_obj *mp__mgr_fn_obj(const void *fn, int *rc);
+/* The function such an mp_obj names in this program (NULL for o NULL or
+ * None): 0, MP_EDECODE (not a reference), MP_ESTALE (not in this program). */
+int mp__mgr_fn_of(const mp_obj *o, void **fn);
+
 /* Starts m's server process (sets proc, pid, starter, ctl, addr).
  * Returns 0 or a code; nothing is left running on failure. */
 int mp__mgr_start_server(mp_manager *m);

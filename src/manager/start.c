@@ -46,7 +46,7 @@ typedef struct {
 
 /* ---- The manager as data (spawn, forkserver) -------------------------------- */
 
-static mp_obj *fn_obj(const void *fn, int *rc) {
+mp_obj *mp__mgr_fn_obj(const void *fn, int *rc) {
   if (!fn)
     return mp_obj_none();
   mp__fnref r;
@@ -67,7 +67,7 @@ static mp_obj *type_obj(const mp_type_def *d, int *rc) {
   }
   mp_obj *methods = mp_obj_list_new(), *exposed = mp_obj_none();
   for (size_t i = 0; methods && i < d->n_methods; i++) {
-    mp_obj *f = fn_obj((const void *)d->methods[i].fn, rc);
+    mp_obj *f = mp__mgr_fn_obj((const void *)d->methods[i].fn, rc);
     mp_obj *e = f ? mp_obj_build("[s X s]", d->methods[i].name, f,
                                  d->methods[i].result_typeid)
                   : NULL;
@@ -85,9 +85,9 @@ static mp_obj *type_obj(const mp_type_def *d, int *rc) {
         exposed = NULL;
       }
   }
-  mp_obj *c = fn_obj((const void *)d->create, rc);
-  mp_obj *x = c ? fn_obj((const void *)d->destroy, rc) : NULL;
-  mp_obj *r = x ? fn_obj((const void *)d->repr, rc) : NULL;
+  mp_obj *c = mp__mgr_fn_obj((const void *)d->create, rc);
+  mp_obj *x = c ? mp__mgr_fn_obj((const void *)d->destroy, rc) : NULL;
+  mp_obj *r = x ? mp__mgr_fn_obj((const void *)d->repr, rc) : NULL;
   if (!methods || !exposed || !c || !x || !r) {
     mp_obj_unref(methods);
     mp_obj_unref(exposed);
@@ -117,7 +117,7 @@ static int encode_manager(const mp_manager *m, void **buf, size_t *len) {
       types = NULL;
     }
   }
-  mp_obj *init = types ? fn_obj((const void *)m->initializer, &rc) : NULL;
+  mp_obj *init = types ? mp__mgr_fn_obj((const void *)m->initializer, &rc) : NULL;
   mp_obj *o = init ? mp_obj_build("[y# b y# X X]", &m->addr, sizeof m->addr,
                                   (int)m->has_addr, m->key, m->keylen, init,
                                   types)
@@ -158,11 +158,11 @@ static const char *str_or_null(mp_obj *o) {
   return mp_obj_str_value(o, &s, &n) == 0 ? s : NULL;
 }
 
-static int fn_of(mp_obj *o, void **fn) {
+int mp__mgr_fn_of(const mp_obj *o, void **fn) {
   const void *p;
   size_t n;
   *fn = NULL;
-  if (mp_obj_get_type(o) == MP_OBJ_NONE)
+  if (!o || mp_obj_get_type(o) == MP_OBJ_NONE)
     return 0;
   if (mp_obj_bytes_value(o, &p, &n) < 0 || n != sizeof(mp__fnref))
     return MP_EDECODE;
@@ -193,8 +193,8 @@ static int decode_type(decoded *d, mp_obj *t) {
   int64_t flags = 0;
   void *c, *x, *r;
   int rc = mp_obj_int_value(f[8], &flags);
-  if (rc == 0 && (rc = fn_of(f[1], &c)) == 0 && (rc = fn_of(f[2], &x)) == 0)
-    rc = fn_of(f[3], &r);
+  if (rc == 0 && (rc = mp__mgr_fn_of(f[1], &c)) == 0 && (rc = mp__mgr_fn_of(f[2], &x)) == 0)
+    rc = mp__mgr_fn_of(f[3], &r);
   if (rc < 0)
     return rc;
   def.flags = (unsigned)flags;
@@ -217,7 +217,7 @@ static int decode_type(decoded *d, mp_obj *t) {
         mp_obj_list_get(e, 0, &name) < 0 || mp_obj_list_get(e, 1, &fn) < 0 ||
         mp_obj_list_get(e, 2, &res) < 0)
       return MP_EDECODE;
-    if ((rc = fn_of(fn, &p)) < 0)
+    if ((rc = mp__mgr_fn_of(fn, &p)) < 0)
       return rc;
     tab[i] = (mp_method_def){str_or_null(name), (mp_method_fn)p,
                              str_or_null(res)};
@@ -256,7 +256,7 @@ static int decode_manager(const void *buf, size_t len, decoded *d,
   memcpy(d->m.key, k, kn);
   d->m.keylen = kn;
   void *fn;
-  if ((rc = fn_of(init, &fn)) < 0)
+  if ((rc = mp__mgr_fn_of(init, &fn)) < 0)
     return rc;
   d->m.initializer = (void (*)(void *))fn;
   if ((rc = mp__mgr_registry_init(&d->m.reg)) < 0)

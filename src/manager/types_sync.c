@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "context/context_internal.h"
 #include "manager/manager_internal.h"
 
 #define ARG(i) mp__mgr_arg(c, (i))
@@ -489,19 +488,14 @@ static int barrier_create(void *ctx, mp_method_call *c) {
     return mp__mgr_fail(c, MP_EVALUE, "ValueError: parties must be >= 1");
   /* The action: a function reference (module build-id + offset, as a
    * spawn target crosses exec), found in this server's program. */
-  void *action = NULL;
-  if (ARG(1) && mp_obj_get_type(ARG(1)) != MP_OBJ_NONE) {
-    const void *p;
-    size_t len;
-    mp__fnref ref;
-    if (mp_obj_bytes_value(ARG(1), &p, &len) < 0 || len != sizeof ref)
-      return mp__mgr_fail(c, MP_ETYPE, "TypeError: a Barrier action must be "
-                                       "a function reference");
-    memcpy(&ref, p, sizeof ref);
-    if (mp__fnref_resolve(&ref, &action) < 0)
-      return mp__mgr_fail(c, MP_ESTALE, "the Barrier action is not in the "
-                                        "server's program");
-  }
+  void *action;
+  int fr = mp__mgr_fn_of(ARG(1), &action);
+  if (fr == MP_EDECODE)
+    return mp__mgr_fail(c, MP_ETYPE, "TypeError: a Barrier action must be "
+                                     "a function reference");
+  if (fr < 0)
+    return mp__mgr_fail(c, MP_ESTALE, "the Barrier action is not in the "
+                                      "server's program");
   double t;
   int rc = mp__mgr_arg_timeout(c, 2, &t);
   if (rc < 0)
