@@ -119,13 +119,13 @@ static void print_exposed(const char *label, mp_proxy *p) {
 int main(void) {
   mp_manager *manager = mp_manager_new(NULL);
   mp_type_def defs[] = {
-      {.typeid = "Foo1", .create = foo_new, .methods = foo_methods, .n_methods = 3},
-      {.typeid = "Foo2", .create = foo_new, .methods = foo_methods, .n_methods = 3,
+      {.type_id = "Foo1", .create = foo_new, .methods = foo_methods, .n_methods = 3},
+      {.type_id = "Foo2", .create = foo_new, .methods = foo_methods, .n_methods = 3,
        .exposed = foo2_exposed, .n_exposed = 2},
-      {.typeid = "baz", .create = baz_new, .destroy = free, .methods = baz_methods,
+      {.type_id = "baz", .create = baz_new, .destroy = free, .methods = baz_methods,
        .n_methods = 1, .exposed = generator_exposed, .n_exposed = 1,
        .proxytype = "GeneratorProxy"},
-      {.typeid = "operator", .create = foo_new, .methods = op_methods,
+      {.type_id = "operator", .create = foo_new, .methods = op_methods,
        .n_methods = 2},
   };
   for (size_t i = 0; i < 4; i++)

@@ -56,7 +56,7 @@ static const mp_method_def maths_methods[] = {{"add", add, NULL},
 
 int main(void) {
   mp_manager *manager = mp_manager_new(NULL);
-  mp_type_def maths_class = {.typeid = "Maths", .create = maths_new,
+  mp_type_def maths_class = {.type_id = "Maths", .create = maths_new,
                              .methods = maths_methods, .n_methods = 2};
   mp_manager_register(manager, &maths_class);
   if (mp_manager_start(manager) < 0)

@@ -86,7 +86,7 @@ int main(void) {
   mp_manager_opts o = {.address = &where, .authkey = "abracadabra",
                        .authkey_len = 11};
   mp_manager *m = mp_manager_new(&o);
-  mp_type_def def = {.typeid = "get_queue", .create = get_queue,
+  mp_type_def def = {.type_id = "get_queue", .create = get_queue,
                      .methods_of = "Queue"};
   mp_manager_register(m, &def);
   mp_server *s = mp_manager_get_server(m);

@@ -341,12 +341,12 @@ static void test_custom(void **state) {
   (void)state;
   mp_test_watchdog(20);
   mp_manager *m = mp_manager_new(NULL);
-  mp_type_def def = {.typeid = "Maths", .create = maths_create,
+  mp_type_def def = {.type_id = "Maths", .create = maths_create,
                      .methods = maths_methods, .n_methods = 4};
   assert_int_equal(mp_manager_register(m, &def), 0);
-  mp_type_def bad = {.typeid = NULL};
+  mp_type_def bad = {.type_id = NULL};
   assert_int_equal(mp_manager_register(m, &bad), -EINVAL);
-  mp_type_def other = {.typeid = "Hidden", .methods_of = "Maths",
+  mp_type_def other = {.type_id = "Hidden", .methods_of = "Maths",
                        .create = maths_create, .flags = MP_TYPE_NO_CREATE};
   assert_int_equal(mp_manager_register(m, &other), 0);
   assert_int_equal(mp_manager_start(m), 0);

@@ -66,7 +66,7 @@ static int maths_new(void *ctx, mp_method_call *c) {
 static const mp_method_def maths_methods[] = {{"add", add, NULL},
                                               {"kwcount", kwcount, NULL},
                                               {"actions", actions, NULL}};
-static const mp_type_def maths = {.typeid = "Maths", .create = maths_new,
+static const mp_type_def maths = {.type_id = "Maths", .create = maths_new,
                                   .methods = maths_methods, .n_methods = 3};
 
 static int64_t int_of(mp_obj *o) {

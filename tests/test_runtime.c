@@ -21,6 +21,19 @@ static void test_errors(void **state) {
   assert_non_null(strstr(mp_strerror(-EINVAL), "nvalid"));
   assert_int_equal(mp_errno_code(EINVAL), -EINVAL);
   assert_int_equal(mp_errno_code(-MP_EEMPTY), MP_EEMPTY);
+  /* What a failed constructor leaves in errno names its code as it is. */
+  errno = 0;
+  assert_null(mp_queue_new(MP_QUEUE_MAXSIZE_MAX + 1L));
+  assert_int_not_equal(errno, 0);
+  assert_string_equal(mp_strerror(errno), mp_strerror(mp_errno_code(errno)));
+  assert_string_equal(mp_strerror(-MP_EVALUE), mp_strerror(MP_EVALUE));
+  assert_string_equal(mp_err_name(-MP_EVALUE), "MP_EVALUE");
+  assert_string_equal(mp_err_name(ENOMEM), "ENOMEM");
+  /* The thread's record: what a failure with details says, per thread. */
+  assert_int_equal(mp__error_record(MP_EAUTH, "digest %d rejected", 3), MP_EAUTH);
+  assert_int_equal(mp_last_error()->code, MP_EAUTH);
+  assert_string_equal(mp_last_error()->message, "digest 3 rejected");
+  assert_ptr_equal(mp_last_error(), mp_manager_last_error());
   /* Every library code has a distinct name and stays out of errno's range. */
 #define CHECK(name, val, msg)                                                  \
   assert_true((val) <= -1000);                                                 \

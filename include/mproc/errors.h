@@ -5,9 +5,17 @@
  * failure. System errors are -errno (-ENOMEM, -EINVAL, ...). Python's
  * exceptions become library codes below, all in [-1999, -1000] so they never
  * collide with an errno value. Constructors return the new object, or NULL
- * with errno set to the positive errno or to the negated library code
- * (errno = -MP_ETIMEOUT, say); mp_errno_code() turns that errno back into a
- * code. A call that fails never runs the callback it was given. */
+ * with errno set to the positive value of the code: a system errno (ENOMEM)
+ * or a negated library code (errno = -MP_ETIMEOUT = 1001, say).
+ * mp_strerror() and mp_err_name() accept that errno as it is (either sign
+ * names the same code); mp_errno_code() turns it back into the negative
+ * code. (perror() knows only system errnos: it prints "Unknown error 1001"
+ * for a library code; print mp_strerror(errno) instead.) A call that fails
+ * never runs the callback it was given.
+ *
+ * Details: a failure that has more to say than its code (the class a pickle
+ * named, a remote traceback, why a handshake failed) also leaves an error
+ * record for the calling thread, read with mp_last_error(). */
 #ifndef MPROC_ERRORS_H
 #define MPROC_ERRORS_H
 
@@ -57,7 +65,8 @@ typedef enum mp_errno {
 } mp_errno;
 
 /* A message for any code this library returns: library codes, -errno values
- * and 0. Never NULL; a static string. Thread-safe. */
+ * and 0, and also the positive value a failed constructor leaves in errno.
+ * Never NULL; a static string. Thread-safe. */
 MP_EXPORT const char *mp_strerror(int code);
 
 /* The code's name: "MP_ETIMEOUT", "ENOMEM" (for -ENOMEM), "MP_OK".
@@ -86,6 +95,14 @@ typedef struct mp_error {
 MP_EXPORT int mp_error_set(mp_error *err, int code, int signo, int status,
                            const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+
+/* The calling thread's last error record: the details of the most recent
+ * failure on this thread that had more to say than its code. Its code field
+ * says which failure it describes: compare it with the code you got (a
+ * failure without details leaves the record as it was). Never NULL (code 0
+ * and an empty message before any failure). Borrowed: valid until this
+ * thread's next call into the library. Thread-local, so thread-safe. */
+MP_EXPORT const mp_error *mp_last_error(void);
 
 MP_EXTERN_C_END
 

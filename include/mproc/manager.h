@@ -30,7 +30,8 @@
  * MP_ETIMEOUT, MP_EBROKEN, MP_ENOTOWNER, MP_ESTATE, MP_ENOTSUP): CPython
  * re-raises those as themselves. Any other failure in the server (a
  * system error, an error of the server itself) is MP_EREMOTE. Either way
- * the server's message is kept for the calling thread (mp_manager_last_error).
+ * the server's message is kept for the calling thread (mp_last_error() in
+ * errors.h; mp_manager_last_error() is the same record).
  * An unknown or unexposed method is MP_EATTR. A server that went away gives
  * MP_EEOF (or -EPIPE / -ECONNRESET), never a hang.
  *
@@ -105,7 +106,7 @@ typedef struct mp_method_def {
  * exposed, method_to_typeid, create_method)). Plain data; the pointers must
  * stay valid while the manager (and its server) lives; the server process
  * inherits them through fork.
- * - typeid: the name (any length up to 63 bytes).
+ * - type_id: the name (any length up to 63 bytes).
  * - create: Python's callable: makes the referent from call->args (or
  *   returns an existing one: a registered callable returning a global
  *   object); NULL when the type is only a method_to_typeid target or this
@@ -115,14 +116,14 @@ typedef struct mp_method_def {
  * - repr: the referent's repr (Python's str(proxy)); *out freed with mp_free.
  *   NULL gives "<typeid object at 0x...>".
  * - methods, n_methods: the method table. methods_of: use the methods,
- *   repr and flags of another (built-in or registered) typeid instead, as
+ *   repr and flags of another (built-in or registered) type_id instead, as
  *   the reference's get_queue returns a queue.Queue.
  * - exposed, n_exposed: the names proxies may call (Python's exposed);
  *   NULL: every method whose name does not begin with '_'.
  * - proxytype: the proxy's name in its describe string; NULL gives
- *   "AutoProxy[typeid]". */
+ *   "AutoProxy[type_id]". */
 typedef struct mp_type_def {
-  const char *typeid;
+  const char *type_id;
   int (*create)(void *ctx, mp_method_call *call);
   void *ctx;
   void (*destroy)(void *referent);
@@ -172,8 +173,8 @@ MP_EXPORT mp_manager *mp_manager_new(const mp_manager_opts *opts);
 MP_EXPORT mp_manager *mp_manager_start_new(const mp_manager_opts *opts);
 
 /* Registers a type (copied; the pointers inside are kept) before start,
- * get_server or connect. A typeid registered twice replaces the earlier
- * one (as Python's register does). Returns 0, -EINVAL (no typeid, a
+ * get_server or connect. A type_id registered twice replaces the earlier
+ * one (as Python's register does). Returns 0, -EINVAL (no type_id, a
  * method without name or function, methods_of unknown), MP_ESTATE (already
  * started), -ENOMEM. */
 MP_EXPORT int mp_manager_register(mp_manager *m, const mp_type_def *def);
@@ -235,13 +236,14 @@ MP_EXPORT void mp_server_free(mp_server *s);
 /* A referent of a built-in type made in this (the server's) process, for a
  * registered create function that returns an existing object (the
  * reference's `callable=lambda: queue`). *referent lives until the
- * process exits. Returns 0, -EINVAL (unknown typeid), or the type's
+ * process exits. Returns 0, -EINVAL (unknown type_id), or the type's
  * create error. */
-MP_EXPORT int mp_manager_builtin_new(const char *typeid, mp_obj *args,
+MP_EXPORT int mp_manager_builtin_new(const char *type_id, mp_obj *args,
                                      void **referent);
 
 /* Why the calling thread's last failed manager call failed: the code and
- * the server's message. Thread-local; never NULL. */
+ * the server's message. The same record as mp_last_error() (errors.h),
+ * kept under this name for existing callers. Thread-local; never NULL. */
 MP_EXPORT const mp_error *mp_manager_last_error(void);
 
 /* ---- Creating shared objects -------------------------------------------- */
@@ -249,10 +251,10 @@ MP_EXPORT const mp_error *mp_manager_last_error(void);
 /* Python's manager.<typeid>(*args): asks the server to create an object of
  * a registered type and returns a proxy for it in *out (free with
  * mp_proxy_free). args: a tuple or list of arguments, or NULL for none
- * (borrowed). Returns 0, MP_EATTR (unknown typeid or create_method=False),
+ * (borrowed). Returns 0, MP_EATTR (unknown type_id or create_method=False),
  * MP_ESTATE (neither started nor connected), the create function's code,
  * or the transport's. */
-MP_EXPORT int mp_manager_create(mp_manager *m, const char *typeid,
+MP_EXPORT int mp_manager_create(mp_manager *m, const char *type_id,
                                 mp_obj *args, mp_proxy **out);
 
 /* SyncManager's constructors: a new proxy, or NULL with errno set to the
@@ -342,7 +344,7 @@ MP_EXPORT int mp_proxy_str(mp_proxy *p, char **out);
 /* Python's print(proxy): the referent's repr and a newline. */
 MP_EXPORT int mp_proxy_print(mp_proxy *p, FILE *f);
 
-/* The typeid ("dict") and the exposed method names (Python's _exposed_),
+/* The type_id ("dict") and the exposed method names (Python's _exposed_),
  * borrowed: valid until mp_proxy_free. */
 MP_EXPORT const char *mp_proxy_typeid(const mp_proxy *p);
 MP_EXPORT const char *const *mp_proxy_exposed(const mp_proxy *p, size_t *n);
@@ -351,7 +353,7 @@ MP_EXPORT const char *const *mp_proxy_exposed(const mp_proxy *p, size_t *n);
  * passed as an argument to another proxy's method (the server then uses
  * the referent itself: `a.append(b)` nests b's referent in a), encoded and
  * sent to another process, and turned back into a proxy there. It carries
- * the address, typeid and object id, never the authkey. NULL with errno. */
+ * the address, type_id and object id, never the authkey. NULL with errno. */
 MP_EXPORT mp_obj *mp_proxy_token(const mp_proxy *p);
 
 /* A proxy for a token, authenticating with authkey (NULL: this process's
@@ -363,7 +365,7 @@ MP_EXPORT mp_proxy *mp_proxy_from_token(const mp_obj *token,
 
 /* A proxy as bytes and back (Python pickles proxies when they go to a
  * child). The bytes are the token's encoding: the server's address, the
- * typeid and the object id, never the authkey. This is how a proxy reaches
+ * type_id and the object id, never the authkey. This is how a proxy reaches
  * a child of any start method: put the bytes in the child's argument bytes
  * (mp_process_new) and load them there:
  *   parent:  mp_proxy_dumps(d, &buf, &len);

@@ -120,20 +120,19 @@ static uint64_t caller_id(void) {
 
 /* ---- Errors ----------------------------------------------------------------------------- */
 
-static __thread mp_error tl_error;
-
+/* The manager's errors are the thread's error record (mp_last_error), with
+ * status = code as the manager has always reported it. */
 int mp__mgr_set_error(int code, const char *fmt, ...) {
-  tl_error.code = code;
-  tl_error.signo = 0;
-  tl_error.status = code;
+  mp_error e = {.code = code, .signo = 0, .status = code};
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(tl_error.message, sizeof tl_error.message, fmt, ap);
+  vsnprintf(e.message, sizeof e.message, fmt, ap);
   va_end(ap);
+  mp__error_record_copy(&e);
   return code;
 }
 
-const mp_error *mp_manager_last_error(void) { return &tl_error; }
+const mp_error *mp_manager_last_error(void) { return mp_last_error(); }
 
 /* ---- Endpoints ------------------------------------------------------------------------------ */
 

@@ -208,13 +208,13 @@ static int put_error(mgr_buf *out, int code, const char *fmt, ...) {
   return 0;
 }
 
-/* [id, typeid, proxytype, [exposed...]] for a proxy of entry e. */
+/* [id, type_id, proxytype, [exposed...]] for a proxy of entry e. */
 static mp_obj *proxy_info(const mgr_type *t, uint64_t id) {
   char pt[MGR_NAME_MAX + 16];
   if (t->def.proxytype)
     snprintf(pt, sizeof pt, "%s", t->def.proxytype);
   else
-    snprintf(pt, sizeof pt, "AutoProxy[%s]", t->def.typeid);
+    snprintf(pt, sizeof pt, "AutoProxy[%s]", t->def.type_id);
   mp_obj *ex = mp_obj_list_new();
   for (size_t i = 0; ex && i < t->n_exposed_names; i++)
     if (mp_obj_list_append_steal(ex, mp_obj_str(t->exposed_names[i])) < 0) {
@@ -223,7 +223,7 @@ static mp_obj *proxy_info(const mgr_type *t, uint64_t id) {
     }
   if (!ex)
     return NULL;
-  return mp_obj_build("[K s s X]", (unsigned long long)id, t->def.typeid, pt,
+  return mp_obj_build("[K s s X]", (unsigned long long)id, t->def.type_id, pt,
                       ex);
 }
 
@@ -279,7 +279,7 @@ static int default_repr(const mgr_type *t, void *ref, char **out) {
     return t->ops->repr(ref, out);
   if (t->ops->flags & MP_TYPE_OBJ)
     return mp_obj_repr(ref, out, NULL);
-  snprintf(buf, sizeof buf, "<%s object at %p>", t->def.typeid, ref);
+  snprintf(buf, sizeof buf, "<%s object at %p>", t->def.type_id, ref);
   *out = mp__strdup(buf);
   return *out ? 0 : -ENOMEM;
 }
@@ -300,7 +300,7 @@ static int do_call(mgr_server *s, mgr_sconn *c, mgr_request *rq, mgr_buf *out) {
   int mi = mp__mgr_type_method(t, rq->name);
   if (!special && (mi < 0 || !t->exposed[mi]))
     return put_error(out, MP_EATTR, "method '%s' of '%s' is not exposed",
-                     rq->name, t->def.typeid);
+                     rq->name, t->def.type_id);
   if (special && mi < 0) {
     if (!strcmp(rq->name, MGR_GETVALUE) && (t->ops->flags & MP_TYPE_OBJ)) {
       mp_obj *copy = mp_obj_deepcopy(ref);

@@ -37,12 +37,12 @@ static const struct {
     {"list", "remove", "value"},
 };
 
-static bool typeid_in(const char *list, const char *typeid) {
-  size_t n = strlen(typeid);
+static bool typeid_in(const char *list, const char *type_id) {
+  size_t n = strlen(type_id);
   for (const char *p = list; p; p = strchr(p, '|')) {
     if (*p == '|')
       p++;
-    if (!strncmp(p, typeid, n) && (p[n] == '|' || !p[n]))
+    if (!strncmp(p, type_id, n) && (p[n] == '|' || !p[n]))
       return true;
   }
   return false;
@@ -85,12 +85,12 @@ int mp__mgr_kwargs_apply(const mgr_type *t, const char *method, mp_obj **args,
     return 0;
   if (!(t->ops->flags & MGR_TYPE_ALL_EXPOSED)) /* a user type: as they are */
     return 1;
-  if (!strcmp(t->def.typeid, "dict") && !strcmp(method, "update"))
+  if (!strcmp(t->def.type_id, "dict") && !strcmp(method, "update"))
     return 1;
   const char *params = NULL;
   for (size_t i = 0; i < MP__ARRAY_SIZE(g_params) && !params; i++)
     if (!strcmp(g_params[i].method, method) &&
-        typeid_in(g_params[i].typeids, t->def.typeid))
+        typeid_in(g_params[i].typeids, t->def.type_id))
       params = g_params[i].params;
   if (!params) {
     snprintf(msg, msgn, "TypeError: %s() takes no keyword arguments", method);

@@ -211,8 +211,8 @@ void mp_server_free(mp_server *s) {
   mp__free(s);
 }
 
-int mp_manager_builtin_new(const char *typeid, mp_obj *args, void **referent) {
-  if (!typeid || !referent)
+int mp_manager_builtin_new(const char *type_id, mp_obj *args, void **referent) {
+  if (!type_id || !referent)
     return -EINVAL;
   static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
   static mgr_registry reg;
@@ -220,7 +220,7 @@ int mp_manager_builtin_new(const char *typeid, mp_obj *args, void **referent) {
   pthread_mutex_lock(&mu);
   int rc = ready ? 0 : mp__mgr_registry_init(&reg);
   ready = rc == 0;
-  const mgr_type *t = rc == 0 ? mp__mgr_registry_find(&reg, typeid) : NULL;
+  const mgr_type *t = rc == 0 ? mp__mgr_registry_find(&reg, type_id) : NULL;
   pthread_mutex_unlock(&mu);
   if (!t)
     return rc < 0 ? rc : -EINVAL;
@@ -236,18 +236,18 @@ int mp_manager_builtin_new(const char *typeid, mp_obj *args, void **referent) {
 
 /* ---- Creating ----------------------------------------------------------------------------- */
 
-int mp_manager_create(mp_manager *m, const char *typeid, mp_obj *args,
+int mp_manager_create(mp_manager *m, const char *type_id, mp_obj *args,
                       mp_proxy **out) {
-  if (!m || !typeid || !out)
+  if (!m || !type_id || !out)
     return -EINVAL;
   *out = NULL;
   if (m->state != M_STARTED && m->state != M_CONNECTED)
     return MP_ESTATE;
-  if (strlen(typeid) > MGR_NAME_MAX)
-    return mp__mgr_set_error(MP_EATTR, "no type '%.40s...'", typeid);
+  if (strlen(type_id) > MGR_NAME_MAX)
+    return mp__mgr_set_error(MP_EATTR, "no type '%.40s...'", type_id);
   int st;
   mp_obj *v;
-  int rc = mp__mgr_roundtrip(m->ep, MGR_OP_CREATE, 0, typeid, args, &st, &v);
+  int rc = mp__mgr_roundtrip(m->ep, MGR_OP_CREATE, 0, type_id, args, &st, &v);
   if (rc == 0 && st != MGR_R_PROXY)
     rc = MP_EPROTO;
   if (rc == 0) {
@@ -259,11 +259,11 @@ int mp_manager_create(mp_manager *m, const char *typeid, mp_obj *args,
   return rc;
 }
 
-static mp_proxy *create_with(mp_manager *m, const char *typeid, mp_obj *args) {
+static mp_proxy *create_with(mp_manager *m, const char *type_id, mp_obj *args) {
   if (!args) /* a failed mp_obj_build */
     return NULL;
   mp_proxy *p = NULL;
-  int rc = mp_manager_create(m, typeid, args, &p);
+  int rc = mp_manager_create(m, type_id, args, &p);
   mp_obj_unref(args);
   if (rc < 0)
     errno = -rc;

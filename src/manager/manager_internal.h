@@ -8,7 +8,7 @@
  *            arguments (MessagePack of a list or tuple; may be empty) |
  *            keyword arguments (MessagePack of a dict; may be absent)
  *   reply:   R_OK u8 | value (MessagePack)
- *            R_PROXY u8 | [id, typeid, proxytype, [exposed...]]
+ *            R_PROXY u8 | [id, type_id, proxytype, [exposed...]]
  *            R_ERR u8 | code i32 | message (UTF-8, not terminated)
  * The decoder (mp__mgr_request_decode) is what a fuzz target drives: every
  * byte of a request comes from another process. */
@@ -30,8 +30,8 @@
 enum {
   MGR_OP_CALL = 1,       /* id, method, args */
   MGR_OP_CALL_PROXY = 2, /* the same, for a method that returns a proxy */
-  MGR_OP_CREATE = 3,     /* typeid in name, args */
-  MGR_OP_INCREF = 4,     /* id; reply [typeid, proxytype, [exposed]] */
+  MGR_OP_CREATE = 3,     /* type_id in name, args */
+  MGR_OP_INCREF = 4,     /* id; reply [type_id, proxytype, [exposed]] */
   MGR_OP_DECREF = 5,     /* id */
   MGR_OP_HELLO = 6,      /* id = client uid; args [pid, want_channel] */
   MGR_OP_SHUTDOWN = 7,
@@ -81,11 +81,11 @@ int mp__mgr_put_error(mgr_buf *b, int code, const char *msg);
 
 /* ---- Tokens ------------------------------------------------------------------ */
 
-/* A proxy's token: (b"\0mpx", typeid, id, server uid, family, where, port). */
+/* A proxy's token: (b"\0mpx", type_id, id, server uid, family, where, port). */
 #define MGR_TOKEN_MAGIC "\0mpx"
 #define MGR_TOKEN_MAGIC_LEN 4
 typedef struct mgr_token {
-  char typeid[MGR_NAME_MAX + 1];
+  char type_id[MGR_NAME_MAX + 1];
   uint64_t id;
   uint64_t server_uid;
   mp_address addr;
@@ -163,7 +163,7 @@ typedef struct mgr_registry {
 int mp__mgr_registry_init(mgr_registry *r);
 int mp__mgr_registry_add(mgr_registry *r, const mp_type_def *def);
 void mp__mgr_registry_free(mgr_registry *r);
-const mgr_type *mp__mgr_registry_find(const mgr_registry *r, const char *typeid);
+const mgr_type *mp__mgr_registry_find(const mgr_registry *r, const char *type_id);
 /* Internal flag: every method is exposed (the built-in types). */
 #define MGR_TYPE_ALL_EXPOSED (1u << 16)
 /* During a request, the server serving it and a lookup of this server's
@@ -323,7 +323,7 @@ int mp__mgr_roundtrip_kw(mgr_endpoint *e, int op, uint64_t id,
                          int *status, mp_obj **value);
 
 /* Builds a proxy from an R_PROXY / create / incref reply value:
- * [id, typeid, proxytype, [exposed]]; takes over the reference the server
+ * [id, type_id, proxytype, [exposed]]; takes over the reference the server
  * gave this process. */
 mp_proxy *mp__mgr_proxy_new(mgr_endpoint *e, const mp_obj *info);
 

@@ -16,13 +16,13 @@ struct mp_proxy {
   mgr_endpoint *ep;
   uint64_t id;
   pid_t owner; /* the process holding this proxy's reference in the server */
-  char typeid[MGR_NAME_MAX + 1];
+  char type_id[MGR_NAME_MAX + 1];
   char proxytype[MGR_NAME_MAX + 16];
   char **exposed;
   size_t n_exposed;
 };
 
-/* Fills typeid, proxytype and exposed from [id?, typeid, proxytype, [..]]
+/* Fills type_id, proxytype and exposed from [id?, type_id, proxytype, [..]]
  * starting at item `at`. */
 static int proxy_fill(mp_proxy *p, const mp_obj *info, size_t at) {
   mp_obj *t, *pt, *ex;
@@ -33,7 +33,7 @@ static int proxy_fill(mp_proxy *p, const mp_obj *info, size_t at) {
       mp_obj_list_get(info, at + 2, &ex) < 0 ||
       mp_obj_str_value(t, &s, &n) < 0 || n > MGR_NAME_MAX)
     return MP_EPROTO;
-  memcpy(p->typeid, s, n + 1);
+  memcpy(p->type_id, s, n + 1);
   if (mp_obj_str_value(pt, &s, &n) < 0 || n >= sizeof p->proxytype)
     return MP_EPROTO;
   memcpy(p->proxytype, s, n + 1);
@@ -209,7 +209,7 @@ int mp_proxy_describe(const mp_proxy *p, char *buf, size_t n) {
   if (!p)
     return -EINVAL;
   return snprintf(buf, n, "<%s object, typeid '%s' at %p>", p->proxytype,
-                  p->typeid, (const void *)p);
+                  p->type_id, (const void *)p);
 }
 
 int mp_proxy_str(mp_proxy *p, char **out) {
@@ -240,7 +240,7 @@ int mp_proxy_print(mp_proxy *p, FILE *f) {
   return rc;
 }
 
-const char *mp_proxy_typeid(const mp_proxy *p) { return p ? p->typeid : NULL; }
+const char *mp_proxy_typeid(const mp_proxy *p) { return p ? p->type_id : NULL; }
 
 const char *const *mp_proxy_exposed(const mp_proxy *p, size_t *n) {
   if (n)
@@ -255,7 +255,7 @@ mp_obj *mp_proxy_token(const mp_proxy *p) {
   }
   mgr_token t = {.id = p->id,
                  .server_uid = mp__mgr_endpoint_server_uid(p->ep)};
-  memcpy(t.typeid, p->typeid, sizeof t.typeid);
+  memcpy(t.type_id, p->type_id, sizeof t.type_id);
   t.addr = *mp__mgr_endpoint_address(p->ep);
   return mp__mgr_token_make(&t);
 }
@@ -275,7 +275,7 @@ mp_proxy *mp_proxy_from_token(const mp_obj *token, const void *authkey,
   int rc = mp__mgr_roundtrip(e, MGR_OP_INCREF, t.id, NULL, NULL, &st, &v);
   mp_proxy *p = NULL;
   if (rc == 0)
-    p = mp__mgr_proxy_new(e, v); /* v is [id, typeid, proxytype, exposed] */
+    p = mp__mgr_proxy_new(e, v); /* v is [id, type_id, proxytype, exposed] */
   else
     mp__mgr_endpoint_put(e);
   mp_obj_unref(v);

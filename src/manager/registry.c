@@ -14,7 +14,7 @@
 static void type_free(mgr_type *t) {
   if (!t)
     return;
-  mp__free((char *)t->def.typeid);
+  mp__free((char *)t->def.type_id);
   mp__free((char *)t->def.proxytype);
   mp__free((char *)t->def.methods_of);
   for (size_t i = 0; i < t->n_exposed_names; i++)
@@ -25,9 +25,9 @@ static void type_free(mgr_type *t) {
 }
 
 const mgr_type *mp__mgr_registry_find(const mgr_registry *r,
-                                      const char *typeid) {
+                                      const char *type_id) {
   for (size_t i = 0; i < r->n; i++)
-    if (!strcmp(r->types[i]->def.typeid, typeid))
+    if (!strcmp(r->types[i]->def.type_id, type_id))
       return r->types[i];
   return NULL;
 }
@@ -48,8 +48,8 @@ static int add_name(mgr_type *t, const char *name) {
 }
 
 int mp__mgr_registry_add(mgr_registry *r, const mp_type_def *def) {
-  if (!def || !def->typeid || !*def->typeid ||
-      strlen(def->typeid) > MGR_NAME_MAX || (def->n_methods && !def->methods))
+  if (!def || !def->type_id || !*def->type_id ||
+      strlen(def->type_id) > MGR_NAME_MAX || (def->n_methods && !def->methods))
     return -EINVAL;
   for (size_t i = 0; i < def->n_methods; i++)
     if (!def->methods[i].name || !def->methods[i].fn ||
@@ -69,7 +69,7 @@ int mp__mgr_registry_add(mgr_registry *r, const mp_type_def *def) {
     return -ENOMEM;
   t->def = *def;
   t->def.flags = flags;
-  t->def.typeid = mp__strdup(def->typeid);
+  t->def.type_id = mp__strdup(def->type_id);
   t->def.proxytype = def->proxytype ? mp__strdup(def->proxytype) : NULL;
   t->def.methods_of = def->methods_of ? mp__strdup(def->methods_of) : NULL;
   t->ops = ops == def ? &t->def : ops;
@@ -77,7 +77,7 @@ int mp__mgr_registry_add(mgr_registry *r, const mp_type_def *def) {
   t->exposed = mp__calloc(nm ? nm : 1, sizeof *t->exposed);
   size_t nx = def->exposed ? def->n_exposed : nm;
   t->exposed_names = mp__calloc(nx ? nx : 1, sizeof *t->exposed_names);
-  int rc = (!t->def.typeid || (def->proxytype && !t->def.proxytype) ||
+  int rc = (!t->def.type_id || (def->proxytype && !t->def.proxytype) ||
             (def->methods_of && !t->def.methods_of) || !t->exposed ||
             !t->exposed_names)
                ? -ENOMEM
@@ -106,7 +106,7 @@ int mp__mgr_registry_add(mgr_registry *r, const mp_type_def *def) {
     return rc;
   }
   for (size_t i = 0; i < r->n; i++)
-    if (!strcmp(r->types[i]->def.typeid, def->typeid)) {
+    if (!strcmp(r->types[i]->def.type_id, def->type_id)) {
       /* Replaced, as Python's register does; the old one stays alive
        * (other types' methods_of may point at it) until the registry
        * goes. */

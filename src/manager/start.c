@@ -62,7 +62,7 @@ static mp_obj *type_obj(const mp_type_def *d, int *rc) {
   if (d->ctx) {
     *rc = mp__mgr_set_error(-EINVAL, "type '%s': a ctx pointer cannot cross "
                             "exec (start method spawn/forkserver)",
-                            d->typeid);
+                            d->type_id);
     return NULL;
   }
   mp_obj *methods = mp_obj_list_new(), *exposed = mp_obj_none();
@@ -98,7 +98,7 @@ static mp_obj *type_obj(const mp_type_def *d, int *rc) {
       *rc = -ENOMEM;
     return NULL;
   }
-  return mp_obj_build("[s X X X X s X s K]", d->typeid, c, x, r, methods,
+  return mp_obj_build("[s X X X X s X s K]", d->type_id, c, x, r, methods,
                       d->methods_of, exposed, d->proxytype,
                       (unsigned long long)d->flags);
 }
@@ -187,7 +187,7 @@ static int decode_type(decoded *d, mp_obj *t) {
   for (int i = 0; i < 9; i++)
     if (mp_obj_list_get(t, i, &f[i]) < 0)
       return MP_EDECODE;
-  mp_type_def def = {.typeid = str_or_null(f[0]),
+  mp_type_def def = {.type_id = str_or_null(f[0]),
                      .methods_of = str_or_null(f[5]),
                      .proxytype = str_or_null(f[7])};
   int64_t flags = 0;

@@ -702,17 +702,17 @@ static const mp_method_def array_methods[] = {
 #define OBJ (MP_TYPE_OBJ | MGR_TYPE_ALL_EXPOSED)
 
 const mp_type_def mp__mgr_obj_types[] = {
-    {.typeid = "dict", .create = d_create, .methods = dict_methods,
+    {.type_id = "dict", .create = d_create, .methods = dict_methods,
      .n_methods = N(dict_methods), .proxytype = "DictProxy", .flags = OBJ},
-    {.typeid = "list", .create = l_create, .methods = list_methods,
+    {.type_id = "list", .create = l_create, .methods = list_methods,
      .n_methods = N(list_methods), .proxytype = "ListProxy", .flags = OBJ},
-    {.typeid = "Namespace", .create = ns_create, .repr = ns_repr,
+    {.type_id = "Namespace", .create = ns_create, .repr = ns_repr,
      .methods = ns_methods, .n_methods = N(ns_methods),
      .proxytype = "NamespaceProxy", .flags = OBJ},
-    {.typeid = "Value", .create = value_create, .destroy = value_destroy,
+    {.type_id = "Value", .create = value_create, .destroy = value_destroy,
      .repr = value_repr, .methods = value_methods, .n_methods = N(value_methods),
      .proxytype = "ValueProxy", .flags = MGR_TYPE_ALL_EXPOSED},
-    {.typeid = "Array", .create = array_create, .destroy = value_destroy,
+    {.type_id = "Array", .create = array_create, .destroy = value_destroy,
      .repr = array_repr, .methods = array_methods, .n_methods = N(array_methods),
      .proxytype = "ArrayProxy", .flags = MGR_TYPE_ALL_EXPOSED},
 };

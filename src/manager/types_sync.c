@@ -296,7 +296,7 @@ static int cond_create(void *ctx, mp_method_call *c) {
   if (ARG(0) && mp_obj_get_type(ARG(0)) != MP_OBJ_NONE) {
     const mgr_type *t;
     lock = mp__mgr_resolve_token(ARG(0), &t);
-    if (!lock || (strcmp(t->def.typeid, "Lock") && strcmp(t->def.typeid, "RLock")))
+    if (!lock || (strcmp(t->def.type_id, "Lock") && strcmp(t->def.type_id, "RLock")))
       return mp__mgr_fail(c, MP_ETYPE, "TypeError: Condition needs a Lock or "
                                        "RLock proxy of this manager");
     __atomic_add_fetch(&lock->b.refs, 1, __ATOMIC_RELAXED);
@@ -810,28 +810,28 @@ static const mp_method_def queue_methods[] = {
 #define SYNC (MP_TYPE_CONCURRENT | MGR_TYPE_ALL_EXPOSED)
 
 const mp_type_def mp__mgr_sync_types[] = {
-    {.typeid = "Queue", .create = queue_create, .destroy = queue_destroy,
+    {.type_id = "Queue", .create = queue_create, .destroy = queue_destroy,
      .repr = queue_repr, .methods = queue_methods, .n_methods = N(queue_methods),
      .flags = SYNC},
-    {.typeid = "Lock", .create = lock_create, .destroy = sync_destroy,
+    {.type_id = "Lock", .create = lock_create, .destroy = sync_destroy,
      .repr = lock_repr, .methods = lock_methods, .n_methods = N(lock_methods),
      .proxytype = "AcquirerProxy", .flags = SYNC},
-    {.typeid = "RLock", .create = rlock_create, .destroy = sync_destroy,
+    {.type_id = "RLock", .create = rlock_create, .destroy = sync_destroy,
      .repr = lock_repr, .methods = lock_methods, .n_methods = N(lock_methods),
      .proxytype = "AcquirerProxy", .flags = SYNC},
-    {.typeid = "Semaphore", .create = sem_create, .destroy = sync_destroy,
+    {.type_id = "Semaphore", .create = sem_create, .destroy = sync_destroy,
      .methods = sem_methods, .n_methods = N(sem_methods),
      .proxytype = "AcquirerProxy", .flags = SYNC},
-    {.typeid = "BoundedSemaphore", .create = bsem_create,
+    {.type_id = "BoundedSemaphore", .create = bsem_create,
      .destroy = sync_destroy, .methods = sem_methods,
      .n_methods = N(sem_methods), .proxytype = "AcquirerProxy", .flags = SYNC},
-    {.typeid = "Condition", .create = cond_create, .destroy = cond_destroy,
+    {.type_id = "Condition", .create = cond_create, .destroy = cond_destroy,
      .methods = cond_methods, .n_methods = N(cond_methods),
      .proxytype = "ConditionProxy", .flags = SYNC},
-    {.typeid = "Event", .create = event_create, .destroy = sync_destroy,
+    {.type_id = "Event", .create = event_create, .destroy = sync_destroy,
      .methods = event_methods, .n_methods = N(event_methods),
      .proxytype = "EventProxy", .flags = SYNC},
-    {.typeid = "Barrier", .create = barrier_create, .destroy = sync_destroy,
+    {.type_id = "Barrier", .create = barrier_create, .destroy = sync_destroy,
      .methods = barrier_methods, .n_methods = N(barrier_methods),
      .proxytype = "BarrierProxy", .flags = SYNC},
 };

@@ -145,7 +145,7 @@ mp_obj *mp__mgr_token_make(const mgr_token *t) {
                     : (t->addr.path[0] ? strlen(t->addr.path)
                                        : 1 + strlen(t->addr.path + 1));
   return mp_obj_build("(y# s K K i y# i)", MGR_TOKEN_MAGIC,
-                      (size_t)MGR_TOKEN_MAGIC_LEN, t->typeid,
+                      (size_t)MGR_TOKEN_MAGIC_LEN, t->type_id,
                       (unsigned long long)(t->id & INT64_MAX),
                       (unsigned long long)(t->server_uid & INT64_MAX),
                       t->addr.family, where, wlen, t->addr.port);
@@ -163,19 +163,19 @@ int mp__mgr_token_parse(const mp_obj *o, mgr_token *t) {
   if (mp_obj_bytes_value(it[0], &magic, &mlen) < 0 ||
       mlen != MGR_TOKEN_MAGIC_LEN || memcmp(magic, MGR_TOKEN_MAGIC, mlen))
     return 0;
-  const char *typeid;
+  const char *type_id;
   size_t tlen;
   int64_t id, uid, fam, port;
   const void *where;
   size_t wlen;
-  if (mp_obj_str_value(it[1], &typeid, &tlen) < 0 || tlen > MGR_NAME_MAX ||
+  if (mp_obj_str_value(it[1], &type_id, &tlen) < 0 || tlen > MGR_NAME_MAX ||
       mp_obj_int_value(it[2], &id) < 0 || mp_obj_int_value(it[3], &uid) < 0 ||
       mp_obj_int_value(it[4], &fam) < 0 ||
       mp_obj_bytes_value(it[5], &where, &wlen) < 0 ||
       mp_obj_int_value(it[6], &port) < 0)
     return 0;
   memset(t, 0, sizeof *t);
-  memcpy(t->typeid, typeid, tlen);
+  memcpy(t->type_id, type_id, tlen);
   t->id = (uint64_t)id;
   t->server_uid = (uint64_t)uid;
   t->addr.family = (int)fam;

@@ -22,6 +22,13 @@
 #define MP__CACHELINE 64
 
 /* ---- Allocation (through mp_set_allocator's hook) ---------------------- */
+/* errors.c: records this thread's last error (mp_last_error) and returns
+ * code, so a failure with details reads `return mp__error_record(MP_EAUTH,
+ * "digest sent was rejected");`. fmt may be NULL (no message). */
+int mp__error_record(int code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void mp__error_record_copy(const mp_error *e);
+
 void *mp__malloc(size_t n);
 void *mp__calloc(size_t count, size_t size); /* checks count*size overflow */
 void *mp__realloc(void *p, size_t n);
