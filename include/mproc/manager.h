@@ -412,7 +412,14 @@ MP_EXPORT int mp_proxy_delattr(mp_proxy *p, const char *name);
 MP_EXPORT int mp_proxy_get_value(mp_proxy *p, mp_obj **out);
 MP_EXPORT int mp_proxy_set_value(mp_proxy *p, mp_obj *value);
 
-/* Queue: put(item, block, timeout) and get(block, timeout): MP_EFULL /
+/* The shorthands below that wait read block and timeout as sync.h does:
+ * MP_FOREVER blocks, 0 or a negative timeout (or block false) does not
+ * wait, NaN is -EINVAL (sent nowhere). They return what their local twins
+ * return (mp_queue_put, mp_lock_acquire, mp_event_wait, mp_barrier_wait...):
+ * 0 on success, MP_ETIMEOUT where Python returns False. The generic
+ * mp_proxy_call returns Python's own value instead (True / False).
+ *
+ * Queue: put(item, block, timeout) and get(block, timeout): 0, or MP_EFULL /
  * MP_EEMPTY when it did not succeed in time (Python's Full and Empty). */
 MP_EXPORT int mp_proxy_put(mp_proxy *p, mp_obj *item, bool block,
                            double timeout);
@@ -420,26 +427,36 @@ MP_EXPORT int mp_proxy_get(mp_proxy *p, bool block, double timeout,
                            mp_obj **out);
 
 /* Lock, RLock, Semaphore, BoundedSemaphore, Condition: acquire(block,
- * timeout) returns 1 when acquired, 0 when not; release(). */
+ * timeout) returns 0 when acquired, MP_ETIMEOUT when not (as
+ * mp_lock_acquire). release() returns 0; MP_EVALUE for a Lock that is not
+ * locked or a BoundedSemaphore past its bound (as mp_lock_release and
+ * mp_semaphore_release); MP_ENOTOWNER for an RLock (or a Condition's
+ * RLock) this caller does not hold. */
 MP_EXPORT int mp_proxy_acquire(mp_proxy *p, bool block, double timeout);
 MP_EXPORT int mp_proxy_release(mp_proxy *p);
 
-/* Event: set, clear, is_set (1/0). */
+/* Event: set and clear return 0; is_set returns 1 (set) or 0 (clear), as
+ * mp_event_is_set's bool, or a negative code. */
 MP_EXPORT int mp_proxy_event_set(mp_proxy *p);
 MP_EXPORT int mp_proxy_event_clear(mp_proxy *p);
 MP_EXPORT int mp_proxy_event_is_set(mp_proxy *p);
 
-/* wait(timeout): Event and Condition return 1 (true) or 0 (timed out);
- * Barrier returns its index (0..parties-1) or MP_EBROKEN / MP_ETIMEOUT. */
+/* wait(timeout): Event and Condition return 0 (set / notified) or
+ * MP_ETIMEOUT (as mp_event_wait, mp_condition_wait); a Condition not held
+ * by the caller is MP_ENOTOWNER. Barrier returns its index
+ * (0..parties-1), or MP_EBROKEN when the barrier is or becomes broken,
+ * including by this wait's timeout (as mp_barrier_wait_timeout);
+ * timeout MP_FOREVER waits the barrier's own timeout. */
 MP_EXPORT int mp_proxy_wait(mp_proxy *p, double timeout);
 
 /* Condition.wait_for(predicate, timeout), as CPython's ConditionProxy
- * does it: predicate(arg) runs in the caller; while it returns 0 the
+ * does it: predicate(arg) runs in the caller; while it is false the
  * caller waits on the condition (which it must hold: acquire it first),
- * at most timeout seconds in all (MP_FOREVER: no limit). Returns the
- * predicate's last value (nonzero: true; 0 when the time ran out), or a
- * negative code (-EINVAL, a wait's error: MP_ENOTOWNER when not held). */
-MP_EXPORT int mp_proxy_wait_for(mp_proxy *p, int (*predicate)(void *arg),
+ * at most timeout seconds in all (MP_FOREVER: no limit). As
+ * mp_condition_wait_for: 0 when the predicate was true (at once or
+ * later), MP_ETIMEOUT when it was still false at the end, or a wait's
+ * error (MP_ENOTOWNER when not held); -EINVAL for NULL or a NaN timeout. */
+MP_EXPORT int mp_proxy_wait_for(mp_proxy *p, bool (*predicate)(void *arg),
                                 void *arg, double timeout);
 
 /* Condition: notify(n) and notify_all(). */
