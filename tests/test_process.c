@@ -158,6 +158,7 @@ static void test_start_join_exitcode(void **state) {
   assert_int_equal(mp_process_close(p), 0);
   assert_int_equal(mp_process_close(p), 0);
   assert_int_equal(mp_process_exitcode(p, &code), MP_ESTATE);
+  assert_int_equal(mp_process_is_alive(p), MP_ESTATE);
   assert_int_equal(mp_process_join(p, 0), MP_ESTATE);
   assert_int_equal(mp_process_pid(p), 0);
   assert_int_equal(mp_process_start(p), MP_ESTATE);
@@ -217,7 +218,7 @@ static void test_bad_input(void **state) {
   mp_process_free(NULL);
   assert_int_equal(mp_process_start(NULL), -EINVAL);
   assert_int_equal(mp_process_join(NULL, 0), -EINVAL);
-  assert_int_equal(mp_process_is_alive(NULL), 0);
+  assert_int_equal(mp_process_is_alive(NULL), -EINVAL);
   assert_int_equal(mp_process_describe(NULL, NULL, 0), -EINVAL);
   assert_int_equal(mp_active_children(NULL, NULL), -EINVAL);
   /* The current process cannot be joined, started, closed or freed. */

@@ -107,10 +107,11 @@ MP_EXPORT int mp_process_start(mp_process *p);
 MP_EXPORT int mp_process_join(mp_process *p, double timeout);
 
 /* Whether the process is running: 1 from the moment start returns until
- * it ends, 0 before start, after it ended (it is reaped then), after close
- * and for processes this process did not create. The current process is
- * always alive; the parent process (mp_parent_process) is alive until it
- * exits. */
+ * it ends, 0 before start, after it ended (it is reaped then) and for
+ * processes this process did not create. The current process is always
+ * alive; the parent process (mp_parent_process) is alive until it exits.
+ * MP_ESTATE after mp_process_close (Python's ValueError), -EINVAL for NULL:
+ * test `== 1`, not for nonzero. */
 MP_EXPORT int mp_process_is_alive(mp_process *p);
 
 /* The process id: 0 before start and after close; getpid() for the current

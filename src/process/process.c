@@ -214,7 +214,7 @@ MP__HOT MP_EXPORT int mp_process_join(mp_process *p, double timeout) {
 
 MP_EXPORT int mp_process_is_alive(mp_process *p) {
   if (!p)
-    return 0;
+    return -EINVAL;
   if (p->kind == MP__PROC_MAIN || mp__proc_is_current(p))
     return 1;
   if (p->kind == MP__PROC_PARENT) {
@@ -222,8 +222,10 @@ MP_EXPORT int mp_process_is_alive(mp_process *p) {
     return parent_wait(p, &now) == MP_ETIMEOUT;
   }
   mp__proc_lock();
-  int alive = !p->closed && mp__proc_is_ours(p) &&
-              p->state == MP__ST_STARTED && !mp__proc_poll_locked(p);
+  /* Closed: the state error, as every other method (Python's ValueError). */
+  int alive = p->closed ? MP_ESTATE
+                        : (mp__proc_is_ours(p) && p->state == MP__ST_STARTED &&
+                           !mp__proc_poll_locked(p));
   mp__proc_unlock();
   return alive;
 }
