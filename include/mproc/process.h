@@ -59,7 +59,10 @@ typedef int (*mp_target_fn)(void *arg, size_t len);
  * MP_PROCESS_OPTS_INIT) and set what you need: every zero field means the
  * default, so fields added later break no caller.
  * - name: the process name (copied; any length). NULL gives the default
- *   name Process-N1:N2:...:Nk, where Nk is the k-th child of its parent.
+ *   name Process-N1:N2:...:Nk, where Nk is the k-th child of its parent;
+ *   for the thread start method "Thread-N (f)" as multiprocessing.dummy
+ *   names it, f the target's name from the program's symbol table
+ *   ("Thread-N" when the program is stripped).
  * - daemon: MP_DAEMON_INHERIT (default), MP_DAEMON_YES or MP_DAEMON_NO.
  * - start_method: NULL (the default: mp_set_start_method's choice, else
  *   "fork"), "fork", "spawn", "forkserver" or "thread" (see

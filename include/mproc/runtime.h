@@ -82,7 +82,11 @@ MP_EXPORT void mp_logger_set_handler(mp_logger *lg, mp_log_handler handler,
 MP_EXPORT void mp_log(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 MP_EXPORT void mp_logv(int level, const char *fmt, va_list ap);
-/* "DEBUG", "INFO", "SUBWARNING", ...; "Level N" for others. */
+/* logging.getLevelName(level): "DEBUG", "INFO", "WARNING", ...; "Level N"
+ * for others, including SUBDEBUG ("Level 5") and SUBWARNING ("Level 25"),
+ * which CPython 3.11's multiprocessing does not name (log lines read
+ * "[Level 25/Process-1] ..." there and here). A static string, or for
+ * "Level N" a thread-local buffer valid until this thread's next call. */
 MP_EXPORT const char *mp_log_level_name(int level);
 
 /* ---- CPUs --------------------------------------------------------------- */

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "context/context_internal.h"
 #include "process_internal.h"
 
 static const mp__start_method *const g_methods[] = {
@@ -36,15 +37,24 @@ MP__HOT static bool opts_valid(const mp_process_opts *o) {
          o->daemon == MP_DAEMON_NO;
 }
 
-/* "Process-1:2": the identity path as Python's default name. */
-MP__HOT static char *default_name(const unsigned *id, size_t n) {
-  size_t cap = 8 + 11 * n + 1;
+/* "Process-1:2": the identity path as Python's default name. A process
+ * of the thread start method is a thread, named as multiprocessing.dummy
+ * (threading) names it: "Thread-1 (f)", f the target's name when the
+ * symbol tables have it. */
+MP__HOT static char *default_name(const unsigned *id, size_t n, bool thread,
+                                  mp_target_fn target) {
+  char fn[128] = "";
+  if (thread)
+    mp__fn_name((const void *)target, fn, sizeof fn);
+  size_t cap = 8 + 11 * n + sizeof fn + 4;
   char *s = mp__malloc(cap);
   if (!s)
     return NULL;
-  size_t at = (size_t)snprintf(s, cap, "Process-");
+  size_t at = (size_t)snprintf(s, cap, thread ? "Thread-" : "Process-");
   for (size_t i = 0; i < n; i++)
     at += (size_t)snprintf(s + at, cap - at, i ? ":%u" : "%u", id[i]);
+  if (*fn)
+    snprintf(s + at, cap - at, " (%s)", fn);
   return s;
 }
 
@@ -91,7 +101,8 @@ MP__HOT MP_EXPORT mp_process *mp_process_new(mp_target_fn target, const void *ar
     memcpy(p->identity, cur->identity, cur->identity_len * sizeof *p->identity);
   p->identity[cur->identity_len] = nth;
   p->name = opts->name ? mp__strdup(opts->name)
-                       : default_name(p->identity, p->identity_len);
+                       : default_name(p->identity, p->identity_len,
+                                      method == &mp__method_thread, target);
   if (!p->name)
     goto oom;
   p->daemon = opts->daemon == MP_DAEMON_INHERIT ? mp_process_daemon(cur)
