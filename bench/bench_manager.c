@@ -75,8 +75,11 @@ static int list_append(void *ctx) {
   mp_obj *v = mp_obj_int(f->i++);
   int rc = mp_proxy_append(f->l, v);
   mp_obj_free(v);
-  if (rc == 0 && (f->i & 4095) == 0) /* keep the list small */
-    rc = mp_proxy_callf(f->l, "__delslice__", NULL, "(N N)"); /* del l[:] */
+  if (rc == 0 && (f->i & 4095) == 0) { /* keep the list small */
+    mp_obj *all = mp_proxy_slice(MP_SLICE_NONE, MP_SLICE_NONE, MP_SLICE_NONE);
+    rc = mp_proxy_delitem(f->l, all); /* del l[:] */
+    mp_obj_free(all);
+  }
   return rc;
 }
 

@@ -184,7 +184,7 @@ static double imap_unordered_ms(void) {
   while ((rc = mp_imap_next(it, MP_FOREVER, &d, NULL)) == 0)
     sum += *(const int *)d;
   uint64_t t = bench_now_ns() - t0;
-  if (rc != MP_EEOF)
+  if (rc != MP_ESTOP)
     bench_fail("imap next", rc);
   if (sum != (long long)n * (long long)(n - 1) / 2)
     bench_fail("imap: wrong sum", -EPROTO);

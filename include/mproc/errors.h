@@ -55,7 +55,8 @@ MP_EXTERN_C_BEGIN
   XX(EDECODE, -1025, "malformed encoded data")                                 \
   XX(EATTR, -1026, "no such method or attribute, or it is not exposed")        \
   XX(ENOTRECOVERABLE, -1027, "the lock's state was never made consistent")     \
-  XX(ENOTSUP, -1028, "not supported by this start method or object")
+  XX(ENOTSUP, -1028, "not supported by this start method or object")        \
+  XX(ESTOP, -1029, "no more items (the iteration is over)")
 
 typedef enum mp_errno {
   MP_OK = 0,

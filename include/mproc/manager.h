@@ -31,9 +31,16 @@
  * re-raises those as themselves. Any other failure in the server (a
  * system error, an error of the server itself) is MP_EREMOTE. Either way
  * the server's message is kept for the calling thread (mp_last_error() in
- * errors.h; mp_manager_last_error() is the same record).
- * An unknown or unexposed method is MP_EATTR. A server that went away gives
- * MP_EEOF (or -EPIPE / -ECONNRESET), never a hang.
+ * errors.h; mp_manager_last_error() is the same record). The built-in
+ * list, dict, Namespace and Array methods word it as CPython 3.11 does
+ * ("IndexError: list index out of range", "KeyError: 'x'", "TypeError:
+ * unhashable type: 'list'", "TypeError: list.append() takes exactly one
+ * argument (0 given)"), so printing it prints what Python prints.
+ * An unknown or unexposed method is MP_EATTR. A server that went away
+ * (shut down, killed) gives MP_EEOF on every later call of its proxies,
+ * whatever the transport saw (a reset, a refused reconnection), never a
+ * hang. An iterator-like method (a generator's __next__) ends with
+ * MP_ESTOP, Python's StopIteration, as mp_imap_next does.
  *
  * Threads and processes. Proxies and managers may be used from several
  * threads at once: each thread gets its own connection (as in CPython), so
@@ -175,8 +182,18 @@ MP_EXPORT mp_manager *mp_manager_start_new(const mp_manager_opts *opts);
 /* Registers a type (copied; the pointers inside are kept) before start,
  * get_server or connect. A type_id registered twice replaces the earlier
  * one (as Python's register does). Returns 0, -EINVAL (no type_id, a
- * method without name or function, methods_of unknown), MP_ESTATE (already
- * started), -ENOMEM. */
+ * method without name or function, methods_of unknown, a name in exposed
+ * that is no method of the type), MP_ESTATE (already started), -ENOMEM.
+ *
+ * Remote managers (the reference's get_queue): the server's registration
+ * is what counts. The server side registers the type with its create
+ * function and methods_of = "Queue" (its methods are a Queue's); a client
+ * that only connects need not register anything: mp_manager_create(m,
+ * "get_queue", NULL, &q) asks the server, and the proxy learns its methods
+ * (exposed) from the server's answer. Python's client-side
+ * QueueManager.register('get_queue') only adds the method get_queue to the
+ * class; registering the same type_id on a C client (create NULL) is
+ * allowed and changes nothing. See examples/manager_remote_queue.c. */
 MP_EXPORT int mp_manager_register(mp_manager *m, const mp_type_def *def);
 
 /* Python's start(): starts the server process (an mp_process named
@@ -198,7 +215,7 @@ MP_EXPORT int mp_manager_connect(mp_manager *m);
 /* Python's shutdown(): stops the server this manager started and waits
  * for its process to end (1 s, then it is terminated, then killed). May be repeated; does nothing on a manager that
  * only connected or never started. Proxies of the manager then fail with
- * MP_EEOF (or -EPIPE / -ECONNRESET). Returns 0. */
+ * MP_EEOF; the manager's own constructors with MP_ESTATE. Returns 0. */
 MP_EXPORT int mp_manager_shutdown(mp_manager *m);
 
 /* Shuts the manager down (if it started a server) and frees it. Proxies
@@ -379,11 +396,25 @@ MP_EXPORT mp_proxy *mp_proxy_from_token(const mp_obj *token,
  * dumps: 0, -EINVAL, -ENOMEM; *buf freed with mp_free.
  * loads: a new proxy (taking its own reference in the server), or NULL
  * with errno -MP_ETYPE (not a proxy's bytes), or a connection's code
- * (-ECONNREFUSED: no server there, -MP_EAUTH, -MP_ESTALE: the object is
+ * (-ECONNREFUSED: no server there, -MP_EEOF: the server that answered
+ * there went away, -MP_EAUTH, -MP_ESTALE: the object is
  * gone). */
 MP_EXPORT int mp_proxy_dumps(const mp_proxy *p, void **buf, size_t *len);
 MP_EXPORT mp_proxy *mp_proxy_loads(const void *buf, size_t len,
                                    const void *authkey, size_t authkey_len);
+
+/* Python's slice(start, stop, step), for the key of a list or Array
+ * proxy's __getitem__ (list also __setitem__ and __delitem__), as Python
+ * 3 turns l[2:5] into l.__getitem__(slice(2, 5, None)):
+ *   mp_obj *s = mp_proxy_slice(2, 5, MP_SLICE_NONE);
+ *   mp_proxy_getitem(l, s, &part);              // l[2:5]
+ *   mp_proxy_setitem(l, s, items);              // l[2:5] = items
+ * MP_SLICE_NONE (mproc/obj.h) stands for an omitted bound. An ext value
+ * of code MP_PROXY_EXT_SLICE (a new reference), or NULL with errno
+ * ENOMEM. */
+#define MP_PROXY_EXT_SLICE 83
+MP_EXPORT mp_obj *mp_proxy_slice(ptrdiff_t start, ptrdiff_t stop,
+                                 ptrdiff_t step);
 
 /* Drops the proxy: the server frees the referent when no proxy refers to
  * it any more. NULL does nothing. */
@@ -393,7 +424,8 @@ MP_EXPORT void mp_proxy_free(mp_proxy *p);
  * Each is one mp_proxy_call; results are new references. */
 
 /* Containers: dict, list, Array (Python's p[key], p[key] = v, del p[key],
- * len(p), key in p, p.append(v)). */
+ * len(p), key in p, p.append(v)). A key may be a slice for list and Array
+ * (mp_proxy_slice). */
 MP_EXPORT int mp_proxy_getitem(mp_proxy *p, mp_obj *key, mp_obj **out);
 MP_EXPORT int mp_proxy_setitem(mp_proxy *p, mp_obj *key, mp_obj *value);
 MP_EXPORT int mp_proxy_delitem(mp_proxy *p, mp_obj *key);

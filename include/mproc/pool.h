@@ -34,7 +34,7 @@
  * - Python raises ValueError("Pool not running") after close()/terminate():
  *   here MP_ECLOSED. Calls from a process other than the pool's creator
  *   return MP_ENOTOWNER.
- * - imap's next(timeout) is mp_imap_next(); StopIteration is MP_EEOF.
+ * - imap's next(timeout) is mp_imap_next(); StopIteration is MP_ESTOP.
  *
  * Beyond Python:
  * - A worker that dies while running a task (a crash, abort(), exit() in the
@@ -373,8 +373,8 @@ MP_EXPORT void mp_result_free(mp_result *r);
  * MP_ETIMEOUT, MP_ECLOSED) with its record in mp_imap_error(), after which
  * the iteration continues with the next item (as Python's next() raises and
  * goes on); MP_ETIMEOUT when none is ready in time (check mp_imap_error()
- * == NULL to tell it from a task's time limit); MP_EEOF when every item has
- * been returned (StopIteration). -EINVAL for NULL it or NaN timeout. One
+ * == NULL to tell it from a task's time limit); MP_ESTOP when every item
+ * has been returned (StopIteration, the code every area uses for it). -EINVAL for NULL it or NaN timeout. One
  * thread at a time per iterator. */
 MP_EXPORT int mp_imap_next(mp_imap *it, double timeout, const void **data,
                            size_t *len);

@@ -187,8 +187,17 @@ extern const size_t mp__mgr_n_sync_types;
 /* Helpers for method implementations. */
 int mp__mgr_fail(mp_method_call *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Checks the argument count is in [min, max]; MP_ETYPE otherwise. */
+/* Checks the argument count is in [min, max]; MP_ETYPE otherwise, with
+ * the message CPython's built-in method gives ("list.append() takes
+ * exactly one argument (0 given)"), naming the call the server set. */
 int mp__mgr_nargs(mp_method_call *c, size_t min, size_t max);
+/* Set by the server around each method call (type_id and method, both
+ * borrowed; method NULL for a create) for mp__mgr_nargs's message. */
+void mp__mgr_set_call_name(const char *type_id, const char *method);
+/* A slice argument (mp_proxy_slice): 1 with v = start, stop, step
+ * (MP_SLICE_NONE for None), 0 when o is no slice, MP_EVALUE when it is
+ * one but malformed. */
+int mp__mgr_slice_of(const mp_obj *o, ptrdiff_t v[3]);
 mp_obj *mp__mgr_arg(mp_method_call *c, size_t i); /* borrowed; NULL if absent */
 /* Reads an optional timeout argument (None or absent: forever). */
 int mp__mgr_arg_timeout(mp_method_call *c, size_t i, double *timeout);

@@ -391,14 +391,16 @@ static int read_report(mp_process *p, int fd, report *rep) {
   return n == (ssize_t)sizeof *rep ? rep->status : MP_EEOF;
 }
 
-/* Names the process as CPython does: SyncManager-<its identity>. */
+/* Names the process as CPython does: SyncManager-<its identity>, taken
+ * from the default name ("Process-1", or "Thread-1 (serve)" when the
+ * server is a thread). */
 static void name_it(mp_process *p) {
   const char *n = mp_process_name(p);
-  const char *id = n && !strncmp(n, "Process-", 8) ? n + 8 : NULL;
+  const char *id = n ? strchr(n, '-') : NULL;
   if (!id)
     return;
   char buf[128];
-  snprintf(buf, sizeof buf, "SyncManager-%s", id);
+  snprintf(buf, sizeof buf, "SyncManager%.*s", (int)strcspn(id, " "), id);
   mp_process_set_name(p, buf);
 }
 

@@ -163,7 +163,7 @@ int mp_imap_next(mp_imap *it, double timeout, const void **data, size_t *len) {
   it->last_err = NULL;
   mp_result *j = it->job;
   if (it->next >= j->n)
-    return MP_EEOF;
+    return MP_ESTOP; /* StopIteration: errors.h's one code for it */
   mp__deadline dl;
   if (mp__deadline_init(&dl, timeout))
     return -EINVAL;
