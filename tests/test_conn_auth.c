@@ -62,6 +62,7 @@ static void test_handshake_digests(void **state) {
     /* A wrong key fails on both sides. */
     c = spawn_peer((peer_fn)answer_with, "wrong key", &pid);
     assert_int_equal(mp_deliver_challenge_digest(c, KEY, KEYLEN, digests[i]), MP_EAUTH);
+    assert_string_equal(mp_last_error()->message, "digest received was wrong");
     assert_int_equal(wait_child(pid), 1);
     mp_conn_free(c);
   }
@@ -73,6 +74,7 @@ static void test_handshake_digests(void **state) {
   mp_conn_free(c);
   c = spawn_peer((peer_fn)deliver_sha256, KEY, &pid);
   assert_int_equal(mp_answer_challenge(c, "other", 5), MP_EAUTH);
+  assert_string_equal(mp_last_error()->message, "digest sent was rejected");
   assert_int_equal(wait_child(pid), 1);
   mp_conn_free(c);
 

@@ -129,6 +129,10 @@ static void test_apply_async(void **state) {
   assert_int_equal(g_ecb_count, 1);
   assert_string_equal(mp_result_error(r)->message,
                       "ZeroDivisionError: float division by zero");
+  /* The same record for the thread that read it (errors.h). */
+  assert_int_equal(mp_last_error()->code, MP_ETASK);
+  assert_string_equal(mp_last_error()->message,
+                      "ZeroDivisionError: float division by zero");
   mp_result_free(r);
   /* get with a timeout on a sleeping task; successful before ready. */
   double t = 0.5;

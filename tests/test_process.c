@@ -159,6 +159,8 @@ static void test_start_join_exitcode(void **state) {
   assert_int_equal(mp_process_close(p), 0);
   assert_int_equal(mp_process_exitcode(p, &code), MP_ESTATE);
   assert_int_equal(mp_process_is_alive(p), MP_ESTATE);
+  assert_string_equal(mp_last_error()->message,
+                      "ValueError: process object is closed");
   assert_int_equal(mp_process_join(p, 0), MP_ESTATE);
   assert_int_equal(mp_process_pid(p), 0);
   assert_int_equal(mp_process_start(p), MP_ESTATE);
@@ -188,8 +190,11 @@ static void test_bad_input(void **state) {
 
   mp_process *p = mp_process_new(t_sleep_forever, NULL, 0, &o);
   assert_non_null(p);
-  /* Before start. */
+  /* Before start. The record says why, in Python's words. */
   assert_int_equal(mp_process_join(p, 0), MP_ESTATE);
+  assert_int_equal(mp_last_error()->code, MP_ESTATE);
+  assert_string_equal(mp_last_error()->message,
+                      "AssertionError: can only join a started process");
   assert_int_equal(mp_process_join(p, MP_FOREVER), MP_ESTATE);
   assert_int_equal(mp_process_terminate(p), MP_ESTATE);
   assert_int_equal(mp_process_kill(p), MP_ESTATE);
@@ -200,8 +205,12 @@ static void test_bad_input(void **state) {
   assert_int_equal(mp_process_exitcode(p, NULL), -EINVAL);
   assert_int_equal(mp_process_start(p), 0);
   assert_int_equal(mp_process_start(p), MP_ESTATE); /* twice */
+  assert_string_equal(mp_last_error()->message,
+                      "AssertionError: cannot start a process twice");
   assert_int_equal(mp_process_join(p, NAN), -EINVAL);
   assert_int_equal(mp_process_close(p), MP_ESTATE); /* still running */
+  assert_non_null(strstr(mp_last_error()->message,
+                         "Cannot close a process while it is still running"));
   assert_int_equal(mp_process_set_daemon(p, 1), MP_ESTATE);
   assert_int_equal(mp_process_result(p, &data, &len), MP_ENOTREADY);
   assert_int_equal(mp_process_result(p, NULL, &len), -EINVAL);

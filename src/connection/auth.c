@@ -160,7 +160,7 @@ int mp_deliver_challenge_digest(mp_conn *c, const void *key, size_t keylen,
   mp_free(resp);
   if (!ok) {
     (void)mp_conn_send_bytes(c, FAILURE, LIT_LEN(FAILURE));
-    return MP_EAUTH;
+    return mp__error_record(MP_EAUTH, "digest received was wrong");
   }
   return mp_conn_send_bytes(c, WELCOME, LIT_LEN(WELCOME));
 }
@@ -181,7 +181,7 @@ int mp_answer_challenge(mp_conn *c, const void *key, size_t keylen) {
   if (len < LIT_LEN(CHALLENGE) + MP__AUTH_LEGACY_LENGTH ||
       memcmp(in, CHALLENGE, LIT_LEN(CHALLENGE)) != 0) {
     mp_free(in);
-    return MP_EAUTH;
+    return mp__error_record(MP_EAUTH, "Protocol error, expected challenge");
   }
   const unsigned char *msg = (const unsigned char *)in + LIT_LEN(CHALLENGE);
   size_t mlen = len - LIT_LEN(CHALLENGE);
@@ -190,7 +190,7 @@ int mp_answer_challenge(mp_conn *c, const void *key, size_t keylen) {
   size_t plen;
   if (!digest_name_of(msg, mlen, name, &payload, &plen)) {
     mp_free(in);
-    return MP_EAUTH;
+    return mp__error_record(MP_EAUTH, "unsupported digest in the challenge");
   }
   /* The reply: bare HMAC-MD5 for a legacy challenge, else "{name}" + MAC,
    * the MAC always over the whole message, prefix included. */
@@ -217,5 +217,5 @@ int mp_answer_challenge(mp_conn *c, const void *key, size_t keylen) {
     return rc;
   bool ok = len == LIT_LEN(WELCOME) && memcmp(in, WELCOME, len) == 0;
   mp_free(in);
-  return ok ? 0 : MP_EAUTH;
+  return ok ? 0 : mp__error_record(MP_EAUTH, "digest sent was rejected");
 }

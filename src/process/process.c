@@ -118,6 +118,22 @@ oom:
   return NULL;
 }
 
+/* MP_ESTATE, with CPython's words for why in this thread's error record
+ * (mp_last_error). verb: the call refused ("start", "join"). */
+static int state_error(const mp_process *p, const char *verb) {
+  if (p->closed)
+    return mp__error_record(MP_ESTATE, "ValueError: process object is closed");
+  if (p->kind != MP__PROC_CHILD || p->parent_pid != mp__proc_getpid() ||
+      mp__proc_is_current(p))
+    return mp__error_record(MP_ESTATE, "AssertionError: can only %s a child "
+                                       "process", verb);
+  if (p->state == MP__ST_INITIAL)
+    return mp__error_record(MP_ESTATE, "AssertionError: can only %s a "
+                                       "started process", verb);
+  return mp__error_record(MP_ESTATE, "AssertionError: cannot %s a process "
+                                     "twice", verb);
+}
+
 MP__HOT bool mp__proc_is_ours(const mp_process *p) {
   return p->kind == MP__PROC_CHILD && p->parent_pid == mp__proc_getpid() &&
          !mp__proc_is_current(p);
@@ -129,9 +145,10 @@ MP__HOT MP_EXPORT int mp_process_start(mp_process *p) {
   mp__proc_lock();
   int r = 0;
   if (p->closed || p->state != MP__ST_INITIAL || !mp__proc_is_ours(p))
-    r = MP_ESTATE;
+    r = state_error(p, "start");
   else if (mp_process_daemon(mp_current_process()))
-    r = MP_EDAEMON;
+    r = mp__error_record(MP_EDAEMON, "AssertionError: daemonic processes are "
+                                     "not allowed to have children");
   else {
     mp__children_reap();
     r = mp__result_slot_take(p);
@@ -201,7 +218,7 @@ MP__HOT MP_EXPORT int mp_process_join(mp_process *p, double timeout) {
     mp__proc_lock();
     int r = 0;
     if (p->closed || !mp__proc_is_ours(p) || p->state == MP__ST_INITIAL)
-      r = MP_ESTATE;
+      r = state_error(p, "join");
     else if (p->state != MP__ST_ENDED)
       r = MP_ETIMEOUT;
     int fd = p->pidfd;
@@ -234,7 +251,7 @@ MP_EXPORT int mp_process_is_alive(mp_process *p) {
   }
   mp__proc_lock();
   /* Closed: the state error, as every other method (Python's ValueError). */
-  int alive = p->closed ? MP_ESTATE
+  int alive = p->closed ? state_error(p, "test")
                         : (mp__proc_is_ours(p) && p->state == MP__ST_STARTED &&
                            !mp__proc_poll_locked(p));
   mp__proc_unlock();
@@ -255,7 +272,7 @@ MP_EXPORT int mp_process_exitcode(mp_process *p, int *code) {
   mp__proc_lock();
   int r = 0;
   if (p->closed)
-    r = MP_ESTATE;
+    r = state_error(p, "read the exit code of");
   else if (mp__proc_is_ours(p) && mp__proc_poll_locked(p) && p->exit_known) {
     *code = p->exitcode;
     r = 1;
@@ -363,7 +380,7 @@ static int send_signal(mp_process *p, int sig) {
   mp__proc_lock();
   int r;
   if (p->closed || !mp__proc_is_ours(p) || p->state == MP__ST_INITIAL)
-    r = MP_ESTATE;
+    r = state_error(p, "signal");
   else if (p->state == MP__ST_ENDED)
     r = 0;
   else
@@ -382,11 +399,13 @@ MP_EXPORT int mp_process_close(mp_process *p) {
   if (!p)
     return -EINVAL;
   if (p->kind != MP__PROC_CHILD || mp__proc_is_current(p))
-    return MP_ESTATE;
+    return state_error(p, "close");
   mp__proc_lock();
   int r = 0;
   if (p->state == MP__ST_STARTED && !mp__proc_poll_locked(p))
-    r = MP_ESTATE;
+    r = mp__error_record(MP_ESTATE, "ValueError: Cannot close a process while "
+                                    "it is still running. You should first "
+                                    "call join() or terminate().");
   if (r == 0 && !p->closed) {
     p->closed = true;
     mp__close(p->pidfd);
