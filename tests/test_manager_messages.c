@@ -7,6 +7,8 @@
  * is no method is refused at register, and a proxy whose manager shut down
  * fails with a code manager.h lists. A real manager server process. */
 #include <errno.h>
+#include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "mp_test.h"
@@ -257,12 +259,81 @@ static void test_after_shutdown(void **state) {
   mp_manager_free(m);
 }
 
+/* Every blocking shorthand x {NaN, -inf, -1, 0, a short wait}, on an
+ * object that makes it wait: NaN is -EINVAL before anything is sent; the
+ * others end with the code of the call's local twin (sync.h, queue.h). */
+static void test_proxy_timeouts(void **state) {
+  (void)state;
+  mp_manager *m = started();
+  mp_proxy *lock = mp_manager_lock(m), *sem = mp_manager_semaphore(m, 0);
+  mp_proxy *ev = mp_manager_event(m), *cond = mp_manager_condition(m, NULL);
+  mp_proxy *q = mp_manager_queue(m, 1), *full = mp_manager_queue(m, 1);
+  mp_proxy *bar = mp_manager_barrier(m, 2, MP_FOREVER);
+  mp_obj *one = mp_obj_int(1), *v = NULL;
+  assert_int_equal(mp_proxy_acquire(lock, true, MP_FOREVER), 0);
+  assert_int_equal(mp_proxy_acquire(cond, true, MP_FOREVER), 0);
+  assert_int_equal(mp_proxy_put(full, one, true, MP_FOREVER), 0);
+  const double ts[] = {NAN, -INFINITY, -1, 0, 0.02};
+  for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) {
+    double t = ts[i];
+    bool nan = isnan(t);
+    assert_int_equal(mp_proxy_acquire(lock, true, t), nan ? -EINVAL : MP_ETIMEOUT);
+    assert_int_equal(mp_proxy_acquire(sem, true, t), nan ? -EINVAL : MP_ETIMEOUT);
+    assert_int_equal(mp_proxy_wait(ev, t), nan ? -EINVAL : MP_ETIMEOUT);
+    assert_int_equal(mp_proxy_wait(cond, t), nan ? -EINVAL : MP_ETIMEOUT);
+    assert_int_equal(mp_proxy_get(q, true, t, &v), nan ? -EINVAL : MP_EEMPTY);
+    assert_int_equal(mp_proxy_put(full, one, true, t), nan ? -EINVAL : MP_EFULL);
+    assert_int_equal(mp_proxy_wait(bar, t), nan ? -EINVAL : MP_EBROKEN);
+    assert_int_equal(mp_proxy_callf(bar, "reset", NULL, ""), 0);
+  }
+  /* Still held: nothing above took or broke anything for good. */
+  assert_int_equal(mp_proxy_release(cond), 0);
+  assert_int_equal(mp_proxy_release(lock), 0);
+  assert_int_equal(mp_proxy_release(lock), MP_EVALUE);
+  mp_obj_unref(one);
+  mp_proxy_free(lock), mp_proxy_free(sem), mp_proxy_free(ev);
+  mp_proxy_free(cond), mp_proxy_free(q), mp_proxy_free(full);
+  mp_proxy_free(bar);
+  mp_manager_free(m);
+}
+
+/* Slices at the ends of the integers: answered, never a crash. */
+static void test_extreme_slices(void **state) {
+  (void)state;
+  mp_manager *m = started();
+  mp_obj *init = mp_obj_build("[i i i]", 1, 2, 3);
+  mp_proxy *l = mp_manager_list(m, init);
+  mp_obj_unref(init);
+  const ptrdiff_t e[] = {PTRDIFF_MAX, PTRDIFF_MIN + 1, -1, 0, 1, MP_SLICE_NONE};
+  size_t n = sizeof e / sizeof e[0];
+  for (size_t a = 0; a < n; a++)
+    for (size_t b = 0; b < n; b++)
+      for (size_t c = 0; c < n; c++) {
+        mp_obj *v = NULL, *sl = mp_proxy_slice(e[a], e[b], e[c]);
+        int rc = mp_proxy_getitem(l, sl, &v);
+        assert_true(rc == 0 || (rc == MP_EVALUE && e[c] == 0));
+        if (rc == 0)
+          assert_true(mp_obj_list_len(v) <= 3);
+        mp_obj_unref(v);
+        mp_obj_unref(sl);
+      }
+  /* A malformed slice (an ext of the slice's code, the wrong length). */
+  mp_obj *bad = mp_obj_ext(MP_PROXY_EXT_SLICE, "xx", 2);
+  mp_obj *v = NULL;
+  assert_int_equal(mp_proxy_getitem(l, bad, &v), MP_ETYPE);
+  mp_obj_unref(bad);
+  mp_proxy_free(l);
+  mp_manager_free(m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_list_messages),
       cmocka_unit_test(test_dict_namespace_messages),
       cmocka_unit_test(test_register_exposed),
       cmocka_unit_test(test_after_shutdown),
+      cmocka_unit_test(test_proxy_timeouts),
+      cmocka_unit_test(test_extreme_slices),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
