@@ -148,6 +148,8 @@ static int c_wrong_kind(void *arg, size_t len) {
   mp_conn *c = NULL;
   if (mp_inherited(0, &l) != MP_ETYPE || l)
     return 10;
+  if (strcmp(mp_last_error()->message, "the handle names a Queue, not a Lock"))
+    return 12;
   if (mp_inherited(0, &c) != MP_ETYPE || mp_inherited(1, &l) != MP_EINDEX)
     return 11;
   return 0;

@@ -82,6 +82,10 @@ void mp__shm_release(mp__shm_ref *ref);
  * process's mapping. Returns 0 or -EINVAL for a zeroed ref. */
 int mp__shm_part(const mp__shm_ref *ref, mp_handle_part *part);
 
+/* A handle of the wrong kind (a Queue's opened as a Lock): MP_ETYPE, with
+ * the two kinds named in this thread's error record (mp_last_error). */
+int mp__shm_wrong_type(uint32_t got, uint32_t want);
+
 /* Drops every reference this process holds (without unmapping): for a
  * child about to _exit, so its parent can reuse the blocks it inherited.
  * Nothing may use shared objects afterwards. The process area calls it. */
