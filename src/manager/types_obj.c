@@ -72,10 +72,11 @@ static int get_index(mp_method_call *c, size_t i, const char *what,
     if (!what)
       return fail_type(c, "TypeError: '%s' object cannot be interpreted as an "
                           "integer", o);
-    char fmt[96];
-    snprintf(fmt, sizeof fmt, "TypeError: %s indices must be integers%s, not "
-                              "%%s", what, strcmp(what, "list") ? "" : " or slices");
-    return fail_type(c, fmt, o);
+    if (strcmp(what, "list") != 0) /* array's words name no type */
+      return mp__mgr_fail(c, MP_ETYPE, "TypeError: %s indices must be "
+                                       "integers", what);
+    return fail_type(c, "TypeError: list indices must be integers or slices, "
+                        "not %s", o);
   }
   *out = (ptrdiff_t)v;
   return 0;
