@@ -5,10 +5,12 @@
  * unless the program was stripped), else its .dynsym. The file is mapped
  * read-only and every offset and size it announces is checked against the
  * mapping before it is followed. A name that cannot be found is not an
- * error: the caller falls back to a name without it. */
+ * error: the caller falls back to a name without it. Answers (found or
+ * not) are cached per address. */
 #include <elf.h>
 #include <fcntl.h>
 #include <link.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -85,10 +87,58 @@ static bool lookup(const unsigned char *img, size_t len, uint32_t type,
   return false;
 }
 
+/* Reading the symbol tables costs tens of microseconds, so the names found
+ * are kept: a program starts its thread-processes from a few targets. */
+#define CACHE_N 16
+static struct {
+  const void *fn;
+  char name[128];
+} g_cache[CACHE_N];
+static unsigned g_next;
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* 1 with the kept name in buf, 0 for a kept miss (no symbol: ""), -1 when
+ * fn was not looked up yet. */
+static int cached(const void *fn, char *buf, size_t n) {
+  int hit = -1;
+  pthread_mutex_lock(&g_mu);
+  for (unsigned i = 0; i < CACHE_N && hit < 0; i++)
+    if (g_cache[i].fn == fn) {
+      snprintf(buf, n, "%s", g_cache[i].name);
+      hit = g_cache[i].name[0] != '\0';
+    }
+  pthread_mutex_unlock(&g_mu);
+  return hit;
+}
+
+static void keep(const void *fn, const char *name) {
+  pthread_mutex_lock(&g_mu);
+  unsigned i = g_next++ % CACHE_N;
+  g_cache[i].fn = fn;
+  snprintf(g_cache[i].name, sizeof g_cache[i].name, "%s", name);
+  pthread_mutex_unlock(&g_mu);
+}
+
+static int lookup_file(const void *fn, char *buf, size_t n);
+
 int mp__fn_name(const void *fn, char *buf, size_t n) {
   if (!fn || !buf || n == 0)
     return -EINVAL;
   buf[0] = '\0';
+  int hit = cached(fn, buf, n);
+  if (hit >= 0)
+    return hit ? 0 : MP_EKEY;
+  char name[128];
+  int rc = lookup_file(fn, name, sizeof name);
+  if (rc == 0 || rc == MP_EKEY) /* a stripped program stays stripped */
+    keep(fn, rc == 0 ? name : "");
+  if (rc == 0)
+    snprintf(buf, n, "%s", name);
+  return rc;
+}
+
+/* The lookup itself: the module holding fn, its file mapped read-only. */
+static int lookup_file(const void *fn, char *buf, size_t n) {
   find_ctx c = {.addr = (uintptr_t)fn};
   dl_iterate_phdr(find_cb, &c);
   if (!c.found)
