@@ -171,6 +171,13 @@ static void test_dict_namespace_messages(void **state) {
          "TypeError: 'int' object is not iterable");
   expect(e, "popitem", NULL, MP_EKEY,
          "KeyError: 'popitem(): dictionary is empty'");
+  /* dict(1, 2): the create's count, in the type's name. */
+  mp_proxy *none = NULL;
+  mp_obj *two = mp_obj_build("(i i)", 1, 2);
+  assert_int_equal(mp_manager_create(m, "dict", two, &none), MP_ETYPE);
+  mp_obj_unref(two);
+  assert_string_equal(mp_last_error()->message,
+                      "TypeError: dict expected at most 1 argument, got 2");
 
   mp_proxy *ns = mp_manager_namespace(m);
   assert_non_null(ns);

@@ -190,15 +190,19 @@ int mp__mgr_nargs(mp_method_call *c, size_t min, size_t max) {
   size_t n = mp_obj_list_len(c->args);
   if (n >= min && n <= max)
     return 0;
-  /* CPython's words for a built-in method called with the wrong count. */
+  /* CPython's words for a built-in method called with the wrong count;
+   * for a create, the type's own ("dict expected at most 1 argument"). */
   const char *t = tl_type ? tl_type : "?";
-  const char *m = tl_method ? tl_method : "__init__";
+  const char *m = tl_method ? tl_method : t;
+  const char *dot = tl_method ? "." : "";
+  if (!tl_method)
+    t = "";
   if (max == 0)
-    return mp__mgr_fail(c, MP_ETYPE, "TypeError: %s.%s() takes no arguments "
-                                     "(%zu given)", t, m, n);
+    return mp__mgr_fail(c, MP_ETYPE, "TypeError: %s%s%s() takes no arguments "
+                                     "(%zu given)", t, dot, m, n);
   if (min == 1 && max == 1)
-    return mp__mgr_fail(c, MP_ETYPE, "TypeError: %s.%s() takes exactly one "
-                                     "argument (%zu given)", t, m, n);
+    return mp__mgr_fail(c, MP_ETYPE, "TypeError: %s%s%s() takes exactly one "
+                                     "argument (%zu given)", t, dot, m, n);
   if (min == max)
     return mp__mgr_fail(c, MP_ETYPE, "TypeError: %s expected %zu arguments, "
                                      "got %zu", m, min, n);
