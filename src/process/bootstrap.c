@@ -7,7 +7,6 @@
  * before it is used, so a truncated or foreign message is MP_EDECODE, and
  * every received descriptor is closed on failure. */
 #include <string.h>
-#include <sys/prctl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -289,10 +288,7 @@ _Noreturn void mp__boot_run(mp__boot *b, mp_target_fn fn, pid_t direct_parent) {
   mp_process *parent = mp_parent_process();
   if (b->parent_pidfd >= 0 && parent)
     parent->pidfd = b->parent_pidfd;
-  if (p->daemon) {
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 ||
-        (direct_parent && getppid() != direct_parent))
-      raise(SIGKILL);
-  }
+  if (p->daemon)
+    mp__die_with_parent(direct_parent);
   mp__child_run(fn, b->arg, b->len);
 }
