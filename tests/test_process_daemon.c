@@ -76,31 +76,45 @@ static const char g_not_a_process[] =
     "a thread-process is not killed and does not exit: its children are "
     "the program's";
 
+/* Starts a middle process running fn and reads its grandchildren's pids
+ * into pids; pfd gets the pipe, closed by kill_middle. */
+static mp_process *start_middle(mp_target_fn fn, int pfd[2], pid_t *pids) {
+  assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
+  mp_process *mid = mp_test_process(fn, NULL, 0);
+  mp_test_pass_fd(mid, pfd[1]);
+  assert_int_equal(mp_process_start(mid), 0);
+  assert_int_equal(mp__read_full(pfd[0], pids, NGRAND * sizeof *pids),
+                   NGRAND * sizeof *pids);
+  return mid;
+}
+
+/* SIGKILLs the middle process; its daemonic grandchildren must die of
+ * SIGKILL with it. Frees mid and closes pfd. */
+static void kill_middle(mp_process *mid, int pfd[2], const pid_t *pids) {
+  assert_int_equal(mp_process_kill(mid), 0);
+  assert_int_equal(mp_process_join(mid, MP_FOREVER), 0);
+  int code;
+  assert_int_equal(mp_process_exitcode(mid, &code), 1);
+  assert_int_equal(code, -SIGKILL);
+  for (int i = 0; i < NGRAND; i++) {
+    int st = wait_gone(pids[i], 5.0);
+    assert_true(st != -1);
+    assert_true(WIFSIGNALED(st));
+    assert_int_equal(WTERMSIG(st), SIGKILL);
+  }
+  mp_process_free(mid);
+  close(pfd[0]);
+  close(pfd[1]);
+}
+
 static void test_sigkilled_parent_takes_daemons(void **state) {
   mp_test_skip_method("thread", g_not_a_process);
   for (int round = 0; round < 5; round++) {
     mp_test_watchdog(30);
     int pfd[2];
-    assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
-    mp_process *mid = mp_test_process(t_middle, NULL, 0);
-    mp_test_pass_fd(mid, pfd[1]);
-    assert_int_equal(mp_process_start(mid), 0);
     pid_t pids[NGRAND];
-    assert_int_equal(mp__read_full(pfd[0], pids, sizeof pids), sizeof pids);
-    assert_int_equal(mp_process_kill(mid), 0);
-    assert_int_equal(mp_process_join(mid, MP_FOREVER), 0);
-    int code;
-    assert_int_equal(mp_process_exitcode(mid, &code), 1);
-    assert_int_equal(code, -SIGKILL);
-    for (int i = 0; i < NGRAND; i++) {
-      int st = wait_gone(pids[i], 5.0);
-      assert_true(st != -1);
-      assert_true(WIFSIGNALED(st));
-      assert_int_equal(WTERMSIG(st), SIGKILL);
-    }
-    mp_process_free(mid);
-    close(pfd[0]);
-    close(pfd[1]);
+    mp_process *mid = start_middle(t_middle, pfd, pids);
+    kill_middle(mid, pfd, pids);
   }
 }
 
@@ -152,28 +166,14 @@ static void test_daemons_outlive_starting_thread(void **state) {
   for (int round = 0; round < rounds; round++) {
     mp_test_watchdog(30);
     int pfd[2];
-    assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
-    mp_process *mid = mp_test_process(t_middle_threaded, NULL, 0);
-    mp_test_pass_fd(mid, pfd[1]);
-    assert_int_equal(mp_process_start(mid), 0);
     pid_t pids[NGRAND];
-    assert_int_equal(mp__read_full(pfd[0], pids, sizeof pids), sizeof pids);
+    mp_process *mid = start_middle(t_middle_threaded, pfd, pids);
     usleep(100 * 1000); /* the death signal, if any, came long ago */
     int alive = 0;
     for (int i = 0; i < NGRAND; i++)
       alive += running(pids[i]);
     survived += alive == NGRAND;
-    assert_int_equal(mp_process_kill(mid), 0);
-    assert_int_equal(mp_process_join(mid, MP_FOREVER), 0);
-    for (int i = 0; i < NGRAND; i++) {
-      int st = wait_gone(pids[i], 5.0);
-      assert_true(st != -1);
-      assert_true(WIFSIGNALED(st));
-      assert_int_equal(WTERMSIG(st), SIGKILL);
-    }
-    mp_process_free(mid);
-    close(pfd[0]);
-    close(pfd[1]);
+    kill_middle(mid, pfd, pids);
   }
   print_message("daemons started by an ended thread: alive in %d/%d rounds, all "
                 "killed with their parent\n", survived, rounds);
