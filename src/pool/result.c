@@ -156,7 +156,8 @@ static bool seq_moved(void *arg) {
 }
 
 int mp_imap_next(mp_imap *it, double timeout, const void **data, size_t *len) {
-  if (!it)
+  mp__deadline dl;
+  if (!it || mp__deadline_init(&dl, timeout)) /* before the end is told */
     return -EINVAL;
   mp__free(it->last);
   it->last = NULL;
@@ -164,9 +165,6 @@ int mp_imap_next(mp_imap *it, double timeout, const void **data, size_t *len) {
   mp_result *j = it->job;
   if (it->next >= j->n)
     return MP_EEOF;
-  mp__deadline dl;
-  if (mp__deadline_init(&dl, timeout))
-    return -EINVAL;
   size_t idx;
   bool helped = mp__deadline_passed(&dl);
   for (;;) {
