@@ -392,6 +392,34 @@ static int t_return_then_die(void *arg, size_t len) {
   return 0;
 }
 
+/* An argument of 3 MiB crosses whole under every method (under spawn and
+ * forkserver the bootstrap reads it in growing steps: issue 13). */
+#define BIGARG ((size_t)3 << 20)
+static int t_check_big_arg(void *arg, size_t len) {
+  const unsigned char *b = arg;
+  if (len != BIGARG)
+    return 1;
+  for (size_t i = 0; i < len; i++)
+    if (b[i] != (unsigned char)(i * 13 + (i >> 16)))
+      return 2;
+  return 0;
+}
+
+static void test_big_argument(void **state) {
+  mp_test_watchdog(60);
+  unsigned char *b = malloc(BIGARG);
+  assert_non_null(b);
+  for (size_t i = 0; i < BIGARG; i++)
+    b[i] = (unsigned char)(i * 13 + (i >> 16));
+  mp_process *p = start_or_fail(t_check_big_arg, b, BIGARG, NULL);
+  free(b);
+  assert_int_equal(mp_process_join(p, 60), 0);
+  int code = -1;
+  assert_int_equal(mp_process_exitcode(p, &code), 1);
+  assert_int_equal(code, 0);
+  mp_process_free(p);
+}
+
 static void test_results(void **state) {
   mp_test_watchdog(60);
   const void *data;
@@ -954,6 +982,7 @@ int main(void) {
       cmocka_unit_test(test_signals_and_describe),
       cmocka_unit_test(test_sentinel),
       cmocka_unit_test(test_results),
+      cmocka_unit_test(test_big_argument),
       cmocka_unit_test(test_names_and_family),
       cmocka_unit_test(test_authkey),
       cmocka_unit_test(test_daemon_flags),

@@ -335,7 +335,17 @@ typedef struct mp_conn_opts {
   bool authenticate;
   const void *authkey;
   size_t authkey_len;
+  /* Listener only: how long an accepted peer has to complete the
+   * handshake, in seconds from its connect (0: MP_HANDSHAKE_TIMEOUT;
+   * MP_FOREVER: no limit, as in Python). A peer that has not answered by
+   * then is closed and accept goes on with the others: peers are
+   * authenticated side by side, so one that sends nothing, or trickles,
+   * delays nobody. Negative or NaN: mp_listener_new fails with EINVAL. */
+  double handshake_timeout;
 } mp_conn_opts;
+
+/* The default handshake deadline of a listener with a key, in seconds. */
+#define MP_HANDSHAKE_TIMEOUT 5.0
 
 /* Python's Listener(address, family, backlog, authkey): a socket bound to
  * address and listening. address NULL picks one: for AF_UNIX a fresh path in
@@ -352,7 +362,13 @@ MP_EXPORT mp_listener *mp_listener_new(const mp_address *address,
  * listener has a key (deliver, then answer: Python's order) and returns the
  * new connection (free with mp_conn_free). NULL with errno -MP_EAUTH when
  * authentication failed (the connection is closed; the listener stays
- * usable), -MP_ECLOSED when the listener is closed, or another errno. */
+ * usable), -MP_ECLOSED when the listener is closed, or another errno.
+ * With a key, peers that connect are challenged at once and handled side
+ * by side: the first to complete the handshake is returned, and a peer
+ * that does not complete it within handshake_timeout (mp_conn_opts) is
+ * closed without an error; peers still in their handshake wait in the
+ * listener for the next accept (at most 1024; more wait in the kernel's
+ * backlog). Calls from several threads on one listener take turns. */
 MP_EXPORT mp_conn *mp_listener_accept(mp_listener *l);
 
 /* Python's close(): closes the socket and removes the AF_UNIX path (and

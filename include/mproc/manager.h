@@ -168,8 +168,21 @@ typedef struct mp_manager_opts {
   void (*initializer)(void *initarg);
   void *initarg;
   const char *start_method;
+  /* The server's limits on connections that have not yet authenticated
+   * (the handshake and the first request, HELLO): each has
+   * handshake_timeout seconds from its connect, a deadline on the whole
+   * exchange (a peer that sends nothing, or trickles, is closed when it
+   * passes); at most max_handshakes of them at once, beyond which a new
+   * connection is closed at once, before a byte is exchanged (its client
+   * sees MP_EEOF or -ECONNRESET). 0 means MP_MANAGER_HANDSHAKE_TIMEOUT
+   * and MP_MANAGER_MAX_HANDSHAKES; negative or NaN: EINVAL. */
+  double handshake_timeout;
+  int max_handshakes;
   void *reserved[3];
 } mp_manager_opts;
+
+#define MP_MANAGER_HANDSHAKE_TIMEOUT 10.0
+#define MP_MANAGER_MAX_HANDSHAKES 1024
 
 /* A manager not yet started or connected, with the built-in types
  * registered. opts may be NULL. NULL with errno EINVAL (reserved fields

@@ -33,6 +33,7 @@
 #ifndef MPROC_PROCESS_H
 #define MPROC_PROCESS_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -145,11 +146,20 @@ MP_EXPORT int mp_process_set_name(mp_process *p, const char *name);
  * a process exits it terminates its daemonic children (SIGTERM) and then
  * joins the others, as Python does. If it is killed instead (even by
  * SIGKILL), its daemonic children get SIGKILL from the kernel
- * (PR_SET_PDEATHSIG). Linux caveat: that signal follows the *thread* that
- * called mp_process_start: a daemonic child started from a thread that
- * exits before the parent is killed with it. Start daemonic processes from
- * a thread that lives as long as they should. */
+ * (PR_SET_PDEATHSIG), and only when the whole process has ended: the
+ * thread that started it may exit first (a pool created in a short-lived
+ * thread keeps its workers). How: the kernel sends the death signal when
+ * the starting *thread* ends, so a daemonic child runs with a handler for
+ * MP_PDEATH_SIGNAL that SIGKILLs the child once its parent process is gone
+ * and ignores the signal otherwise. A target that ignores, blocks or takes
+ * over MP_PDEATH_SIGNAL gives that up (with SIG_DFL it ends when the
+ * starting thread does), and a slow system call of the child (sleep) may
+ * return early with EINTR when a thread of the parent ends. */
 MP_EXPORT int mp_process_daemon(const mp_process *p);
+
+/* The signal a daemonic child is sent when a thread of its parent ends;
+ * it is handled in the child (see mp_process_daemon). */
+#define MP_PDEATH_SIGNAL (SIGRTMAX)
 
 /* Sets the daemon flag (any nonzero value means daemonic). Only before
  * start: returns 0, or MP_ESTATE once started or closed. */

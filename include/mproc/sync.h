@@ -38,7 +38,10 @@
  * MP_ENOTRECOVERABLE at once (the rule of POSIX robust mutexes). A waiter
  * notices a dead owner within about 50 ms. An RLock's owner is a thread:
  * a thread that ends holding an RLock counts as dead too. A Barrier whose
- * participant died breaks (MP_EBROKEN for the others). Waiters on a
+ * participant died inside wait breaks: every waiter of that round gets
+ * MP_EBROKEN within milliseconds of the death (one that dies between two
+ * waits cannot be told from a slow one: the others wait for their
+ * timeout). Waiters on a
  * Condition, Event or Semaphore whose peer died are woken by their timeout.
  * Requirements: all processes share one pid namespace, and a process that
  * uses these objects after creating a child by a raw clone() (not fork())

@@ -125,11 +125,13 @@ static bool verify(const void *key, size_t keylen, const unsigned char *msg,
   return ok;
 }
 
-int mp_deliver_challenge_digest(mp_conn *c, const void *key, size_t keylen,
-                                const char *digest) {
-  mp__auth_key(&key, &keylen);
+_Static_assert(MP__CHALLENGE_MAX >= LIT_LEN(CHALLENGE) + DIGEST_NAME_MAX + 2 +
+                                        MP__AUTH_MESSAGE_LENGTH,
+               "room for a challenge");
+
+int mp__challenge_send(mp_conn *c, const char *digest, mp__challenge *ch) {
   /* "#CHALLENGE#" + "{name}" + 40 random bytes, or + 20 (legacy). */
-  unsigned char out[LIT_LEN(CHALLENGE) + DIGEST_NAME_MAX + 2 + MP__AUTH_MESSAGE_LENGTH];
+  unsigned char *out = ch->msg;
   size_t pos = LIT_LEN(CHALLENGE);
   memcpy(out, CHALLENGE, pos);
   size_t nrand = MP__AUTH_LEGACY_LENGTH;
@@ -147,22 +149,33 @@ int mp_deliver_challenge_digest(mp_conn *c, const void *key, size_t keylen,
   if (rc)
     return rc;
   pos += nrand;
-  rc = mp_conn_send_bytes(c, out, pos);
-  if (rc)
-    return rc;
+  ch->len = pos;
+  return mp_conn_send_bytes(c, out, pos);
+}
+
+int mp__challenge_check(mp_conn *c, const void *key, size_t keylen,
+                        const mp__challenge *ch) {
+  mp__auth_key(&key, &keylen);
   void *resp;
   size_t rlen;
-  rc = recv_auth(c, &resp, &rlen);
+  int rc = recv_auth(c, &resp, &rlen);
   if (rc)
     return rc;
-  const unsigned char *msg = out + LIT_LEN(CHALLENGE);
-  bool ok = verify(key, keylen, msg, pos - LIT_LEN(CHALLENGE), resp, rlen);
+  const unsigned char *msg = ch->msg + LIT_LEN(CHALLENGE);
+  bool ok = verify(key, keylen, msg, ch->len - LIT_LEN(CHALLENGE), resp, rlen);
   mp_free(resp);
   if (!ok) {
     (void)mp_conn_send_bytes(c, FAILURE, LIT_LEN(FAILURE));
     return mp__error_record(MP_EAUTH, "digest received was wrong");
   }
   return mp_conn_send_bytes(c, WELCOME, LIT_LEN(WELCOME));
+}
+
+int mp_deliver_challenge_digest(mp_conn *c, const void *key, size_t keylen,
+                                const char *digest) {
+  mp__challenge ch;
+  int rc = mp__challenge_send(c, digest, &ch);
+  return rc ? rc : mp__challenge_check(c, key, keylen, &ch);
 }
 
 int mp_deliver_challenge(mp_conn *c, const void *key, size_t keylen) {

@@ -227,6 +227,10 @@ const mp_address *mp__mgr_server_address(const mgr_server *s);
 /* A socket (taken over) whose readability (a byte or a hang-up) stops
  * mp__mgr_server_run: the starting manager's shutdown. */
 void mp__mgr_server_set_control(mgr_server *s, int fd);
+/* The limits on connections still in their handshake (mp_manager_opts):
+ * timeout in seconds (0: MP_MANAGER_HANDSHAKE_TIMEOUT), max (0:
+ * MP_MANAGER_MAX_HANDSHAKES). Before mp__mgr_server_run. */
+void mp__mgr_server_set_limits(mgr_server *s, double timeout, int max);
 
 
 /* The server's insides (server.c: transport and threads; dispatch.c: the
@@ -270,6 +274,10 @@ struct mgr_server {
   int stopping;
   int spinners; /* connection threads spinning on their channels now */
   int busy;     /* requests being dispatched now */
+  /* Connections not yet through the handshake and HELLO: how many, how
+   * many may be (more are refused), and how long each has (server.c). */
+  int nhandshaking, max_handshaking;
+  int64_t handshake_ns;
 };
 
 /* One client connection, served by a thread of its own. */
@@ -282,6 +290,8 @@ struct mgr_sconn {
   uint64_t conn_id;
   uint32_t seen;
   mgr_waiter wait;
+  int64_t hs_deadline_ns; /* INT64_MAX once through (or shut down) */
+  bool handshaking;       /* counted in nhandshaking; under the lock */
   mgr_sconn *next, *prev;
 };
 
@@ -354,6 +364,8 @@ struct mp_manager {
   size_t keylen;
   void (*initializer)(void *);
   void *initarg;
+  double hs_timeout; /* mp_manager_opts' limits on unauthenticated peers */
+  int max_handshakes;
   const char *start_method; /* NULL: the default; else method_buf */
   char method_buf[16];
   int state;

@@ -158,7 +158,8 @@ static bool seq_moved(void *arg) {
 }
 
 int mp_imap_next(mp_imap *it, double timeout, const void **data, size_t *len) {
-  if (!it)
+  mp__deadline dl;
+  if (!it || mp__deadline_init(&dl, timeout)) /* before the end is told */
     return -EINVAL;
   mp__free(it->last);
   it->last = NULL;
@@ -166,9 +167,6 @@ int mp_imap_next(mp_imap *it, double timeout, const void **data, size_t *len) {
   mp_result *j = it->job;
   if (it->next >= j->n)
     return MP_ESTOP; /* StopIteration: errors.h's one code for it */
-  mp__deadline dl;
-  if (mp__deadline_init(&dl, timeout))
-    return -EINVAL;
   size_t idx;
   bool helped = mp__deadline_passed(&dl);
   for (;;) {

@@ -8,7 +8,18 @@
  * No error pipe (libuv's pattern) is needed: without exec nothing can fail
  * in the child between fork and the target that the parent must hear
  * about. Signals are blocked across fork so that no handler of the parent
- * runs in the child before its state is rebuilt. */
+ * runs in the child before its state is rebuilt.
+ *
+ * A daemonic child dies with its parent process (mp__die_with_parent).
+ * PR_SET_PDEATHSIG alone cannot say that: the kernel sends the signal when
+ * the parent *thread* ends, the one that forked, even though the process
+ * lives on and the child is merely handed to a sibling thread (a pool
+ * created in a short-lived thread lost its workers so). So the death
+ * signal is MP_PDEATH_SIGNAL with a handler that looks at getppid(): still
+ * the parent's pid means a thread of it ended (it is sent again when the
+ * new parent thread ends); another pid means the whole process is gone
+ * (we were reparented to init or a subreaper), and the child SIGKILLs
+ * itself. */
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,15 +38,34 @@ static int pidfd_open_(pid_t pid) {
   return fd < 0 ? -errno : fd;
 }
 
+static volatile pid_t g_parent; /* what getppid() says while it lives */
+
+static void on_parent_thread_end(int sig) {
+  (void)sig;
+  if (getppid() != g_parent)
+    raise(SIGKILL);
+}
+
+void mp__die_with_parent(pid_t parent) {
+  g_parent = parent;
+  struct sigaction sa = {.sa_handler = on_parent_thread_end, .sa_flags = SA_RESTART};
+  sigemptyset(&sa.sa_mask);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, MP_PDEATH_SIGNAL);
+  /* The handler before the prctl, the prctl before the check: a parent
+   * that dies at any point is seen by one of the two. */
+  if (sigaction(MP_PDEATH_SIGNAL, &sa, NULL) < 0 ||
+      pthread_sigmask(SIG_UNBLOCK, &set, NULL) != 0 ||
+      prctl(PR_SET_PDEATHSIG, MP_PDEATH_SIGNAL) < 0 || getppid() != parent)
+    raise(SIGKILL);
+}
+
 MP__HOT static _Noreturn void child_main(mp_process *p, pid_t parent_pid,
                                  const char *parent_name) {
   mp__children_after_fork(p, parent_pid, parent_name);
-  if (p->daemon) {
-    /* Die with the parent even when it is SIGKILLed. The parent may have
-     * died before prctl: then we were reparented already; follow it. */
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent_pid)
-      raise(SIGKILL);
-  }
+  if (p->daemon) /* die with the parent even when it is SIGKILLed */
+    mp__die_with_parent(parent_pid);
   mp__atfork_child_run();
   mp__child_run(p->target, p->arg, p->len);
 }

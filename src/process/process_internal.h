@@ -106,6 +106,10 @@ extern const mp__start_method mp__method_fork, mp__method_spawn,
 /* The end of every child's life once its state is rebuilt: the target,
  * Python's exit function, stdio flushed, _exit with the target's code. */
 _Noreturn void mp__child_run(mp_target_fn target, void *arg, size_t len);
+/* In a daemonic child: arranges to be SIGKILLed when the process `parent`
+ * ends (not merely the thread that started us: see fork.c), or at once if
+ * it has ended already. */
+void mp__die_with_parent(pid_t parent);
 /* fork's poll and signal, which spawn shares (both make real children). */
 int mp__fork_poll(mp_process *p);
 int mp__fork_send_signal(mp_process *p, int sig);
