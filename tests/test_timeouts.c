@@ -58,7 +58,7 @@ static const entry g_table[] = {
     {K_POOL_JOIN, "mp_pool_join", true, true, 0, MP_ETIMEOUT, 0},
     {K_RESULT_GET, "mp_result_get", true, true, 0, MP_ETIMEOUT, 0},
     {K_RESULT_WAIT, "mp_result_wait", true, true, 0, MP_ETIMEOUT, 0},
-    {K_IMAP_NEXT, "mp_imap_next", true, true, MP_EEOF, MP_ETIMEOUT, 0},
+    {K_IMAP_NEXT, "mp_imap_next", true, true, MP_ESTOP, MP_ETIMEOUT, 0},
 };
 
 /* The objects of one case; which fields are used depends on the kind. */
