@@ -87,6 +87,13 @@ int mp__shm_part(const mp__shm_ref *ref, mp_handle_part *part);
  * Nothing may use shared objects afterwards. The process area calls it. */
 void mp__shm_exit(void);
 
+/* Maps want bytes of fd (MAP_SHARED | MAP_NORESERVE: address space only),
+ * or, when that is refused (RLIMIT_AS, valgrind), the largest power of two
+ * of at least floor bytes that a share of the remaining address space
+ * allows (reserve.c). Returns the mapping with *got its size, or NULL with
+ * errno ENOMEM. The file itself is not resized. */
+void *mp__shm_reserve(int fd, size_t want, size_t floor, size_t *got);
+
 /* Statistics for tests: segments mapped, segments owned, live refs. */
 typedef struct mp__shm_stats {
   size_t segments, owned, refs;
