@@ -67,6 +67,11 @@ pool__arena *pool__arena_new(void) {
    * first; where RLIMIT_AS, valgrind or a sanitizer's layout says no, a
    * share of what is left (mp__shm_reserve), at least 64 MiB. */
   a->base = mp__shm_reserve(a->fd, (size_t)1 << 36, (size_t)1 << 26, &a->reserve);
+  /* Under valgrind the file covers the (small) reserve from the start: its
+   * leak checker, reading every mapping at each worker's exit, would
+   * otherwise catch a fault for each page past the end. */
+  if (a->base && mp__under_valgrind() && ftruncate(a->fd, (off_t)a->reserve) == 0)
+    a->file_size = a->reserve;
   if (!a->base) {
     mp__close(a->fd);
     mp__free(a);

@@ -93,6 +93,8 @@ void mp__shm_exit(void);
  * allows (reserve.c). Returns the mapping with *got its size, or NULL with
  * errno ENOMEM. The file itself is not resized. */
 void *mp__shm_reserve(int fd, size_t want, size_t floor, size_t *got);
+/* Whether the program runs under valgrind (its preload is in LD_PRELOAD). */
+bool mp__under_valgrind(void);
 
 /* Statistics for tests: segments mapped, segments owned, live refs. */
 typedef struct mp__shm_stats {
