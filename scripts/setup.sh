@@ -5,6 +5,9 @@
 set -euo pipefail
 
 need=(cmake make gcc pkg-config libssl-dev libmsgpack-dev libcmocka-dev)
+# make test: the C++ test builds with g++ and clang++ (tests/test_cpp.sh);
+# examples run under valgrind (tests/test_valgrind.sh).
+need+=(g++ clang valgrind)
 # Optional: gnuplot draws the benchmark chart; python3 runs the CPython
 # twins of the benchmarks and the interop tests (skipped when absent).
 want=(gnuplot-nox python3)

@@ -244,8 +244,15 @@ typedef struct mp_wait_item {
   bool ready;
 } mp_wait_item;
 
+/* C builds a compound literal; C++ (which has none before C++20's
+ * designators, and no compound literals at all) an aggregate temporary. */
+#ifdef __cplusplus
+#define MP_WAIT_CONN(c) (mp_wait_item{(c), -1, false})
+#define MP_WAIT_FD(d) (mp_wait_item{NULL, (d), false})
+#else
 #define MP_WAIT_CONN(c) ((mp_wait_item){.conn = (c), .fd = -1, .ready = false})
 #define MP_WAIT_FD(d) ((mp_wait_item){.conn = NULL, .fd = (d), .ready = false})
+#endif
 
 /* Python's multiprocessing.connection.wait(object_list, timeout): waits
  * until at least one of the n items is ready, or timeout seconds passed

@@ -171,7 +171,12 @@ typedef struct mp_pool_opts {
   void *reserved[5];
 } mp_pool_opts;
 
+/* {} in C++: g++ -Wextra warns on {0} there (missing field initializers). */
+#ifdef __cplusplus
+#define MP_POOL_OPTS_INIT {}
+#else
 #define MP_POOL_OPTS_INIT {0}
+#endif
 
 /* A result callback: runs on the pool's result thread once r is ready, before
  * any get() on r returns (as in Python). Use mp_result_get(r, 0, ...) or

@@ -76,7 +76,12 @@ typedef struct mp_process_opts {
   void *reserved[6];
 } mp_process_opts;
 
+/* {} in C++: g++ -Wextra warns on {0} there (missing field initializers). */
+#ifdef __cplusplus
+#define MP_PROCESS_OPTS_INIT {}
+#else
 #define MP_PROCESS_OPTS_INIT {0}
+#endif
 
 /* Creates a process object that will run target(copy of arg, len) once
  * started. The argument bytes are copied now; the caller keeps arg. opts

@@ -71,8 +71,14 @@ typedef struct mp_ctype {
   char code;
   size_t size;
 } mp_ctype;
+/* Compound literals in C; aggregate temporaries in C++ (which has none). */
+#ifdef __cplusplus
+#define MP_CTYPE(code) (mp_ctype{(code), 0})
+#define MP_CTYPE_OF(T) (mp_ctype{0, sizeof(T)})
+#else
 #define MP_CTYPE(code) ((mp_ctype){(code), 0})
 #define MP_CTYPE_OF(T) ((mp_ctype){0, sizeof(T)})
+#endif
 
 /* Options for the synchronized constructors; all-zero (or NULL) is
  * Python's default, lock=True: a new RLock. */

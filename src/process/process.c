@@ -172,6 +172,7 @@ MP__HOT MP_EXPORT int mp_process_start(mp_process *p) {
      * the allocator's pages while the child still shares them. */
     p->pid = st.pid;
     p->pidfd = st.pidfd;
+    p->pair = st.pair;
     p->mdata = st.mdata;
     /* The child has its passed descriptors now (inherited or sent): close
      * ours, so that a connection end passed to it sees its peer's EOF. A
@@ -237,6 +238,10 @@ MP__HOT MP_EXPORT int mp_process_join(mp_process *p, double timeout) {
       return 0;
     if (ev == 0)
       return MP_ETIMEOUT;
+    /* A socket-pair sentinel (sentinel.c) turns readable as the child
+     * closes its descriptors, a moment before it can be reaped. */
+    if (p->pair)
+      usleep(1000);
   }
 }
 

@@ -31,6 +31,8 @@ enum {
   MP__BOOT_SERVER = 2,       /* run the fork server, not a target */
   MP__BOOT_PARENT_PIDFD = 4, /* a pidfd of the real parent follows */
   MP__BOOT_STDIO = 8,        /* the parent's descriptors 0..2 follow */
+  MP__BOOT_PAIR = 16,        /* no pidfds (sentinel.c): keep the bootstrap
+                                socket for life, it is both sentinels */
 };
 
 /* A decoded bootstrap: owns its memory and descriptors. */

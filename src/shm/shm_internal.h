@@ -91,6 +91,15 @@ int mp__shm_wrong_type(uint32_t got, uint32_t want);
  * Nothing may use shared objects afterwards. The process area calls it. */
 void mp__shm_exit(void);
 
+/* Maps want bytes of fd (MAP_SHARED | MAP_NORESERVE: address space only),
+ * or, when that is refused (RLIMIT_AS, valgrind), the largest power of two
+ * of at least floor bytes that a share of the remaining address space
+ * allows (reserve.c). Returns the mapping with *got its size, or NULL with
+ * errno ENOMEM. The file itself is not resized. */
+void *mp__shm_reserve(int fd, size_t want, size_t floor, size_t *got);
+/* Whether the program runs under valgrind (its preload is in LD_PRELOAD). */
+bool mp__under_valgrind(void);
+
 /* Statistics for tests: segments mapped, segments owned, live refs. */
 typedef struct mp__shm_stats {
   size_t segments, owned, refs;
