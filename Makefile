@@ -19,8 +19,10 @@ build: setup
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS) >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
-demo: build
-	@bash scripts/run-examples.sh $(BUILD)
+# demo builds only the library and the examples, quietly (the log is in
+# $(BUILD)/demo-build.log), then runs and checks every example.
+demo: setup
+	@bash scripts/run-examples.sh --build $(BUILD)
 
 test-normal: build
 	bash scripts/ctest-checked.sh $(BUILD)
