@@ -9,6 +9,8 @@ need=(cmake make gcc pkg-config libssl-dev libmsgpack-dev libcmocka-dev)
 # twins of the benchmarks and the interop tests (skipped when absent).
 want=(gnuplot-nox python3)
 [ "${1:-}" = "--bench" ] && need+=("${want[@]}")
+# `make docs` only: Doxygen builds the reference manual.
+[ "${1:-}" = "--docs" ] && need+=(doxygen)
 
 missing=()
 for p in "${need[@]}"; do
