@@ -103,6 +103,10 @@ def fix(src, decl):
             h, n = decl[bare.group(1)]
             return "[`%s`](../%s#L%d)" % (name, h, n)
         if PATH.match(name) and os.path.exists(os.path.join(src, name.split("#")[0])):
+            if name.startswith("docs/") and name.endswith(".md"):
+                # A page beside this one; Doxygen turns such links into
+                # page references, which must not hold a code span.
+                return "[%s](%s)" % (name, name[len("docs/"):])
             return "[`%s`](../%s)" % (name, name)
         return m.group(0)
 
