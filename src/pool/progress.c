@@ -137,7 +137,9 @@ void pool__progress_start(mp_result *j) {
 int64_t pool__progress_tick(mp_pool *p) {
   bool any = false;
   for (mp_result *j = p->live; j; j = j->live_next) {
-    if (j->progress && j->kind != POOL__JOB_APPLY) {
+    /* A finished job's last frame may be drawn right now, without the
+     * mutex, by whoever completes it: no frame after it. */
+    if (j->progress && j->kind != POOL__JOB_APPLY && j->nleft) {
       pool__progress_draw(j, false);
       any = true;
     }
