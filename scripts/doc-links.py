@@ -13,9 +13,14 @@ Check (exit 1 on any problem, one line each as FILE:LINE: problem):
     or examples/ path is a link to its file; no table row reads longer than
     400 characters (the text shown, without link targets); nothing points
     outside the repository (the project's shared folder, seed files).
---fix links each C name in a code span to the line that declares it,
-each tests/ and examples/ path to its file, and moves #L anchors to where
-the names now are. Run it after editing headers, then commit the result.
+--fix rewrites docs/python-to-c.md so that the check passes: it links each
+C name in a code span to the line that declares it and each tests/ and
+examples/ path to its file (moving #L anchors to where the names now are),
+gives each section heading an anchor, rebuilds the contents list, and
+continues rows longer than 400 characters on rows marked "↳" (cut at a
+"; ", ": ", ". " or ", " outside parentheses). Run it after editing
+headers or rows (after a merge: take the other side's rows, then --fix),
+and commit the result.
 """
 import os
 import re
@@ -86,6 +91,136 @@ def rendered(line):
     return line
 
 
+# Sections of Python's page, by the heading that cites them.
+PY_URL = "https://docs.python.org/3/library/multiprocessing.html#"
+PY_ANCHOR = {
+    "17.2.1 Introduction": "introduction",
+    "17.2.2.1 Process and exceptions": "process-and-exceptions",
+    "17.2.2.2 Pipes and Queues": "pipes-and-queues",
+    "17.2.2.3 Miscellaneous": "miscellaneous",
+    "17.2.2.4 Connection Objects": "connection-objects",
+    "17.2.2.5 Synchronization primitives": "synchronization-primitives",
+    "17.2.2.6 Shared ctypes Objects": "shared-ctypes-objects",
+    "17.2.2.7 Managers": "managers",
+    "17.2.2.8 Proxy Objects": "proxy-objects",
+    "17.2.2.9 Process Pools": "module-multiprocessing.pool",
+    "17.2.2.10 Listeners and Clients": "module-multiprocessing.connection",
+    "17.2.2.10.1 Address Formats": "address-formats",
+    "17.2.2.11 Authentication keys": "authentication-keys",
+    "17.2.2.12 Logging": "logging",
+    "17.2.2.13 The multiprocessing.dummy module": "module-multiprocessing.dummy",
+    "17.2.3 Programming guidelines": "programming-guidelines",
+    "17.2.3.1 All start methods": "all-start-methods",
+    "17.2.3.2 The spawn and forkserver start methods": "the-spawn-and-forkserver-start-methods",
+    "17.2.4 Examples": "examples",
+}
+ANCHOR_LINE = re.compile(r'^<a id="[^"]*"></a>$')
+
+
+def anchor_id(heading):
+    """GitHub's slug, with a letter in front when it starts with a digit
+    (Doxygen resolves no anchor that starts with one)."""
+    a = slug(heading)
+    return "sec-" + a if a[:1].isdigit() else a
+
+
+def cells(row):
+    """The cells of a table row, split on | outside code spans."""
+    out, cur, tick = [], "", False
+    for ch in row.strip()[1:-1]:
+        if ch == "`":
+            tick = not tick
+        if ch == "|" and not tick:
+            out.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    out.append(cur.strip())
+    return out
+
+
+def cut_points(text, sep):
+    """Where sep occurs outside code spans, parentheses and brackets."""
+    pos, depth, tick = [], 0, False
+    for i, ch in enumerate(text):
+        if ch == "`":
+            tick = not tick
+        elif not tick and ch in "([":
+            depth += 1
+        elif not tick and ch in ")]":
+            depth -= 1
+        if not tick and depth == 0 and text.startswith(sep, i):
+            pos.append(i)
+    return pos
+
+
+def split_text(text, budget):
+    """text in pieces of at most budget shown characters where it can be
+    cut: at the coarsest separator that is enough, greedily."""
+    parts = [text]
+    for sep in ("; ", ": ", ". ", ", "):
+        out = []
+        for p in parts:
+            if len(rendered(p)) <= budget or not cut_points(p, sep):
+                out.append(p)
+                continue
+            start, prev = 0, None
+            for c in cut_points(p, sep) + [len(p)]:
+                end = c + len(sep.rstrip())
+                if len(rendered(p[start:end])) > budget and prev is not None:
+                    out.append(p[start:prev])
+                    start = prev + 1
+                prev = end
+            out.append(p[start:])
+        parts = [q.strip() for q in out if q.strip()]
+    return parts
+
+
+def split_row(row):
+    """A long row as the first row and its "↳" continuations, the longest
+    cell (the C counterpart, usually) spread over them."""
+    c = cells(row)
+    k = max(range(len(c)), key=lambda i: len(rendered(c[i])))
+    budget = max(120, MAX_ROW - (len(rendered(row)) - len(rendered(c[k]))) - 10)
+    parts = split_text(c[k], budget)
+    rows = []
+    for n, part in enumerate(parts):
+        cur = list(c) if n == 0 else ["↳"] + [""] * (len(c) - 1)
+        cur[k] = part
+        rows.append("| " + " | ".join(cur) + " |")
+    return rows
+
+
+def structure(lines):
+    """Anchors above headings, the contents list, long rows split."""
+    out, toc, fence = [], [], False
+    for line in lines:
+        if line.startswith("```"):
+            fence = not fence
+        m = None if fence else re.match(r"^(##+) (.*)$", line)
+        if m and m.group(2) != "Contents":
+            if out and ANCHOR_LINE.match(out[-1]):
+                out.pop()
+            a = anchor_id(m.group(2))
+            out.append('<a id="%s"></a>' % a)
+            entry = "  " * (len(m.group(1)) - 2) + "- [%s](#%s)" % (m.group(2), a)
+            if m.group(2) in PY_ANCHOR:
+                entry += " ([Python](%s%s))" % (PY_URL, PY_ANCHOR[m.group(2)])
+            toc.append(entry)
+        if not fence and line.startswith("|") and len(rendered(line)) > MAX_ROW:
+            out.extend(split_row(line))
+        else:
+            out.append(line)
+    # The contents: the list right under "## Contents", replaced whole.
+    if "## Contents" in out:
+        i = out.index("## Contents") + 1
+        j = i
+        while j < len(out) and (not out[j].strip() or out[j].lstrip().startswith("- [")):
+            j += 1
+        out[i:j] = [""] + toc + [""]
+    return out
+
+
 def fix(src, decl):
     path = os.path.join(src, "docs", "python-to-c.md")
     with open(path, encoding="utf-8") as f:
@@ -119,7 +254,7 @@ def fix(src, decl):
             line = SPAN.sub(repl, line)
         out.append(line)
     with open(path, "w", encoding="utf-8") as f:
-        f.write("\n".join(out))
+        f.write("\n".join(structure(out)))
 
 
 def check(src, decl):
