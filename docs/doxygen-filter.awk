@@ -8,6 +8,8 @@
 #     every declaration of the file joins the group (@} is added at the end);
 #   - a comment above a declaration becomes its documentation (/**), a
 #     comment after a field on the same line becomes the field's (/**<);
+#     the declarations that follow the first with no blank line between
+#     (a run sharing the comment) get \copydoc of the first;
 #   - a one-line section rule ("/* ---- Event ---- */") stays a plain
 #     comment; a rule followed by text keeps the text, without the dashes;
 #   - inside comments, characters Doxygen would read as commands or HTML
@@ -48,13 +50,12 @@ function open_group() {
   print "/** \\addtogroup " group
   print " * @{ */"
 }
-BEGIN { first = 1; incomment = 0; opening = 0 }
-{
-  line = $0
+# One line of the header, as Doxygen is to read it.
+function process(line,    lead, rest, closes, p) {
   if (incomment) {
     print body(line)
     if (index(line, "*/")) { incomment = 0; if (opening) open_group() }
-    next
+    return
   }
   # A comment opening at the start of a line.
   if (match(line, /^[ \t]*\/\*/)) {
@@ -72,26 +73,66 @@ BEGIN { first = 1; incomment = 0; opening = 0 }
       opening = 1
       if (!closes) incomment = 1
       else open_group()
-      next
+      return
     }
     if (rest ~ /^ *----/) {
-      if (closes) { print line; next }          # a bare section rule
+      if (closes) { print line; return }        # a bare section rule
       sub(/^ *-+ */, "", rest); sub(/ *-+ *$/, "", rest)
       print lead "/** " esc(rest) "."
       incomment = 1
-      next
+      return
     }
     print lead "/**" body(rest)
     if (!closes) incomment = 1
-    next
+    return
   }
   # A comment after code on the same line documents that member.
   if ((p = index(line, "/*")) > 0 && index(line, "//") == 0) {
     rest = substr(line, p + 2)
     print substr(line, 1, p - 1) "/**<" body(rest)
     if (!index(rest, "*/")) incomment = 1
-    next
+    return
   }
   print line
 }
-END { if (!first) print "/** @} */" }
+
+# A run of declarations under one comment (no blank line between them)
+# shares that comment (the rule of scripts/check-doc-comments.sh): each
+# declaration after the first gets "\copydoc first" (cp[line] = first).
+function decl_name(s,    w, k) {
+  sub(/\(.*/, "", s)
+  k = split(s, w, /[ \t*]+/)
+  return w[k]
+}
+function find_runs(    i, s, prev, inc, ind, first_decl) {
+  prev = "other"; inc = 0; ind = 0
+  for (i = 1; i <= n; i++) {
+    s = L[i]
+    if (inc) { if (s ~ /\*\//) { inc = 0; prev = "comment" }; continue }
+    if (ind) { if (s ~ /;/) { ind = 0; prev = "decl" }; continue }
+    if (s ~ /^#define[ \t]/) continue
+    if (s ~ /^MP_EXPORT[ \t]/) {
+      if (prev == "comment") first_decl = decl_name(s)
+      else if (prev == "decl" && first_decl != "") cp[i] = first_decl
+      else first_decl = ""
+      if (s ~ /;/) prev = "decl"; else ind = 1
+      continue
+    }
+    if (s ~ /^[ \t]*\/\*/) {
+      if (s ~ /\*\/[ \t]*$/) prev = "comment"; else inc = 1
+      continue
+    }
+    prev = "other"
+  }
+}
+BEGIN { first = 1; incomment = 0; opening = 0 }
+{ L[++n] = $0 }
+END {
+  name = FILENAME
+  find_runs()
+  for (i = 1; i <= n; i++) {
+    if (cp[i]) print "/** \\copydoc " cp[i] " */"
+    process(L[i])
+  }
+  if (!first) print "/** @} */"
+}
