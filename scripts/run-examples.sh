@@ -6,7 +6,8 @@
 # with "N examples, M print what Python prints". Exits 1 unless all do.
 # --build first configures and builds only the library and the examples
 # (target mproc_examples), its output kept in BUILD_DIR/demo-build.log and
-# shown only when the build fails.
+# shown only when the build fails. An MPI example (mpi_*) runs under mpirun
+# (tests/mpi/run.sh) and is skipped, not counted, without it.
 set -u
 build=0
 if [ "${1:-}" = "--build" ]; then
@@ -43,15 +44,24 @@ for ex in "$bdir"/examples/*; do
   name=$(basename "$ex")
   file=$(cd "$src/examples" && ls "$name".c* 2>/dev/null | head -n 1)
   printf '\n=== examples/%s ===\n' "${file:-$name}"
+  run=("$ex")
+  case "$name" in
+  mpi_*) # MPI examples run under mpirun: rank 0 prints, the others serve
+    if ! command -v mpirun >/dev/null 2>&1 || [ ! -f "$src/tests/mpi/run.sh" ]; then
+      echo "(skipped: mpirun is not installed; scripts/setup.sh installs openmpi-bin)"
+      continue
+    fi
+    run=("$(command -v env)" MP_MPI_WATCHDOG=60 bash "$src/tests/mpi/run.sh" 3 vader,self -- "$ex") ;;
+  esac
   total=$((total + 1))
   exp="$src/examples/$name.expected"
   if [ ! -f "$exp" ]; then
-    timeout 60 "$ex"
+    timeout 60 "${run[@]}"
     echo "!!! $name has no examples/$name.expected: its output is not checked"
     missing+=("$name")
     continue
   fi
-  if "$check" -q "$exp" "$ex"; then
+  if "$check" -q "$exp" "${run[@]}"; then
     same=$((same + 1))
   else
     differ+=("$name")
