@@ -28,8 +28,9 @@ import sys
 
 MAX_ROW = 400
 NAME = re.compile(r"^(mp_[a-z0-9_]+|MP_[A-Z0-9_]+)(\(\))?$")
-# A code span, possibly already a link: [`x`](target) or `x`.
-SPAN = re.compile(r"\[`([^`\n]+)`\]\(([^)\s]+)\)|`([^`\n]+)`")
+# A code span, possibly already a link: [`x`](target) or `x`; a ``double``
+# span (which may hold backticks) is matched whole so it pairs nothing else.
+SPAN = re.compile(r"\[`([^`\n]+)`\]\(([^)\s]+)\)|``.+?``|`([^`\n]+)`")
 LINK = re.compile(r"(?<!\!)\[([^\]\n]*)\]\(([^)\s]+)\)")
 PATH = re.compile(r"^(tests|examples|bench|scripts|fuzz|include|src|docs)/[\w./@+-]+$")
 
@@ -186,7 +187,7 @@ def split_row(row):
     rows = []
     for n, part in enumerate(parts):
         cur = list(c) if n == 0 else ["↳"] + [""] * (len(c) - 1)
-        cur[k] = part
+        cur[k] = "↳ " + part if n and k == 0 else part
         rows.append("| " + " | ".join(cur) + " |")
     return rows
 
@@ -231,6 +232,8 @@ def fix(src, decl):
             name, target = m.group(1), m.group(2)
             if target.startswith("http"):
                 return m.group(0)
+        elif m.group(3) is None:
+            return m.group(0)  # a ``double`` span
         else:
             name, target = m.group(3), None
         bare = NAME.match(name)
@@ -311,7 +314,7 @@ def check(src, decl):
             if line.startswith("#"):
                 continue
             for m in SPAN.finditer(line):
-                if m.group(1) is not None:
+                if m.group(1) is not None or m.group(3) is None:
                     continue
                 name = m.group(3)
                 bare = NAME.match(name)
