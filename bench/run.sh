@@ -151,7 +151,12 @@ elif [ ! -s "$work/chart.dat" ]; then
   echo "bench: no row has both mproc and CPython yet: no chart"
 else
   rows=$(wc -l <"$work/chart.dat")
-  gnuplot -e "datafile='$work/chart.dat'; outfile='$results/latest.png'; nrows=$rows" \
+  # Printed on the chart: where, when and against which CPython it ran
+  # (quotes dropped: they would end gnuplot's strings).
+  cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -n 1)"
+  machine="$(printf '%s, %s CPUs, Linux %s' "${cpu:-$(uname -m)}" "$(nproc)" "$(uname -r)" | tr -d "'\"")"
+  when="$(date -u '+%Y-%m-%d %H:%M UTC')"
+  gnuplot -e "datafile='$work/chart.dat'; outfile='$results/latest.png'; nrows=$rows; machine='$machine'; when='$when'; pyver='$(printf %s "$pyver" | tr -d "'\"")'" \
     "$src/bench/chart.gp" && echo "bench: drew $results/latest.png"
 fi
 

@@ -12,6 +12,8 @@ need+=(g++ clang valgrind)
 # twins of the benchmarks and the interop tests (skipped when absent).
 want=(gnuplot-nox python3)
 [ "${1:-}" = "--bench" ] && need+=("${want[@]}")
+# `make docs` only: Doxygen builds the reference manual.
+[ "${1:-}" = "--docs" ] && need+=(doxygen)
 
 missing=()
 for p in "${need[@]}"; do

@@ -554,16 +554,7 @@ static int progress_child(void) {
 
 /* Everything the child writes to fd until it is gone, then its status. */
 static int read_all(int fd, pid_t pid, char *buf, size_t cap) {
-  size_t n = 0;
-  for (;;) {
-    ssize_t r = read(fd, buf + n, cap - 1 - n);
-    if (r > 0 && (n += (size_t)r) < cap - 1)
-      continue;
-    if (r < 0 && errno == EINTR)
-      continue;
-    break; /* EOF, or EIO: the terminal's last user is gone */
-  }
-  buf[n] = 0;
+  mp_test_read_all(fd, buf, cap);
   int st;
   while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
     ;

@@ -190,7 +190,10 @@ typedef void (*mp_result_cb)(mp_result *r, void *ctx);
  * - error_callback: called with the result when it failed.
  * - ctx: passed to both callbacks.
  * - progress: nonzero draws a progress bar on stderr, only when stderr is a
- *   terminal when the call is made: done/total, rate and time left.
+ *   terminal when the call is made: done/total, rate and time left. Drawn
+ *   at once, then up to ten times a second, counting items as they finish
+ *   inside chunks; it fits the terminal's width, asked again at each
+ *   redraw (so it follows a resize; no signal handler is installed).
  * - reserved: must be zero. */
 typedef struct mp_call_opts {
   size_t chunksize;

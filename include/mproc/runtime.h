@@ -73,6 +73,8 @@ MP_EXPORT mp_logger *mp_get_logger(void);
  * logger. */
 MP_EXPORT mp_logger *mp_log_to_stderr(int level);
 
+/* Python's logger.setLevel(level) and getLevel(): records below
+ * the level are dropped (MP_LOG_NOTSET, the starting level, logs nothing). */
 MP_EXPORT void mp_logger_set_level(mp_logger *lg, int level);
 MP_EXPORT int mp_logger_get_level(const mp_logger *lg);
 /* handler NULL removes the handler (nothing is logged). */
