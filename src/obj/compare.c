@@ -55,11 +55,26 @@ static int item_eq(const mp_obj *a, const mp_obj *b, int depth) {
   return a == b ? 1 : mp__obj_eq(a, b, depth);
 }
 
+/* Whether every item of set a is in set b. */
+static bool set_within(const mp_obj *a, const mp_obj *b) {
+  for (size_t k = 0; k < a->u.d.nents; k++) {
+    const mp__dent *e = &a->u.d.ents[k];
+    if (e->key && !mp__dict_lookup(b, e->key, e->hash))
+      return false;
+  }
+  return true;
+}
+
 int mp__obj_eq(const mp_obj *a, const mp_obj *b, int depth) {
   if (depth > MP_OBJ_MAX_DEPTH)
     return -1;
   if (mp__obj_is_num(a) && mp__obj_is_num(b))
     return cmp_num(a, b) == 0;
+  if (mp__obj_is_bytes(a) && mp__obj_is_bytes(b)) /* b'a' == bytearray(b'a') */
+    return a->u.s.len == b->u.s.len &&
+           memcmp(a->u.s.data, b->u.s.data, a->u.s.len) == 0;
+  if (mp__obj_is_set(a) && mp__obj_is_set(b)) /* set() == frozenset() */
+    return a->u.d.len == b->u.d.len && set_within(a, b);
   if (a->type != b->type)
     return 0;
   switch (a->type) {
@@ -118,9 +133,14 @@ static int less(const mp_obj *a, const mp_obj *b, int depth, bool *out) {
     *out = cmp_num(a, b) == -1;
     return 0;
   }
-  if (a->type != b->type)
+  if (mp__obj_is_set(a) && mp__obj_is_set(b)) { /* a proper subset */
+    *out = a->u.d.len < b->u.d.len && set_within(a, b);
+    return 0;
+  }
+  bool bytes_like = mp__obj_is_bytes(a) && mp__obj_is_bytes(b);
+  if (a->type != b->type && !bytes_like)
     return MP_ETYPE;
-  switch (a->type) {
+  switch (bytes_like ? MP_OBJ_BYTES : a->type) {
   case MP_OBJ_EXT: /* a (code, data) namedtuple in Python */
     if (a->code != b->code) {
       *out = a->code < b->code;
@@ -305,7 +325,22 @@ static int hash(const mp_obj *o, int depth, int64_t *out) {
     *out = xx_end(acc, 2);
     return 0;
   }
-  default: return MP_ETYPE; /* list, dict: unhashable */
+  case MP_OBJ_FROZENSET: { /* CPython's frozenset_hash */
+    uint64_t h = 0;
+    for (size_t k = 0; k < o->u.d.nents; k++) {
+      const mp__dent *e = &o->u.d.ents[k];
+      if (e->key) {
+        uint64_t x = (uint64_t)e->hash;
+        h ^= ((x ^ 89869747ULL) ^ (x << 16)) * 3644798167ULL;
+      }
+    }
+    h ^= ((uint64_t)o->u.d.len + 1) * 1927868237ULL;
+    h ^= (h >> 11) ^ (h >> 25);
+    h = h * 69069U + 907133923ULL;
+    *out = h == (uint64_t)-1 ? 590923713 : (int64_t)h;
+    return 0;
+  }
+  default: return MP_ETYPE; /* list, dict, set, bytearray: unhashable */
   }
 }
 

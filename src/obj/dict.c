@@ -151,6 +151,17 @@ static void remove_slot(mp_obj *d, int32_t *slot, mp_obj **key,
     d->u.d.nents--; /* trailing holes: reuse them (popitem stays O(1)) */
 }
 
+bool mp__dict_del_hashed(mp_obj *d, const mp_obj *key, int64_t hash) {
+  int32_t *slot = find_slot(d, key, hash);
+  if (!slot)
+    return false;
+  mp_obj *k, *v;
+  remove_slot(d, slot, &k, &v);
+  mp_obj_unref(k);
+  mp_obj_unref(v);
+  return true;
+}
+
 void mp__dict_release(mp_obj *d, mp_obj **stack) {
   for (size_t k = 0; k < d->u.d.nents; k++) {
     mp__obj_unref_push(d->u.d.ents[k].key, stack);

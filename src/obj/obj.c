@@ -124,8 +124,16 @@ MP_EXPORT mp_obj *mp_obj_bytes(const void *p, size_t len) {
   return o;
 }
 
+MP_EXPORT mp_obj *mp_obj_bytearray(const void *p, size_t len) {
+  mp_obj *o = mp_obj_bytes(p, len);
+  if (o)
+    o->type = MP_OBJ_BYTEARRAY;
+  return o;
+}
+
 MP_EXPORT mp_obj *mp_obj_ext(int8_t code, const void *data, size_t len) {
-  if ((!data && len) || code == MP_OBJ_EXT_TUPLE) {
+  if ((!data && len) ||
+      (code >= MP_OBJ_EXT_TUPLE && code <= MP_OBJ_EXT_BYTEARRAY)) {
     errno = EINVAL;
     return NULL;
   }
@@ -167,6 +175,8 @@ MP_EXPORT mp_obj *mp_obj_tuple_new(size_t n) {
 
 MP_EXPORT mp_obj *mp_obj_dict_new(void) { return obj_alloc(MP_OBJ_DICT, 0); }
 
+mp_obj *mp__set_alloc(mp_obj_type type) { return obj_alloc(type, 0); }
+
 /* ---- References ----------------------------------------------------------- */
 
 MP_EXPORT mp_obj *mp_obj_ref(mp_obj *o) { return mp__obj_ref(o); }
@@ -182,7 +192,7 @@ void mp__obj_free_stack(mp_obj *stack) {
       for (size_t i = 0; i < x->u.seq.len; i++)
         mp__obj_unref_push(x->u.seq.items[i], &stack);
       mp__free(x->u.seq.items);
-    } else if (x->type == MP_OBJ_DICT) {
+    } else if (mp__obj_is_hashtab(x)) {
       mp__dict_release(x, &stack);
     }
     mp__free(x);
@@ -213,7 +223,8 @@ MP_EXPORT const char *mp_obj_type_name(const mp_obj *o) {
   static const char *const names[] = {"NoneType", "bool",  "int",
                                       "float",    "str",   "bytes",
                                       "list",     "tuple", "dict",
-                                      "ExtType"};
+                                      "ExtType",  "set",   "frozenset",
+                                      "bytearray"};
   if (!o || o->type >= MP__ARRAY_SIZE(names))
     return "NULL";
   return names[o->type];
@@ -228,10 +239,13 @@ MP_EXPORT bool mp_obj_truthy(const mp_obj *o) {
   case MP_OBJ_INT: return o->u.i != 0;
   case MP_OBJ_FLOAT: return o->u.f != 0.0;
   case MP_OBJ_STR:
-  case MP_OBJ_BYTES: return o->u.s.len != 0;
+  case MP_OBJ_BYTES:
+  case MP_OBJ_BYTEARRAY: return o->u.s.len != 0;
   case MP_OBJ_LIST:
   case MP_OBJ_TUPLE: return o->u.seq.len != 0;
-  case MP_OBJ_DICT: return o->u.d.len != 0;
+  case MP_OBJ_DICT:
+  case MP_OBJ_SET:
+  case MP_OBJ_FROZENSET: return o->u.d.len != 0;
   }
   return true; /* ext: a 2-tuple in Python */
 }
@@ -247,10 +261,13 @@ MP_EXPORT int mp_obj_len(const mp_obj *o, size_t *len) {
     *len = n;
     return 0;
   }
-  case MP_OBJ_BYTES: *len = o->u.s.len; return 0;
+  case MP_OBJ_BYTES:
+  case MP_OBJ_BYTEARRAY: *len = o->u.s.len; return 0;
   case MP_OBJ_LIST:
   case MP_OBJ_TUPLE: *len = o->u.seq.len; return 0;
-  case MP_OBJ_DICT: *len = o->u.d.len; return 0;
+  case MP_OBJ_DICT:
+  case MP_OBJ_SET:
+  case MP_OBJ_FROZENSET: *len = o->u.d.len; return 0;
   default: return MP_ETYPE;
   }
 }
@@ -309,7 +326,9 @@ MP_EXPORT int mp_obj_str_value(const mp_obj *o, const char **s, size_t *len) {
 }
 
 MP_EXPORT int mp_obj_bytes_value(const mp_obj *o, const void **p, size_t *len) {
-  return str_like_value(o, MP_OBJ_BYTES, (const char **)p, len);
+  return str_like_value(o, o && o->type == MP_OBJ_BYTEARRAY ? MP_OBJ_BYTEARRAY
+                                                            : MP_OBJ_BYTES,
+                        (const char **)p, len);
 }
 
 MP_EXPORT int mp_obj_ext_value(const mp_obj *o, int8_t *code, const void **data,
@@ -336,6 +355,8 @@ MP_EXPORT mp_obj *mp_obj_copy(mp_obj *o) {
     c->u.seq.len = o->u.seq.len;
     return c;
   }
+  if (o->type == MP_OBJ_SET || o->type == MP_OBJ_BYTEARRAY)
+    return mp__obj_copy_mutable(o);
   if (o->type == MP_OBJ_DICT) {
     mp_obj *c = mp_obj_dict_new();
     if (!c)
@@ -356,6 +377,8 @@ static mp_obj *deepcopy(mp_obj *o, int depth) {
     errno = -MP_EVALUE;
     return NULL;
   }
+  if (o->type == MP_OBJ_SET || o->type == MP_OBJ_BYTEARRAY)
+    return mp__obj_copy_mutable(o); /* a set's items are immutable */
   if (mp__obj_is_seq(o)) {
     mp_obj *c = mp__obj_alloc_seq(o->type, 0, o->u.seq.len);
     if (!c)

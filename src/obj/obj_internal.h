@@ -72,6 +72,17 @@ int mp__sbuf_finish(mp__sbuf *b, char **out, size_t *len);
 static inline bool mp__obj_is_seq(const mp_obj *o) {
   return o && (o->type == MP_OBJ_LIST || o->type == MP_OBJ_TUPLE);
 }
+/* dict, set and frozenset share the hash table (a set's values are None). */
+static inline bool mp__obj_is_hashtab(const mp_obj *o) {
+  return o && (o->type == MP_OBJ_DICT || o->type == MP_OBJ_SET ||
+               o->type == MP_OBJ_FROZENSET);
+}
+static inline bool mp__obj_is_set(const mp_obj *o) {
+  return o && (o->type == MP_OBJ_SET || o->type == MP_OBJ_FROZENSET);
+}
+static inline bool mp__obj_is_bytes(const mp_obj *o) {
+  return o && (o->type == MP_OBJ_BYTES || o->type == MP_OBJ_BYTEARRAY);
+}
 static inline bool mp__obj_is_num(const mp_obj *o) {
   return o->type == MP_OBJ_BOOL || o->type == MP_OBJ_INT ||
          o->type == MP_OBJ_FLOAT;
@@ -104,6 +115,16 @@ int64_t mp__hash_bytes(const void *p, size_t n);
 int mp__dict_set_hashed(mp_obj *d, mp_obj *key, int64_t hash, mp_obj *value);
 mp__dent *mp__dict_lookup(const mp_obj *d, const mp_obj *key, int64_t hash);
 mp__dent *mp__dict_find_str(const mp_obj *d, const char *s, size_t n);
+/* Removes key (found by hash) and drops its references; false if absent. */
+bool mp__dict_del_hashed(mp_obj *d, const mp_obj *key, int64_t hash);
+/* A new empty set or frozenset; adding to one with a precomputed hash
+ * (steals item, even on failure). */
+mp_obj *mp__set_alloc(mp_obj_type type);
+int mp__set_add_hashed(mp_obj *set, mp_obj *item, int64_t hash);
+/* A new set holding a set's items, or a new bytearray of a bytearray's
+ * bytes (copy.copy of the mutable kinds that are not containers of
+ * mutables). NULL with errno on failure. */
+mp_obj *mp__obj_copy_mutable(const mp_obj *o);
 /* Drops everything d holds (dying objects go on *stack) and empties it. */
 void mp__dict_release(mp_obj *d, mp_obj **stack);
 /* Frees a stack of dead objects built by mp__obj_unref_push. */
