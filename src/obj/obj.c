@@ -20,13 +20,15 @@ int mp__obj_null_err(void) {
   return e ? mp_errno_code(e) : -ENOMEM;
 }
 
-static mp_obj *obj_alloc(mp_obj_type type, size_t extra) {
-  mp_obj *o = mp__malloc(sizeof *o + extra);
+/* An object of `size` bytes (MP__OBJ_SIZE_*, plus a str's bytes): only
+ * the header and its kind's member exist. */
+static mp_obj *obj_alloc(mp_obj_type type, size_t size) {
+  mp_obj *o = mp__malloc(size);
   if (!o) {
     errno = ENOMEM;
     return NULL;
   }
-  memset(o, 0, sizeof *o);
+  memset(o, 0, size < MP__OBJ_SIZE_FULL ? size : MP__OBJ_SIZE_FULL);
   o->refcnt = 1;
   o->type = (uint8_t)type;
   return o;
@@ -36,29 +38,29 @@ MP_EXPORT mp_obj *mp_obj_none(void) { return &g_none; }
 MP_EXPORT mp_obj *mp_obj_bool(bool v) { return v ? &g_true : &g_false; }
 
 MP_EXPORT mp_obj *mp_obj_int(int64_t v) {
-  mp_obj *o = obj_alloc(MP_OBJ_INT, 0);
+  mp_obj *o = obj_alloc(MP_OBJ_INT, MP__OBJ_SIZE_SCALAR);
   if (o)
     o->u.i = v;
   return o;
 }
 
 MP_EXPORT mp_obj *mp_obj_float(double v) {
-  mp_obj *o = obj_alloc(MP_OBJ_FLOAT, 0);
+  mp_obj *o = obj_alloc(MP_OBJ_FLOAT, MP__OBJ_SIZE_SCALAR);
   if (o)
     o->u.f = v;
   return o;
 }
 
 mp_obj *mp__obj_alloc_str(mp_obj_type type, size_t len) {
-  if (len > SIZE_MAX - sizeof(mp_obj) - 1) {
+  if (len > SIZE_MAX - MP__OBJ_SIZE_STR - 1) {
     errno = ENOMEM;
     return NULL;
   }
-  mp_obj *o = obj_alloc(type, len + 1);
+  mp_obj *o = obj_alloc(type, MP__OBJ_SIZE_STR + len + 1);
   if (!o)
     return NULL;
   o->u.s.len = len;
-  o->u.s.data = (char *)(o + 1);
+  o->u.s.data = (char *)o + MP__OBJ_SIZE_STR;
   o->u.s.data[len] = 0;
   return o;
 }
@@ -147,7 +149,7 @@ MP_EXPORT mp_obj *mp_obj_ext(int8_t code, const void *data, size_t len) {
 }
 
 mp_obj *mp__obj_alloc_seq(mp_obj_type type, size_t len, size_t cap) {
-  mp_obj *o = obj_alloc(type, 0);
+  mp_obj *o = obj_alloc(type, MP__OBJ_SIZE_FULL);
   if (!o)
     return NULL;
   if (cap) {
@@ -173,9 +175,13 @@ MP_EXPORT mp_obj *mp_obj_tuple_new(size_t n) {
   return mp__obj_alloc_seq(MP_OBJ_TUPLE, n, n);
 }
 
-MP_EXPORT mp_obj *mp_obj_dict_new(void) { return obj_alloc(MP_OBJ_DICT, 0); }
+MP_EXPORT mp_obj *mp_obj_dict_new(void) {
+  return obj_alloc(MP_OBJ_DICT, MP__OBJ_SIZE_FULL);
+}
 
-mp_obj *mp__set_alloc(mp_obj_type type) { return obj_alloc(type, 0); }
+mp_obj *mp__set_alloc(mp_obj_type type) {
+  return obj_alloc(type, MP__OBJ_SIZE_FULL);
+}
 
 /* ---- References ----------------------------------------------------------- */
 
@@ -184,19 +190,45 @@ MP_EXPORT mp_obj *mp_obj_ref(mp_obj *o) { return mp__obj_ref(o); }
 /* Frees o and everything only it held. Children that die are pushed on a
  * stack linked through next_free instead of being freed recursively, so a
  * list nested a million deep frees without exhausting the C stack. */
+/* Frees dead object x's own memory; arena objects of one block are
+ * counted in *run / *nrun and settled together. */
+static void free_one(mp_obj *x, mp_obj **run, uint32_t *nrun) {
+  if (!(x->flags & MP__OBJ_IN_ARENA)) {
+    mp__free(x);
+  } else if (*run && mp__arena_block_of(*run) == mp__arena_block_of(x)) {
+    (*nrun)++;
+  } else {
+    if (*run)
+      mp__arena_release(*run, *nrun);
+    *run = x, *nrun = 1;
+  }
+}
+
 void mp__obj_free_stack(mp_obj *stack) {
+  mp_obj *run = NULL; /* arena objects freed from one block, not yet settled */
+  uint32_t nrun = 0;
   while (stack) {
     mp_obj *x = stack;
     stack = x->next_free;
     if (mp__obj_is_seq(x)) {
-      for (size_t i = 0; i < x->u.seq.len; i++)
-        mp__obj_unref_push(x->u.seq.items[i], &stack);
+      for (size_t i = 0; i < x->u.seq.len; i++) {
+        mp_obj *item = x->u.seq.items[i];
+        /* A dying item that holds nothing (a number, a str) is freed at
+         * once instead of going through the stack. */
+        if (item->type <= MP_OBJ_BYTES && !(item->flags & MP__OBJ_IMMORTAL) &&
+            __atomic_load_n(&item->refcnt, __ATOMIC_ACQUIRE) == 1)
+          free_one(item, &run, &nrun);
+        else
+          mp__obj_unref_push(item, &stack);
+      }
       mp__free(x->u.seq.items);
     } else if (mp__obj_is_hashtab(x)) {
       mp__dict_release(x, &stack);
     }
-    mp__free(x);
+    free_one(x, &run, &nrun);
   }
+  if (run)
+    mp__arena_release(run, nrun);
 }
 
 static void obj_destroy(mp_obj *o) {
@@ -207,7 +239,9 @@ static void obj_destroy(mp_obj *o) {
 MP_EXPORT void mp_obj_unref(mp_obj *o) {
   if (!o || (o->flags & MP__OBJ_IMMORTAL))
     return;
-  if (__atomic_sub_fetch(&o->refcnt, 1, __ATOMIC_ACQ_REL) == 0)
+  /* 1 is the caller's own reference: see mp__obj_unref_push. */
+  if (__atomic_load_n(&o->refcnt, __ATOMIC_ACQUIRE) == 1 ||
+      __atomic_sub_fetch(&o->refcnt, 1, __ATOMIC_ACQ_REL) == 0)
     obj_destroy(o);
 }
 

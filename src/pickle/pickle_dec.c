@@ -38,10 +38,13 @@ typedef struct pk_global {
   int kind;
 } pk_global;
 
-/* A stack or memo slot: an object, or (o == NULL) the global g. */
+/* A stack or memo slot: an object, or (o == NULL) the global g; h is the
+ * object's height (1 for a scalar), exact as long as no container was
+ * shared (see pk_dec.shared). */
 typedef struct pk_val {
   mp_obj *o;
   int32_t g;
+  uint32_t h;
 } pk_val;
 
 typedef struct pk_dec {
@@ -57,6 +60,12 @@ typedef struct pk_dec {
   size_t nglobals, gcap;
   mp_obj **made; /* mutable containers made here (own references) */
   size_t nmade, madecap;
+  mp__arena arena; /* the small scalars and strings */
+  /* A container was reached twice (memo, DUP) or came from find_class:
+   * the result may be a DAG or cyclic, so check_graph walks it. Without
+   * that it is a tree whose height the slots track. */
+  bool shared;
+  uint32_t result_h;
   int proto;
 } pk_dec;
 
@@ -140,7 +149,7 @@ static int push_val(pk_dec *d, pk_val v) {
 static int push(pk_dec *d, mp_obj *o) {
   if (!o)
     return mp__obj_null_err();
-  return push_val(d, (pk_val){o, -1});
+  return push_val(d, (pk_val){o, -1, 1});
 }
 
 /* Remembers a new mutable container (see the file comment), then pushes it. */
@@ -171,6 +180,7 @@ static int global_value(pk_dec *d, int32_t g, mp_obj **out) {
   int r = d->opts->find_class(d->opts->ctx, gl->module, gl->name, NULL, out);
   if (r == 0 && !*out)
     r = -EINVAL;
+  d->shared = true;
   return r;
 }
 
@@ -222,17 +232,37 @@ static void drop_to(pk_dec *d, size_t base) {
 
 /* ---- Building containers ------------------------------------------------- */
 
+/* The height a container gets from the items stack[base..sp). */
+static uint32_t height_of(const pk_dec *d, size_t base) {
+  uint32_t h = 0;
+  for (size_t i = base; i < d->sp; i++)
+    if (d->stack[i].h > h)
+      h = d->stack[i].h;
+  return h + 1;
+}
+
+/* Raises slot's height to that of a container holding stack[base..sp). */
+static void grow_height(pk_dec *d, pk_val *slot, size_t base) {
+  uint32_t h = height_of(d, base);
+  if (h > slot->h)
+    slot->h = h;
+}
+
 /* A tuple of stack[base..sp) (their references move into it). */
 static int make_tuple(pk_dec *d, size_t base) {
   size_t n = d->sp - base;
   mp_obj *t = mp__obj_alloc_seq(MP_OBJ_TUPLE, 0, n);
   if (!t)
     return -ENOMEM;
+  uint32_t h = height_of(d, base);
   for (size_t i = 0; i < n; i++)
     t->u.seq.items[i] = d->stack[base + i].o;
   t->u.seq.len = n;
   d->sp = base;
-  return push(d, t);
+  int r = push(d, t);
+  if (r == 0)
+    d->stack[d->sp - 1].h = h;
+  return r;
 }
 
 static int list_extend(pk_dec *d, mp_obj *list, size_t base) {
@@ -332,14 +362,18 @@ static mp_obj *set_of(pk_dec *d, mp_obj_type type, const mp_obj *items, int *err
 
 /* ---- Strings ------------------------------------------------------------------ */
 
-static int utf8_str(const char *s, size_t n, mp_obj **out) {
+static int utf8_str_in(mp__arena *a, const char *s, size_t n, mp_obj **out) {
   if (!mp__utf8_valid(s, n))
     return fail("str is not valid UTF-8 (a lone surrogate?)");
-  *out = mp__obj_alloc_str(MP_OBJ_STR, n);
+  *out = a ? mp__arena_str(a, MP_OBJ_STR, n) : mp__obj_alloc_str(MP_OBJ_STR, n);
   if (!*out)
     return -ENOMEM;
   memcpy((*out)->u.s.data, s, n);
   return 0;
+}
+
+static int utf8_str(const char *s, size_t n, mp_obj **out) {
+  return utf8_str_in(NULL, s, n, out);
 }
 
 /* Appends code point c as UTF-8; false for a surrogate or beyond U+10FFFF. */
@@ -590,7 +624,7 @@ static int push_global(pk_dec *d, const char *m, size_t mn, const char *nm,
     g->kind = G_HOOK;
   }
   d->nglobals++;
-  return push_val(d, (pk_val){NULL, (int32_t)(d->nglobals - 1)});
+  return push_val(d, (pk_val){NULL, (int32_t)(d->nglobals - 1), 1});
 }
 
 /* The one argument of args, a tuple of 0 or 1 items: NULL for (). */
@@ -644,6 +678,7 @@ static int call_global(pk_dec *d, int32_t gi, mp_obj *args) {
       r = -EINVAL;
     if (r < 0)
       return r;
+    d->shared = true; /* the caller's object: its shape is unknown */
     /* A fresh container of the caller's may be filled (and cycled) by
      * the pickle: remembered like ours. A shared one is left alone. */
     return (mp__obj_is_hashtab(out) || out->type == MP_OBJ_LIST) &&
@@ -710,13 +745,13 @@ static int memo_put(pk_dec *d, uint64_t idx) {
     if (grow(&d->memo, &d->mlen, (size_t)idx + 1, sizeof *d->memo) < 0)
       return -ENOMEM;
     for (size_t i = old; i < d->mlen; i++)
-      d->memo[i] = (pk_val){NULL, -1};
+      d->memo[i] = (pk_val){NULL, -1, 0};
   }
   pk_val *m = &d->memo[idx], v = d->stack[d->sp - 1];
   if (!m->o && m->g < 0)
     d->mfill++;
   mp_obj_unref(m->o);
-  *m = (pk_val){mp__obj_ref(v.o), v.g};
+  *m = (pk_val){mp__obj_ref(v.o), v.g, v.h};
   return 0;
 }
 
@@ -724,7 +759,9 @@ static int memo_get(pk_dec *d, uint64_t idx) {
   if (idx >= d->mlen || (!d->memo[idx].o && d->memo[idx].g < 0))
     return fail("memo key %llu not found", (unsigned long long)idx);
   pk_val v = d->memo[idx];
-  return push_val(d, (pk_val){mp__obj_ref(v.o), v.g});
+  if (v.h > 1 || (v.o && (mp__obj_is_seq(v.o) || mp__obj_is_hashtab(v.o))))
+    d->shared = true;
+  return push_val(d, (pk_val){mp__obj_ref(v.o), v.g, v.h});
 }
 
 static int text_index(pk_dec *d, uint64_t *idx) {
@@ -914,6 +951,7 @@ static int op_reduce(pk_dec *d, bool newobj_ex) {
       r = fail("NEWOBJ_EX with keyword arguments");
     mp_obj_unref(kwargs);
   }
+  uint32_t args_h = d->sp ? d->stack[d->sp - 1].h : 1;
   if (r == 0)
     r = pop_obj(d, &args);
   if (r == 0 && d->sp <= fence(d))
@@ -923,7 +961,10 @@ static int op_reduce(pk_dec *d, bool newobj_ex) {
              mp_obj_type_name(d->stack[d->sp - 1].o));
   if (r == 0) {
     int32_t g = d->stack[--d->sp].g;
+    size_t at = d->sp;
     r = call_global(d, g, args);
+    if (r == 0 && d->sp == at + 1)
+      d->stack[at].h = args_h; /* set(list): as high as the list */
   }
   mp_obj_unref(args);
   return r;
@@ -945,6 +986,7 @@ static int op_build(pk_dec *d) {
   }
   mp_obj_unref(state);
   mp_obj_unref(obj);
+  d->shared = true;
   return r < 0 ? r : push(d, out);
 }
 
@@ -968,6 +1010,8 @@ static int step(pk_dec *d, mp_obj **out) {
   case PK_FRAME: /* a hint for buffered readers: only its length is checked */
     return take_len(d, 8, &n);
   case PK_STOP:
+    if (d->sp > fence(d))
+      d->result_h = d->stack[d->sp - 1].h;
     if ((r = pop_obj(d, out)) < 0) {
       mp_obj_unref(*out);
       *out = NULL;
@@ -995,8 +1039,9 @@ static int step(pk_dec *d, mp_obj **out) {
   case PK_DUP:
     if (d->sp <= fence(d))
       return underflow();
+    d->shared = true; /* a DUP'd container could be filled twice */
     return push_val(d, (pk_val){mp__obj_ref(d->stack[d->sp - 1].o),
-                                d->stack[d->sp - 1].g});
+                                d->stack[d->sp - 1].g, d->stack[d->sp - 1].h});
   case PK_NONE: return push(d, mp_obj_none());
   case PK_NEWTRUE: return push(d, mp_obj_bool(true));
   case PK_NEWFALSE: return push(d, mp_obj_bool(false));
@@ -1008,7 +1053,8 @@ static int step(pk_dec *d, mp_obj **out) {
       return r;
     uint64_t v = le(d->p, w);
     d->p += w;
-    return push(d, mp_obj_int(w == 4 ? (int64_t)(int32_t)(uint32_t)v : (int64_t)v));
+    return push(d, mp__arena_int(&d->arena, w == 4 ? (int64_t)(int32_t)(uint32_t)v
+                                                     : (int64_t)v));
   }
   case PK_LONG1:
   case PK_LONG4:
@@ -1055,7 +1101,7 @@ static int step(pk_dec *d, mp_obj **out) {
     s = (const char *)d->p;
     d->p += n;
     r = op == PK_SHORT_BINSTRING || op == PK_BINSTRING ? ascii_str(s, n, &o)
-                                                       : utf8_str(s, n, &o);
+                                                       : utf8_str_in(&d->arena, s, n, &o);
     return r < 0 ? r : push(d, o);
   }
   case PK_UNICODE:
@@ -1070,7 +1116,9 @@ static int step(pk_dec *d, mp_obj **out) {
   case PK_BYTEARRAY8:
     if ((r = take_len(d, op == PK_SHORT_BINBYTES ? 1 : op == PK_BINBYTES ? 4 : 8, &n)) < 0)
       return r;
-    o = op == PK_BYTEARRAY8 ? mp_obj_bytearray(d->p, n) : mp_obj_bytes(d->p, n);
+    o = mp__arena_str(&d->arena, op == PK_BYTEARRAY8 ? MP_OBJ_BYTEARRAY : MP_OBJ_BYTES, n);
+    if (o)
+      memcpy(o->u.s.data, d->p, n);
     d->p += n;
     return push(d, o);
   case PK_EMPTY_LIST: return push_made(d, mp_obj_list_new());
@@ -1093,8 +1141,12 @@ static int step(pk_dec *d, mp_obj **out) {
     if ((r = pop_mark(d, &base)) < 0 || (r = push_made(d, mp_obj_list_new())) < 0)
       return r;
     o = d->stack[--d->sp].o; /* the new list: extend it, then push it back */
+    n = height_of(d, base);
     r = list_extend(d, o, base);
-    return r < 0 ? (mp_obj_unref(o), r) : push(d, o);
+    if (r < 0 || (r = push(d, o)) < 0)
+      return r < 0 && o ? (mp_obj_unref(o), r) : r;
+    d->stack[d->sp - 1].h = (uint32_t)n;
+    return 0;
   case PK_DICT:
   case PK_FROZENSET:
     if ((r = pop_mark(d, &base)) < 0)
@@ -1102,12 +1154,15 @@ static int step(pk_dec *d, mp_obj **out) {
     o = op == PK_DICT ? mp_obj_dict_new() : mp__set_alloc(MP_OBJ_FROZENSET);
     if (!o)
       return -ENOMEM;
+    n = height_of(d, base);
     r = op == PK_DICT ? dict_fill(d, o, base) : set_fill(d, o, base);
     if (r < 0) {
       mp_obj_unref(o);
       return r;
     }
-    return op == PK_DICT ? push_made(d, o) : push(d, o);
+    if ((r = op == PK_DICT ? push_made(d, o) : push(d, o)) == 0)
+      d->stack[d->sp - 1].h = (uint32_t)n;
+    return r;
   case PK_APPEND:
     if ((r = pop_obj(d, &o2)) < 0 || (r = top_obj(d, &o)) < 0) {
       mp_obj_unref(o2);
@@ -1117,6 +1172,9 @@ static int step(pk_dec *d, mp_obj **out) {
       mp_obj_unref(o2);
       return fail("APPEND to a %s", mp_obj_type_name(o));
     }
+    d->sp++; /* the item's slot is still there: count its height */
+    grow_height(d, &d->stack[d->sp - 2], d->sp - 1);
+    d->sp--;
     return mp__list_append_steal(o, o2);
   case PK_APPENDS:
   case PK_SETITEMS:
@@ -1128,6 +1186,7 @@ static int step(pk_dec *d, mp_obj **out) {
       return r < 0 ? r : underflow();
     }
     o = d->stack[base - 1].o;
+    grow_height(d, &d->stack[base - 1], base);
     if (op == PK_APPENDS) {
       r = list_extend(d, o, base);
       drop_to(d, base);
@@ -1140,6 +1199,7 @@ static int step(pk_dec *d, mp_obj **out) {
     for (size_t i = d->sp - 3; i < d->sp; i++)
       if ((r = as_obj(d, &d->stack[i])) < 0)
         return r;
+    grow_height(d, &d->stack[d->sp - 3], d->sp - 2);
     return dict_fill(d, d->stack[d->sp - 3].o, d->sp - 2);
   case PK_MEMOIZE: return memo_put(d, d->mfill);
   case PK_BINPUT:
@@ -1213,6 +1273,7 @@ static int step(pk_dec *d, mp_obj **out) {
 }
 
 static void dec_free(pk_dec *d, bool break_cycles) {
+  mp__arena_done(&d->arena);
   drop_to(d, 0);
   for (size_t i = 0; i < d->mlen; i++)
     mp_obj_unref(d->memo[i].o);
@@ -1251,11 +1312,15 @@ MP_EXPORT int mp_obj_from_pickle_opts(const void *buf, size_t len,
   int r;
   while ((r = step(&d, &o)) == 0) {
   }
-  if (r == 1) {
+  if (r == 1 && d.shared) {
     size_t max = d.opts->max_nodes;
     if (!max)
       max = len < SIZE_MAX / 64 && len * 64 > 65536 ? len * 64 : 65536;
     r = check_graph(o, max, d.opts->flags & MP_PICKLE_ALLOW_CYCLES);
+  } else if (r == 1) { /* a tree: no cycle, no more nodes than opcodes */
+    r = d.result_h > MP_OBJ_MAX_DEPTH + 1
+            ? fail("nested deeper than %d levels", MP_OBJ_MAX_DEPTH)
+            : 0;
   }
   if (r < 0 && o) {
     mp_obj_unref(o);
