@@ -102,7 +102,7 @@ mp_obj *mp__arena_int_slow(mp__arena *a, int64_t v) {
   return o;
 }
 
-mp_obj *mp__arena_str(mp__arena *a, mp_obj_type type, size_t len) {
+mp_obj *mp__arena_str_slow(mp__arena *a, mp_obj_type type, size_t len) {
   mp_obj *o = len < MAX_IN_ARENA ? cut(a, MP__OBJ_SIZE_STR + len + 1) : NULL;
   if (!o)
     return mp__obj_alloc_str(type, len);

@@ -552,6 +552,14 @@ bool mp__utf8_valid(const char *s, size_t n) {
   const unsigned char *p = (const unsigned char *)s;
   size_t i = 0;
   while (i < n) {
+    if (n - i >= 8) { /* ASCII eight bytes at a time */
+      uint64_t w;
+      memcpy(&w, p + i, 8);
+      if (!(w & 0x8080808080808080ULL)) {
+        i += 8;
+        continue;
+      }
+    }
     if (p[i] < 0x80) { /* the common case, one byte at a time */
       i++;
       continue;

@@ -85,6 +85,7 @@ typedef struct mp__arena {
 /* An int / a str or bytes of len bytes (NUL-ended) from the arena, or
  * from mp__malloc when it does not fit. NULL with errno on failure. */
 mp_obj *mp__arena_int_slow(mp__arena *a, int64_t v);
+mp_obj *mp__arena_str_slow(mp__arena *a, mp_obj_type type, size_t len);
 static inline mp_obj *mp__arena_int(mp__arena *a, int64_t v) {
   mp__arena_block *b = a->cur;
   if (!b || b->used + MP__OBJ_SIZE_SCALAR > MP__ARENA_SIZE)
@@ -100,7 +101,25 @@ static inline mp_obj *mp__arena_int(mp__arena *a, int64_t v) {
   o->u.i = v;
   return o;
 }
-mp_obj *mp__arena_str(mp__arena *a, mp_obj_type type, size_t len);
+static inline mp_obj *mp__arena_str(mp__arena *a, mp_obj_type type, size_t len) {
+  mp__arena_block *b = a->cur;
+  size_t size = (MP__OBJ_SIZE_STR + len + 1 + 7) & ~(size_t)7;
+  if (!b || len >= 128 || b->used + size > MP__ARENA_SIZE)
+    return mp__arena_str_slow(a, type, len);
+  mp_obj *o = (mp_obj *)((char *)b + b->used);
+  b->used += (uint32_t)size;
+  b->given++;
+  o->refcnt = 1;
+  o->type = (uint8_t)type;
+  o->flags = MP__OBJ_IN_ARENA;
+  o->code = 0;
+  o->next_free = NULL;
+  o->u.s.len = len;
+  o->u.s.data = (char *)o + MP__OBJ_SIZE_STR;
+  o->u.s.data[len] = 0;
+  return o;
+}
+
 /* The decoder is done filling: drops its hold on the current block. */
 void mp__arena_done(mp__arena *a);
 /* Frees n objects that lived in the arena block holding o (the free path
@@ -174,6 +193,9 @@ int64_t mp__hash_bytes(const void *p, size_t n);
 int mp__dict_set_hashed(mp_obj *d, mp_obj *key, int64_t hash, mp_obj *value);
 mp__dent *mp__dict_lookup(const mp_obj *d, const mp_obj *key, int64_t hash);
 mp__dent *mp__dict_find_str(const mp_obj *d, const char *s, size_t n);
+/* Makes room for `more` insertions without a rebuild (a decoder that
+ * knows how many items come). Returns 0 or -ENOMEM (d unchanged). */
+int mp__dict_reserve(mp_obj *d, size_t more);
 /* Removes key (found by hash) and drops its references; false if absent. */
 bool mp__dict_del_hashed(mp_obj *d, const mp_obj *key, int64_t hash);
 /* A new empty set or frozenset; adding to one with a precomputed hash

@@ -65,6 +65,10 @@ typedef struct pk_dec {
    * the result may be a DAG or cyclic, so check_graph walks it. Without
    * that it is a tree whose height the slots track. */
   bool shared;
+  /* find_class or build was called: objects may be seen by other threads
+   * from now on. Until then every object here is this decoder's alone, so
+   * the memo takes and drops its references without locked instructions. */
+  bool foreign;
   uint32_t result_h;
   int proto;
 } pk_dec;
@@ -136,8 +140,25 @@ static int take_line(pk_dec *d, const char **s, size_t *n) {
 
 /* ---- The stack ------------------------------------------------------------- */
 
-static int push_val(pk_dec *d, pk_val v) {
-  if (d->sp == d->scap && grow(&d->stack, &d->scap, d->sp + 1, sizeof *d->stack) < 0) {
+/* A reference for the memo or the list of made containers (see foreign). */
+static inline mp_obj *pk_ref(pk_dec *d, mp_obj *o) {
+  if (!o || (o->flags & MP__OBJ_IMMORTAL))
+    return o;
+  if (d->foreign)
+    return mp__obj_ref(o);
+  o->refcnt++;
+  return o;
+}
+
+static inline void pk_unref(pk_dec *d, mp_obj *o) {
+  if (o && !d->foreign && !(o->flags & MP__OBJ_IMMORTAL) && o->refcnt > 1)
+    o->refcnt--;
+  else
+    mp_obj_unref(o);
+}
+
+static int push_grow(pk_dec *d, pk_val v) {
+  if (grow(&d->stack, &d->scap, d->sp + 1, sizeof *d->stack) < 0) {
     mp_obj_unref(v.o);
     return -ENOMEM;
   }
@@ -145,9 +166,16 @@ static int push_val(pk_dec *d, pk_val v) {
   return 0;
 }
 
+static inline int push_val(pk_dec *d, pk_val v) {
+  if (MP__UNLIKELY(d->sp == d->scap))
+    return push_grow(d, v);
+  d->stack[d->sp++] = v;
+  return 0;
+}
+
 /* Pushes o, taking over its reference; a NULL o is the constructor's error. */
-static int push(pk_dec *d, mp_obj *o) {
-  if (!o)
+static inline int push(pk_dec *d, mp_obj *o) {
+  if (MP__UNLIKELY(!o))
     return mp__obj_null_err();
   return push_val(d, (pk_val){o, -1, 1});
 }
@@ -160,7 +188,7 @@ static int push_made(pk_dec *d, mp_obj *o) {
     mp_obj_unref(o);
     return -ENOMEM;
   }
-  d->made[d->nmade++] = mp__obj_ref(o);
+  d->made[d->nmade++] = pk_ref(d, o);
   return push(d, o);
 }
 
@@ -177,6 +205,7 @@ static int global_value(pk_dec *d, int32_t g, mp_obj **out) {
   if (gl->kind != G_HOOK || !d->opts->find_class)
     return fail("global '%s.%s' is not data", gl->module, gl->name);
   *out = NULL;
+  d->foreign = true;
   int r = d->opts->find_class(d->opts->ctx, gl->module, gl->name, NULL, out);
   if (r == 0 && !*out)
     r = -EINVAL;
@@ -285,6 +314,15 @@ static int list_extend(pk_dec *d, mp_obj *list, size_t base) {
   return 0;
 }
 
+/* mp_obj_hash, with a str's (the usual key) computed directly. */
+static inline int hash_of(const mp_obj *o, int64_t *hash) {
+  if (o->type == MP_OBJ_STR) {
+    *hash = mp__hash_bytes(o->u.s.data, o->u.s.len);
+    return 0;
+  }
+  return mp_obj_hash(o, hash);
+}
+
 static int unhashable(const mp_obj *key) {
   return fail("unhashable %s as a dict key or set item", mp_obj_type_name(key));
 }
@@ -296,12 +334,14 @@ static int dict_fill(pk_dec *d, mp_obj *dict, size_t base) {
     r = fail("SETITEMS with an odd number of items");
   else if (dict->type != MP_OBJ_DICT)
     r = fail("SETITEM(S) on a %s", mp_obj_type_name(dict));
+  if (r == 0 && d->sp - base > 2) /* a batch: size the table once */
+    r = mp__dict_reserve(dict, (d->sp - base) / 2);
   size_t i = base;
   for (; r == 0 && i < d->sp; i += 2) {
     mp_obj *k = d->stack[i].o, *v = d->stack[i + 1].o;
     int64_t hash;
     d->stack[i].o = d->stack[i + 1].o = NULL;
-    if (mp_obj_hash(k, &hash) < 0) {
+    if (hash_of(k, &hash) < 0) {
       r = unhashable(k);
       mp_obj_unref(k);
       mp_obj_unref(v);
@@ -320,7 +360,7 @@ static int set_fill(pk_dec *d, mp_obj *set, size_t base) {
     mp_obj *item = d->stack[i].o;
     int64_t hash;
     d->stack[i].o = NULL;
-    if (mp_obj_hash(item, &hash) < 0) {
+    if (hash_of(item, &hash) < 0) {
       r = unhashable(item);
       mp_obj_unref(item);
     } else {
@@ -612,9 +652,11 @@ static int push_global(pk_dec *d, const char *m, size_t mn, const char *nm,
   pk_global *g = &d->globals[d->nglobals];
   *g = (pk_global){s, s + mn + 1, known_global(s, s + mn + 1)};
   if (g->kind < 0) {
-    int r = d->opts->find_class
-                ? d->opts->find_class(d->opts->ctx, g->module, g->name, NULL, NULL)
-                : MP_EDECODE;
+    int r = MP_EDECODE;
+    if (d->opts->find_class) {
+      d->foreign = true;
+      r = d->opts->find_class(d->opts->ctx, g->module, g->name, NULL, NULL);
+    }
     if (r < 0) {
       if (r == MP_EDECODE)
         fail("global '%s.%s' is not allowed", g->module, g->name);
@@ -673,6 +715,7 @@ static int call_global(pk_dec *d, int32_t gi, mp_obj *args) {
     return fail("the arguments of %s.%s are not a tuple", g->module, g->name);
   switch (g->kind) {
   case G_HOOK:
+    d->foreign = true;
     r = d->opts->find_class(d->opts->ctx, g->module, g->name, args, &out);
     if (r == 0 && !out)
       r = -EINVAL;
@@ -750,8 +793,8 @@ static int memo_put(pk_dec *d, uint64_t idx) {
   pk_val *m = &d->memo[idx], v = d->stack[d->sp - 1];
   if (!m->o && m->g < 0)
     d->mfill++;
-  mp_obj_unref(m->o);
-  *m = (pk_val){mp__obj_ref(v.o), v.g, v.h};
+  pk_unref(d, m->o);
+  *m = (pk_val){pk_ref(d, v.o), v.g, v.h};
   return 0;
 }
 
@@ -761,7 +804,7 @@ static int memo_get(pk_dec *d, uint64_t idx) {
   pk_val v = d->memo[idx];
   if (v.h > 1 || (v.o && (mp__obj_is_seq(v.o) || mp__obj_is_hashtab(v.o))))
     d->shared = true;
-  return push_val(d, (pk_val){mp__obj_ref(v.o), v.g, v.h});
+  return push_val(d, (pk_val){pk_ref(d, v.o), v.g, v.h});
 }
 
 static int text_index(pk_dec *d, uint64_t *idx) {
@@ -980,6 +1023,7 @@ static int op_build(pk_dec *d) {
   if (r == 0)
     r = pop_obj(d, &obj);
   if (r == 0) {
+    d->foreign = true;
     r = d->opts->build(d->opts->ctx, obj, state, &out);
     if (r == 0 && !out)
       r = -EINVAL;
@@ -1040,7 +1084,7 @@ static int step(pk_dec *d, mp_obj **out) {
     if (d->sp <= fence(d))
       return underflow();
     d->shared = true; /* a DUP'd container could be filled twice */
-    return push_val(d, (pk_val){mp__obj_ref(d->stack[d->sp - 1].o),
+    return push_val(d, (pk_val){pk_ref(d, d->stack[d->sp - 1].o),
                                 d->stack[d->sp - 1].g, d->stack[d->sp - 1].h});
   case PK_NONE: return push(d, mp_obj_none());
   case PK_NEWTRUE: return push(d, mp_obj_bool(true));
@@ -1276,7 +1320,7 @@ static void dec_free(pk_dec *d, bool break_cycles) {
   mp__arena_done(&d->arena);
   drop_to(d, 0);
   for (size_t i = 0; i < d->mlen; i++)
-    mp_obj_unref(d->memo[i].o);
+    pk_unref(d, d->memo[i].o);
   for (size_t i = 0; i < d->nmade; i++) {
     mp_obj *o = d->made[i];
     if (break_cycles) { /* drops the items: no cycle survives */
@@ -1288,7 +1332,7 @@ static void dec_free(pk_dec *d, bool break_cycles) {
         mp__obj_free_stack(stack);
       }
     }
-    mp_obj_unref(o);
+    pk_unref(d, o);
   }
   for (size_t i = 0; i < d->nglobals; i++)
     mp__free(d->globals[i].module);
