@@ -7,6 +7,7 @@
  * build hooks, and the set / frozenset / bytearray kinds. */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 
 #include "mp_test.h"
 #include "mproc.h"
@@ -371,12 +372,70 @@ static void test_sets(void **state) {
   mp_obj_unref(f);
 }
 
+/* Objects a decoder cut from one arena block die in another thread while
+ * the decoder goes on filling new blocks: the blocks' counts are atomic,
+ * so every block is freed once (ASan turns arenas off; this test is for
+ * the plain build, and valgrind). */
+#define HANDOFF 64
+static mp_obj *handoff[HANDOFF];
+static pthread_mutex_t handoff_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void *consumer(void *arg) {
+  (void)arg;
+  for (int got = 0; got < 400;) {
+    pthread_mutex_lock(&handoff_lock);
+    for (int i = 0; i < HANDOFF; i++)
+      if (handoff[i]) {
+        mp_obj_unref(handoff[i]);
+        handoff[i] = NULL;
+        got++;
+      }
+    pthread_mutex_unlock(&handoff_lock);
+  }
+  return NULL;
+}
+
+static void test_arena_threads(void **state) {
+  (void)state;
+  mp_test_watchdog(60);
+  mp_obj *l = mp_obj_list_new();
+  for (int i = 0; i < 3000; i++)
+    assert_int_equal(mp_obj_list_append_steal(l, i % 7 ? mp_obj_int(i * 1000003LL)
+                                                       : mp_obj_strf("s%d", i)), 0);
+  void *buf;
+  size_t len;
+  assert_int_equal(mp_obj_to_pickle(l, 4, &buf, &len), 0);
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, consumer, NULL), 0);
+  for (int n = 0; n < 400; n++) {
+    mp_obj *o;
+    assert_int_equal(mp_obj_from_pickle(buf, len, &o), 0);
+    mp_obj *keep; /* one item outlives its list: its block must stay */
+    assert_int_equal(mp_obj_list_get(o, n % 3000, &keep), 0);
+    mp_obj_ref(keep);
+    for (bool placed = false; !placed;) {
+      pthread_mutex_lock(&handoff_lock);
+      for (int i = 0; i < HANDOFF && !placed; i++)
+        if (!handoff[i])
+          handoff[i] = o, placed = true;
+      pthread_mutex_unlock(&handoff_lock);
+    }
+    mp_obj *want;
+    assert_int_equal(mp_obj_list_get(l, n % 3000, &want), 0);
+    assert_true(mp_obj_equal(keep, want));
+    mp_obj_unref(keep);
+  }
+  assert_int_equal(pthread_join(t, NULL), 0);
+  mp_free(buf);
+  mp_obj_unref(l);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_exact_bytes), cmocka_unit_test(test_decode_basics),
       cmocka_unit_test(test_refusals),    cmocka_unit_test(test_limits),
       cmocka_unit_test(test_cycles),      cmocka_unit_test(test_hooks),
-      cmocka_unit_test(test_sets),
+      cmocka_unit_test(test_sets),        cmocka_unit_test(test_arena_threads),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
