@@ -228,6 +228,7 @@ int64_t mp__hash_double(double v) {
 
 static uint64_t g_sipkey[2];
 static pthread_once_t g_sipkey_once = PTHREAD_ONCE_INIT;
+static bool g_sipkey_ready; /* set (release) once the key is drawn */
 
 static void sipkey_init(void) {
   if (mp__random_bytes(g_sipkey, sizeof g_sipkey) < 0) {
@@ -235,6 +236,7 @@ static void sipkey_init(void) {
     g_sipkey[0] = (uint64_t)mp__now_ns() ^ 0x9e3779b97f4a7c15ULL;
     g_sipkey[1] = (uint64_t)(uintptr_t)&g_sipkey ^ 0xbf58476d1ce4e5b9ULL;
   }
+  __atomic_store_n(&g_sipkey_ready, true, __ATOMIC_RELEASE);
 }
 
 #define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
@@ -252,9 +254,11 @@ static uint64_t siphash13(uint64_t k0, uint64_t k1, const unsigned char *p,
   uint64_t v0 = k0 ^ 0x736f6d6570736575ULL, v1 = k1 ^ 0x646f72616e646f6dULL;
   uint64_t v2 = k0 ^ 0x6c7967656e657261ULL, v3 = k1 ^ 0x7465646279746573ULL;
   for (; n >= 8; p += 8, n -= 8) {
-    uint64_t m = 0;
-    for (int i = 7; i >= 0; i--) /* little-endian on every host */
-      m = (m << 8) | p[i];
+    uint64_t m;
+    memcpy(&m, p, 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    m = __builtin_bswap64(m); /* the words are little-endian on every host */
+#endif
     v3 ^= m;
     SIPROUND;
     v0 ^= m;
@@ -276,7 +280,8 @@ static uint64_t siphash13(uint64_t k0, uint64_t k1, const unsigned char *p,
 int64_t mp__hash_bytes(const void *p, size_t n) {
   if (n == 0)
     return 0; /* as Python: hash('') == hash(b'') == 0 */
-  pthread_once(&g_sipkey_once, sipkey_init);
+  if (!__atomic_load_n(&g_sipkey_ready, __ATOMIC_ACQUIRE))
+    pthread_once(&g_sipkey_once, sipkey_init);
   int64_t h = (int64_t)siphash13(g_sipkey[0], g_sipkey[1], p, n);
   return h == -1 ? -2 : h;
 }

@@ -204,6 +204,19 @@ static void free_one(mp_obj *x, mp_obj **run, uint32_t *nrun) {
   }
 }
 
+/* Drops a container's reference to item: a dying item that holds nothing
+ * (a number, a str) is freed at once instead of going through the stack. */
+static inline void drop_item(mp_obj *item, mp_obj **stack, mp_obj **run,
+                             uint32_t *nrun) {
+  if (item->flags & MP__OBJ_IMMORTAL)
+    return;
+  if (item->type <= MP_OBJ_BYTES &&
+      __atomic_load_n(&item->refcnt, __ATOMIC_ACQUIRE) == 1)
+    free_one(item, run, nrun);
+  else
+    mp__obj_unref_push(item, stack);
+}
+
 void mp__obj_free_stack(mp_obj *stack) {
   mp_obj *run = NULL; /* arena objects freed from one block, not yet settled */
   uint32_t nrun = 0;
@@ -211,19 +224,18 @@ void mp__obj_free_stack(mp_obj *stack) {
     mp_obj *x = stack;
     stack = x->next_free;
     if (mp__obj_is_seq(x)) {
-      for (size_t i = 0; i < x->u.seq.len; i++) {
-        mp_obj *item = x->u.seq.items[i];
-        /* A dying item that holds nothing (a number, a str) is freed at
-         * once instead of going through the stack. */
-        if (item->type <= MP_OBJ_BYTES && !(item->flags & MP__OBJ_IMMORTAL) &&
-            __atomic_load_n(&item->refcnt, __ATOMIC_ACQUIRE) == 1)
-          free_one(item, &run, &nrun);
-        else
-          mp__obj_unref_push(item, &stack);
-      }
+      for (size_t i = 0; i < x->u.seq.len; i++)
+        drop_item(x->u.seq.items[i], &stack, &run, &nrun);
       mp__free(x->u.seq.items);
     } else if (mp__obj_is_hashtab(x)) {
-      mp__dict_release(x, &stack);
+      for (size_t k = 0; k < x->u.d.nents; k++) {
+        if (x->u.d.ents[k].key) {
+          drop_item(x->u.d.ents[k].key, &stack, &run, &nrun);
+          drop_item(x->u.d.ents[k].value, &stack, &run, &nrun);
+        }
+      }
+      mp__free(x->u.d.ents);
+      mp__free(x->u.d.index);
     }
     free_one(x, &run, &nrun);
   }
