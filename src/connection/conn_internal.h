@@ -57,6 +57,7 @@ struct mp_conn {
    * for duplex sockets, off for pipes (whose reading end CPython programs
    * share between processes under a lock). */
   bool readahead;
+  uint8_t codec; /* mp_conn_codec of send_obj/recv_obj; 0 is MessagePack */
   unsigned char *rbuf; /* allocated on first use */
   size_t rpos, rend;
   /* A message kept after MP_ETOOSHORT (Python's e.args[0]); the next

@@ -30,6 +30,7 @@ struct mp_listener {
   bool auth;
   unsigned char *key;   /* owned copy, or NULL: this process's authkey */
   size_t keylen;
+  uint8_t codec;        /* of the accepted connections (mp_conn_codec) */
   pid_t owner;          /* only the creating process removes the path */
   bool unlink_path;
   char tmpdir[MP_ADDRESS_PATH_MAX]; /* the private directory of a picked path */
@@ -264,6 +265,10 @@ static int listener_open(mp_listener *l, const mp_address *address,
 mp_listener *mp_listener_new(const mp_address *address, const mp_conn_opts *opts) {
   static const mp_conn_opts defaults;
   const mp_conn_opts *o = opts ? opts : &defaults;
+  if ((unsigned)o->codec > MP_CONN_CODEC_PICKLE) {
+    errno = EINVAL;
+    return NULL;
+  }
   mp_listener *l = mp__calloc(1, sizeof *l);
   if (!l) {
     errno = ENOMEM;
@@ -272,6 +277,7 @@ mp_listener *mp_listener_new(const mp_address *address, const mp_conn_opts *opts
   l->fd = -1;
   l->owner = getpid();
   l->auth = o->authkey || o->authenticate;
+  l->codec = o->codec ? (uint8_t)o->codec : MP_CONN_CODEC_PICKLE;
   if (o->authkey) {
     l->key = mp__memdup(o->authkey, o->authkey_len ? o->authkey_len : 1);
     l->keylen = o->authkey_len;
@@ -354,6 +360,7 @@ mp_conn *mp_listener_accept(mp_listener *l) {
   if (l->auth) {
     mp_conn *c = mp__accept_auth(l->fd, l->hs, l->key, l->keylen, l->hs_timeout, &ss, &len);
     if (c) {
+      c->codec = l->codec;
       from_sockaddr(&ss, len, &l->last);
       l->has_last = true;
     }
@@ -368,7 +375,10 @@ mp_conn *mp_listener_accept(mp_listener *l) {
     return NULL;
   from_sockaddr(&ss, len, &l->last);
   l->has_last = true;
-  return mp_conn_from_fd(fd, true, true);
+  mp_conn *c = mp_conn_from_fd(fd, true, true);
+  if (c)
+    c->codec = l->codec;
+  return c;
 }
 
 /* ---- Client -------------------------------------------------------------------- */
@@ -393,7 +403,8 @@ static int connect_retry(int fd, const struct sockaddr *sa, socklen_t len) {
 mp_conn *mp_client(const mp_address *address, const mp_conn_opts *opts) {
   static const mp_conn_opts defaults;
   const mp_conn_opts *o = opts ? opts : &defaults;
-  if (!address || (o->family && o->family != address->family)) {
+  if (!address || (o->family && o->family != address->family) ||
+      (unsigned)o->codec > MP_CONN_CODEC_PICKLE) {
     errno = EINVAL;
     return NULL;
   }
@@ -416,6 +427,7 @@ mp_conn *mp_client(const mp_address *address, const mp_conn_opts *opts) {
   mp_conn *c = mp_conn_from_fd(fd, true, true);
   if (!c)
     return NULL;
+  c->codec = o->codec ? (uint8_t)o->codec : MP_CONN_CODEC_PICKLE;
   if (o->authkey || o->authenticate) {
     rc = mp_answer_challenge(c, o->authkey, o->authkey_len);
     if (!rc)

@@ -51,6 +51,23 @@ static int seq_size(const mp_obj *o, int depth, size_t *out) {
   return 0;
 }
 
+/* The array of a set's items (the body of its ext). */
+static int set_body_size(const mp_obj *o, int depth, size_t *out) {
+  if (o->u.d.len > UINT32_MAX)
+    return MP_ETOOBIG;
+  size_t n = coll_head(o->u.d.len), pos = 0;
+  mp_obj *item;
+  while (mp_obj_set_next(o, &pos, &item)) {
+    size_t k;
+    int r = size_of(item, depth + 1, &k);
+    if (r < 0)
+      return r;
+    n += k;
+  }
+  *out = n;
+  return 0;
+}
+
 static int size_of(const mp_obj *o, int depth, size_t *out) {
   if (depth > MP_OBJ_MAX_DEPTH)
     return MP_EVALUE;
@@ -67,14 +84,18 @@ static int size_of(const mp_obj *o, int depth, size_t *out) {
            (o->type == MP_OBJ_STR ? str_head(o->u.s.len) : bin_head(o->u.s.len));
     return 0;
   case MP_OBJ_EXT:
+  case MP_OBJ_BYTEARRAY:
     if (o->u.s.len > UINT32_MAX)
       return MP_ETOOBIG;
     *out = ext_head(o->u.s.len) + o->u.s.len;
     return 0;
   case MP_OBJ_LIST: return seq_size(o, depth, out);
-  case MP_OBJ_TUPLE: {
+  case MP_OBJ_TUPLE:
+  case MP_OBJ_SET:
+  case MP_OBJ_FROZENSET: {
     size_t body;
-    int r = seq_size(o, depth, &body);
+    int r = o->type == MP_OBJ_TUPLE ? seq_size(o, depth, &body)
+                                    : set_body_size(o, depth, &body);
     if (r < 0)
       return r;
     if (body > UINT32_MAX)
@@ -142,6 +163,22 @@ static void pack(msgpack_packer *pk, const mp_obj *o) {
   case MP_OBJ_EXT:
     msgpack_pack_ext_with_body(pk, o->u.s.data, o->u.s.len, o->code);
     return;
+  case MP_OBJ_BYTEARRAY:
+    msgpack_pack_ext_with_body(pk, o->u.s.data, o->u.s.len,
+                               MP_OBJ_EXT_BYTEARRAY);
+    return;
+  case MP_OBJ_SET:
+  case MP_OBJ_FROZENSET: {
+    size_t body = 0, pos = 0;
+    mp_obj *item;
+    set_body_size(o, 0, &body);
+    msgpack_pack_ext(pk, body, o->type == MP_OBJ_SET ? MP_OBJ_EXT_SET
+                                                     : MP_OBJ_EXT_FROZENSET);
+    msgpack_pack_array(pk, o->u.d.len);
+    while (mp_obj_set_next(o, &pos, &item))
+      pack(pk, item);
+    return;
+  }
   case MP_OBJ_TUPLE:
   case MP_OBJ_LIST:
     if (o->type == MP_OBJ_TUPLE) { /* an ext whose body is the array */
@@ -330,11 +367,13 @@ static int dec_ext(reader *r, int depth, uint64_t n, mp_obj **out) {
     return e;
   if (n > left(r))
     return MP_ETRUNCATED;
-  if (type != MP_OBJ_EXT_TUPLE) {
-    mp_obj *o = mp__obj_alloc_str(MP_OBJ_EXT, (size_t)n);
+  bool set = type == MP_OBJ_EXT_SET || type == MP_OBJ_EXT_FROZENSET;
+  if (type != MP_OBJ_EXT_TUPLE && !set) {
+    bool ba = type == MP_OBJ_EXT_BYTEARRAY;
+    mp_obj *o = mp__obj_alloc_str(ba ? MP_OBJ_BYTEARRAY : MP_OBJ_EXT, (size_t)n);
     if (!o)
       return -ENOMEM;
-    o->code = (int8_t)(uint8_t)type;
+    o->code = ba ? 0 : (int8_t)(uint8_t)type;
     memcpy(o->u.s.data, r->p, (size_t)n);
     r->p += n;
     *out = o;
@@ -362,6 +401,25 @@ static int dec_ext(reader *r, int depth, uint64_t n, mp_obj **out) {
   if (e < 0) /* the ext said how long it is: short inside it is malformed */
     return e == MP_ETRUNCATED ? MP_EDECODE : e;
   r->p = body.end;
+  if (set) { /* the items, read as a tuple, into a set */
+    mp_obj *st = mp__set_alloc(type == MP_OBJ_EXT_SET ? MP_OBJ_SET
+                                                      : MP_OBJ_FROZENSET);
+    for (size_t i = 0; st && e == 0 && i < t->u.seq.len; i++) {
+      int64_t hash;
+      mp_obj *item = t->u.seq.items[i];
+      e = mp_obj_hash(item, &hash) < 0
+              ? MP_EDECODE
+              : mp__set_add_hashed(st, mp__obj_ref(item), hash);
+    }
+    mp_obj_unref(t);
+    if (!st)
+      return -ENOMEM;
+    if (e < 0) {
+      mp_obj_unref(st);
+      return e;
+    }
+    t = st;
+  }
   *out = t;
   return 0;
 }
