@@ -34,6 +34,9 @@ typedef struct bench_opts {
   int min_samples;  /* keep going past the budget until this many: 5 */
   int max_samples;  /* stop early at this many: 1000 */
   int warmup;       /* untimed calls before measuring: 3 */
+  double *cpu_ns;   /* if set: receives the CPU ns per call burned over the
+                       timed samples by this process and its descendants
+                       (bench_cpu_tree_ns), next to the wall-clock median */
 } bench_opts;
 
 /* The budget per measurement in seconds: $MP_BENCH_BUDGET if set (run.sh
@@ -50,6 +53,27 @@ double bench_ns_per_op(bench_fn fn, void *ctx, const bench_opts *opts);
 /* The median of v[0..n) (sorts v in place); 0 when n is 0. */
 double bench_median(double *v, size_t n);
 
+/* What a measurement's samples spread over: bench_median and
+ * bench_ns_per_op (through it) record the last one they computed, in the
+ * samples' own unit (ns per operation for bench_ns_per_op). */
+typedef struct bench_stats {
+  double min, median, max;
+  int n; /* samples; 0: none recorded */
+} bench_stats;
+
+/* The stats of the last bench_median / bench_ns_per_op of this process. */
+bench_stats bench_last_stats(void);
+
+/* s in another unit: each value v becomes v * k, or k / v when invert is
+ * set (ns per op -> ops/s: k = 1e9, invert); min and max swap on invert. */
+bench_stats bench_stats_map(bench_stats s, double k, int invert);
+
+/* CPU time (user + system, ns) burned so far by this process and every
+ * live process below it (read from /proc: children of each thread,
+ * recursively; CPU clocks of each). For the CPU-per-operation rows: the
+ * spinning side and the side it waits for are both counted. */
+double bench_cpu_tree_ns(void);
+
 /* bench_pin(1) saves this process's CPU affinity and pins it (and the
  * children it starts) to the lowest CPU it may use; bench_pin(0) restores
  * the saved mask. Returns 0 or -errno. For rows that measure one process
@@ -58,9 +82,19 @@ double bench_median(double *v, size_t n);
  * machine wakes an idle CPU (hundreds of microseconds in some VMs). */
 int bench_pin(int on);
 
-/* Prints "ROW id unit column value" on stdout and flushes it. */
+/* Prints "ROW id unit column value [min max n]" on stdout and flushes
+ * it. column: mproc, raw, cpython or peer:<name> (a library a C or C++
+ * user would pick instead; <name> one word, e.g. peer:zmq.pushpull).
+ * min/max/n are the samples' spread, appended when value is the median
+ * of the last measurement (bench_last_stats) as it is or converted with
+ * a factor of 1e-6..1e6 or k / median for k = 1e3, 1e6, 1e9; otherwise
+ * nothing is appended (use bench_row_stats). */
 void bench_row(const char *id, const char *unit, const char *column,
                double value);
+
+/* Prints s.median as the value, with s's spread (already in unit). */
+void bench_row_stats(const char *id, const char *unit, const char *column,
+                     bench_stats s);
 
 /* Prints "DESC id text": the row's label in the table (optional; one
  * program, C or Python, saying it is enough). */

@@ -25,12 +25,37 @@ def budget():
     return 1.0
 
 
+# (min, median, max, n) of the last median() / ns_per_op(): row() appends
+# the spread when its value is that median (see bench_row in bench_util.h).
+_last = None
+
+
 def median(values):
+    global _last
     v = sorted(values)
     n = len(v)
     if n == 0:
         return 0.0
-    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+    med = v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+    _last = (v[0], med, v[-1], n)
+    return med
+
+
+def _spread(value):
+    """The last samples' (min, max, n) in value's unit, or None."""
+    if _last is None:
+        return None
+    lo, med, hi, n = _last
+
+    def near(a, b):
+        return abs(a - b) <= 1e-9 * abs(b)
+    for k in (1, 1e-3, 1e-6, 1e3, 1e6):
+        if near(value, med * k):
+            return lo * k, hi * k, n
+    for k in (1e3, 1e6, 1e9):
+        if med > 0 and lo > 0 and near(value, k / med):
+            return k / hi, k / lo, n
+    return None
 
 
 def _run_batch(fn, n):
@@ -87,11 +112,18 @@ def _check(what, s):
 
 
 def row(id, unit, value, column="cpython"):
-    """Prints ``ROW id unit column value``."""
+    """Prints ``ROW id unit column value [min max n]``: the spread when
+    value is the last median, as it is or converted by a power of ten
+    (ns -> us) or k / median (ns per op -> ops/s)."""
     _check("row id", id)
     _check("unit", unit)
     _check("column", column)
-    print("ROW %s %s %s %.6g" % (id, unit, column, value), flush=True)
+    sp = _spread(value)
+    if sp:
+        print("ROW %s %s %s %.6g %.6g %.6g %d" % ((id, unit, column, value) + sp),
+              flush=True)
+    else:
+        print("ROW %s %s %s %.6g" % (id, unit, column, value), flush=True)
 
 
 def desc(id, text):
