@@ -19,6 +19,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" { /* the C++ peer (bench/peer/bench_peer_boost.cpp) links it too */
+#endif
+
 /* Nanoseconds on CLOCK_MONOTONIC since an arbitrary point. */
 uint64_t bench_now_ns(void);
 
@@ -107,4 +111,7 @@ void bench_skip(const char *id, const char *reason);
 /* Prints "bench: <what>: <mp_strerror(code)>" to stderr and exits 1. */
 void bench_fail(const char *what, int code);
 
+#ifdef __cplusplus
+}
+#endif
 #endif
