@@ -249,11 +249,28 @@ static double worker_private_kib(void) {
   return bench_median(v, nv);
 }
 
+/* The apply round trip: latency and CPU per call (bench_spin_rows); the
+ * only row of the MP_SPIN=0 run. */
+static void roundtrip_rows(void) {
+  bench_desc("pool.apply.roundtrip", "pool.apply of a trivial task, round trip (raw: pipe ping-pong with a worker)");
+  bench_spin_rows("pool.apply.roundtrip", "us", 1e3, "mproc", one_apply, NULL, NULL);
+  raw_pool rp;
+  if (raw_start(&rp, 1) == 0) {
+    bench_spin_rows("pool.apply.roundtrip", "us", 1e3, "raw", one_raw_pingpong, &rp, NULL);
+    raw_stop(&rp);
+  }
+}
+
 int main(void) {
   g_pool = mp_pool_new(NULL);
   if (!g_pool)
     bench_fail("mp_pool_new", mp_errno_code(errno));
   int nproc = mp_pool_processes(g_pool);
+  if (bench_nospin()) {
+    roundtrip_rows();
+    mp_pool_free(g_pool);
+    return 0;
+  }
 
   bench_desc("pool.apply_async.1e5", "apply_async of 1e5 trivial tasks, then get all (raw: fork+pipe pool, one task per message)");
   double v[5];
@@ -269,14 +286,7 @@ int main(void) {
     raw_stop(&rp);
   }
 
-  bench_desc("pool.apply.roundtrip", "pool.apply of a trivial task, round trip (raw: pipe ping-pong with a worker)");
-  bench_row("pool.apply.roundtrip", "us", "mproc",
-            bench_ns_per_op(one_apply, NULL, NULL) / 1e3);
-  if (raw_start(&rp, 1) == 0) {
-    bench_row("pool.apply.roundtrip", "us", "raw",
-              bench_ns_per_op(one_raw_pingpong, &rp, NULL) / 1e3);
-    raw_stop(&rp);
-  }
+  roundtrip_rows();
 
   bench_desc("pool.map.1e7_ints", "map of 1e7 ints, default chunksize");
   for (int i = 0; i < runs; i++)
@@ -300,5 +310,5 @@ int main(void) {
   bench_desc("pool.create_map2_join", "Pool() + map of 2 items + close + join");
   bench_row("pool.create_map2_join", "ms", "mproc",
             bench_ns_per_op(one_create_map2, NULL, NULL) / 1e6);
-  return 0;
+  return bench_rerun_nospin();
 }

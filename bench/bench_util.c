@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -83,7 +84,9 @@ static pid_t parent_of(const char *pid) {
   return p && sscanf(p + 1, " %*c %d", &ppid) == 1 ? (pid_t)ppid : -1;
 }
 
-double bench_cpu_tree_ns(void) {
+double bench_cpu_tree_ns(void) { return bench_cpu_tree_ns_from(0); }
+
+double bench_cpu_tree_ns_from(pid_t root) {
   /* The kernel here has no /proc/.../children: one pass over /proc
    * collects (pid, ppid); descendants are found by closing over it. */
   enum { MAXP = 4096 };
@@ -104,12 +107,22 @@ double bench_cpu_tree_ns(void) {
   }
   if (d)
     closedir(d);
-  double total = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
-  struct rusage ru; /* children already reaped */
+  pid_t self = getpid();
+  if (root <= 0)
+    root = self;
+  clockid_t rc;
+  double total = 0;
+  if (root == self)
+    total = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
+  else if (clock_getcpuclockid(root, &rc) == 0)
+    total = clock_ns(rc);
+  /* Children this process already reaped (the root's reaped ones are not
+   * visible from here; a client child's root only waits for it). */
+  struct rusage ru;
   if (getrusage(RUSAGE_CHILDREN, &ru) == 0)
     total += (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e9 +
              (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e3;
-  pid_t self = getpid();
+  self = root;
   for (int grew = 1; grew;) {
     grew = 0;
     for (int i = 0; i < n; i++) {
@@ -181,12 +194,12 @@ double bench_ns_per_op(bench_fn fn, void *ctx, const bench_opts *opts) {
     bench_fail("malloc", -ENOMEM);
   uint64_t budget = (uint64_t)(o.budget_s * 1e9);
   int n = 0;
-  double cpu0 = o.cpu_ns ? bench_cpu_tree_ns() : 0;
+  double cpu0 = o.cpu_ns ? bench_cpu_tree_ns_from(o.cpu_root) : 0;
   while (n < o.max_samples &&
          (n < o.min_samples || bench_now_ns() - start < budget))
     samples[n++] = (double)run_batch(fn, ctx, batch) / (double)batch;
   if (o.cpu_ns)
-    *o.cpu_ns = (bench_cpu_tree_ns() - cpu0) / ((double)n * (double)batch);
+    *o.cpu_ns = (bench_cpu_tree_ns_from(o.cpu_root) - cpu0) / ((double)n * (double)batch);
   double med = bench_median(samples, (size_t)n);
   free(samples);
   return med;
@@ -287,4 +300,53 @@ void bench_skip(const char *id, const char *reason) {
   check_word("row id", id);
   printf("SKIP %s %s\n", id, reason);
   fflush(stdout);
+}
+
+/* ---- Spinning rows ------------------------------------------------------------ */
+
+int bench_nospin(void) {
+  const char *e = getenv("MP_SPIN");
+  return e && strcmp(e, "0") == 0;
+}
+
+int bench_rerun_nospin(void) {
+  if (bench_nospin())
+    return 0;
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  if (pid < 0)
+    return -errno;
+  if (pid == 0) {
+    setenv("MP_SPIN", "0", 1);
+    execl("/proc/self/exe", "bench-nospin", (char *)NULL);
+    _exit(127);
+  }
+  int st;
+  while (waitpid(pid, &st, 0) < 0)
+    if (errno != EINTR)
+      return -errno;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+double bench_spin_rows(const char *id, const char *unit, double div,
+                       const char *col, bench_fn fn, void *ctx,
+                       const bench_opts *opts) {
+  bench_opts o = opts ? *opts : (bench_opts){0};
+  double cpu = 0;
+  o.cpu_ns = &cpu;
+  char lid[200], cid[208], d[300];
+  snprintf(lid, sizeof lid, "%s%s", id, bench_nospin() ? ".nospin" : "");
+  snprintf(cid, sizeof cid, "%s.cpu", lid);
+  double ns = bench_ns_per_op(fn, ctx, &o);
+  bench_stats s = bench_last_stats();
+  if (bench_nospin()) {
+    snprintf(d, sizeof d, "%s with MP_SPIN=0: no spinning, futex-only waits", id);
+    bench_desc(lid, d);
+  }
+  snprintf(d, sizeof d, "CPU time all processes burned per operation of %s", lid);
+  bench_desc(cid, d);
+  bench_row_stats(lid, unit, col, bench_stats_map(s, 1 / div, 0));
+  bench_row_stats(cid, unit, col, (bench_stats){0, cpu / div, 0, 0});
+  return ns;
 }

@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" { /* the C++ peer (bench/peer/bench_peer_boost.cpp) links it too */
@@ -41,6 +42,7 @@ typedef struct bench_opts {
   double *cpu_ns;   /* if set: receives the CPU ns per call burned over the
                        timed samples by this process and its descendants
                        (bench_cpu_tree_ns), next to the wall-clock median */
+  pid_t cpu_root;   /* with cpu_ns: count from this process down; 0: self */
 } bench_opts;
 
 /* The budget per measurement in seconds: $MP_BENCH_BUDGET if set (run.sh
@@ -78,6 +80,11 @@ bench_stats bench_stats_map(bench_stats s, double k, int invert);
  * spinning side and the side it waits for are both counted. */
 double bench_cpu_tree_ns(void);
 
+/* The same from the process root down (root included); root 0: this
+ * process. A client child measuring calls on a server its parent started
+ * passes getppid(): the server is its sibling. */
+double bench_cpu_tree_ns_from(pid_t root);
+
 /* bench_pin(1) saves this process's CPU affinity and pins it (and the
  * children it starts) to the lowest CPU it may use; bench_pin(0) restores
  * the saved mask. Returns 0 or -errno. For rows that measure one process
@@ -85,6 +92,33 @@ double bench_cpu_tree_ns(void);
  * directly, so the row measures the work done instead of how fast this
  * machine wakes an idle CPU (hundreds of microseconds in some VMs). */
 int bench_pin(int on);
+
+/* ---- Spinning rows ----------------------------------------------------------
+ * Where mproc spins before it sleeps (queue and Event ping-pong, Barrier,
+ * manager calls, the pool's apply round trip), its latency is bought with
+ * CPU. Such rows print, next to the latency row <id>, the CPU time every
+ * process of the bench burned per operation (<id>.cpu), and the same two
+ * measured with spinning off (MP_SPIN=0: the futex-only path):
+ * <id>.nospin and <id>.nospin.cpu. The library reads MP_SPIN once per
+ * process, so the spin-off rows come from a second run of the program:
+ * bench_rerun_nospin() runs it again with MP_SPIN=0, where bench_nospin()
+ * is true and the program measures its spinning rows only. */
+
+/* True in the MP_SPIN=0 run. */
+int bench_nospin(void);
+
+/* In the normal run: runs this program again with MP_SPIN=0 and waits
+ * (its rows go to the same stdout). Returns its exit status (0 ok); in
+ * the MP_SPIN=0 run, returns 0 at once. */
+int bench_rerun_nospin(void);
+
+/* Measures fn like bench_ns_per_op with the CPU count on and prints two
+ * rows for column col: <id>[.nospin] (latency, ns / div in unit) and
+ * <id>[.nospin].cpu (CPU ns per op of every process from opts->cpu_root
+ * down, / div), with labels for the derived rows. Returns the latency. */
+double bench_spin_rows(const char *id, const char *unit, double div,
+                       const char *col, bench_fn fn, void *ctx,
+                       const bench_opts *opts);
 
 /* Prints "ROW id unit column value [min max n]" on stdout and flushes
  * it. column: mproc, raw, cpython or peer:<name> (a library a C or C++

@@ -116,12 +116,13 @@ static int wait_until(mp_queue *q, uint32_t *seq, ready_fn ready,
     return 0;
   if (mp__deadline_passed(dl))
     return MP_ETIMEOUT;
-  for (int i = 0; i < MP__Q_SPIN; i++) {
+  int spins = mp__spin_allowed() ? MP__Q_SPIN : 0;
+  for (int i = 0; i < spins; i++) {
     cpu_relax();
     if (ready(q))
       return 0;
   }
-  for (int i = 0; i < MP__Q_YIELDS; i++) {
+  for (int i = 0; spins && i < MP__Q_YIELDS; i++) {
     sched_yield();
     if (ready(q))
       return 0;
