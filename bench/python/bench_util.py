@@ -126,6 +126,18 @@ def row(id, unit, value, column="cpython"):
         print("ROW %s %s %s %.6g" % (id, unit, column, value), flush=True)
 
 
+def row_rate(id, unit, work, column="cpython"):
+    """Prints a throughput row from the last ns_per_op(): work units per
+    operation (MB per message...) times operations per second, with the
+    samples' spread converted too."""
+    lo, med, hi, n = _last
+    k = work * 1e9
+    _check("row id", id)
+    _check("unit", unit)
+    print("ROW %s %s %s %.6g %.6g %.6g %d" % (id, unit, column, k / med, k / hi, k / lo, n),
+          flush=True)
+
+
 def desc(id, text):
     _check("row id", id)
     print("DESC %s %s" % (id, text), flush=True)
