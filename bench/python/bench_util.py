@@ -65,10 +65,61 @@ def _run_batch(fn, n):
     return time.monotonic_ns() - t0
 
 
+_TICK_NS = 1e9 / os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid):
+    """(ppid, utime + stime in ns) of pid from /proc, or None."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            s = f.read()
+    except OSError:
+        return None
+    fields = s[s.rindex(")") + 2:].split()
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) * _TICK_NS
+
+
+def cpu_tree_ns(root=None):
+    """CPU ns burned so far by root (default: this process) and every live
+    process below it, plus this process's reaped children: the twin of
+    bench_cpu_tree_ns_from (clock-tick resolution here)."""
+    me = os.getpid()
+    root = root or me
+    procs = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            st = _stat(int(d))
+            if st:
+                procs[int(d)] = st
+    t = os.times()
+    total = (t.children_user + t.children_system) * 1e9
+    tree = {root}
+    grew = True
+    while grew:
+        grew = False
+        for pid, (ppid, _) in procs.items():
+            if ppid in tree and pid not in tree:
+                tree.add(pid)
+                grew = True
+    for pid in tree:
+        if pid == me:
+            total += time.process_time_ns()
+        elif pid in procs:
+            total += procs[pid][1]
+    return total
+
+
+# CPU ns per call of the last ns_per_op(cpu_root=...), or None.
+last_cpu_ns = None
+
+
 def ns_per_op(fn, budget_s=None, sample_s=0.002, min_samples=5,
-              max_samples=1000, warmup=3):
+              max_samples=1000, warmup=3, cpu_root=None):
     """Calls fn() until the budget is spent and returns the median cost of
-    one call in nanoseconds (see bench_ns_per_op in bench_util.h)."""
+    one call in nanoseconds (see bench_ns_per_op in bench_util.h). With
+    cpu_root (a pid, or 0 for this process), also sets last_cpu_ns: the
+    CPU every process from cpu_root down burned per call."""
+    global last_cpu_ns
     if budget_s is None:
         budget_s = budget()
     start = time.monotonic_ns()
@@ -81,11 +132,24 @@ def ns_per_op(fn, budget_s=None, sample_s=0.002, min_samples=5,
         batch = batch * 8 if t < want // 16 else batch * 2
     samples = []
     limit = int(budget_s * 1e9)
+    cpu0 = cpu_tree_ns(cpu_root) if cpu_root is not None else 0
     while len(samples) < max_samples and (
             len(samples) < min_samples
             or time.monotonic_ns() - start < limit):
         samples.append(_run_batch(fn, batch) / batch)
+    if cpu_root is not None:
+        last_cpu_ns = (cpu_tree_ns(cpu_root) - cpu0) / (len(samples) * batch)
     return median(samples)
+
+
+def spin_rows(id, unit, div, fn, cpu_root=0, **kw):
+    """The twin of bench_spin_rows: prints <id> (latency) and <id>.cpu (CPU
+    of every process from cpu_root down per call), both / div. CPython has
+    no spinning to turn off: there are no .nospin rows on this side."""
+    ns = ns_per_op(fn, cpu_root=cpu_root, **kw)
+    row(id, unit, ns / div)
+    row(id + ".cpu", unit, last_cpu_ns / div)
+    return ns
 
 
 _saved_affinity = None
