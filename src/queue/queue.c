@@ -323,7 +323,15 @@ static int get_common(mp_queue *q, sink *sk, double timeout) {
     if ((r = side_lock(q, &h->cons, &dl)) < 0)
       return r == MP_ETIMEOUT ? MP_EEMPTY : r;
     uint64_t head = h->cons.pos;
-    uint64_t tail = __atomic_load_n(&h->prod.pos, __ATOMIC_ACQUIRE); /* C1 */
+    /* C1. Records up to the tail some consumer saw are committed and stay
+     * until consumed; read the producers' tail again only on reaching
+     * it (the acquire then, and the consumers' lock between consumers,
+     * make those records visible). */
+    uint64_t tail = h->cons.tail_seen;
+    if (tail == head || tail == 0) {
+      tail = __atomic_load_n(&h->prod.pos, __ATOMIC_ACQUIRE);
+      h->cons.tail_seen = tail;
+    }
     while (head != tail) {
       uint64_t *rec = mp__qptr(q, head);
       uint64_t w = rec[0];
