@@ -194,10 +194,15 @@ double bench_ns_per_op(bench_fn fn, void *ctx, const bench_opts *opts) {
     bench_fail("malloc", -ENOMEM);
   uint64_t budget = (uint64_t)(o.budget_s * 1e9);
   int n = 0;
-  double cpu0 = o.cpu_ns ? bench_cpu_tree_ns_from(o.cpu_root) : 0;
+  double cpu0 = o.cpu_ns ? bench_cpu_tree_ns_from(o.cpu_root) : 0, wall = 0;
   while (n < o.max_samples &&
-         (n < o.min_samples || bench_now_ns() - start < budget))
-    samples[n++] = (double)run_batch(fn, ctx, batch) / (double)batch;
+         (n < o.min_samples || bench_now_ns() - start < budget)) {
+    uint64_t t = run_batch(fn, ctx, batch);
+    wall += (double)t;
+    samples[n++] = (double)t / (double)batch;
+  }
+  if (o.mean_ns)
+    *o.mean_ns = wall / ((double)n * (double)batch);
   if (o.cpu_ns)
     *o.cpu_ns = (bench_cpu_tree_ns_from(o.cpu_root) - cpu0) / ((double)n * (double)batch);
   double med = bench_median(samples, (size_t)n);
@@ -333,9 +338,10 @@ double bench_spin_rows(const char *id, const char *unit, double div,
                        const char *col, bench_fn fn, void *ctx,
                        const bench_opts *opts) {
   bench_opts o = opts ? *opts : (bench_opts){0};
-  double cpu = 0;
+  double cpu = 0, mean = 0;
   o.cpu_ns = &cpu;
-  char lid[200], cid[208], d[300];
+  o.mean_ns = &mean;
+  char lid[200], cid[208], d[512];
   snprintf(lid, sizeof lid, "%s%s", id, bench_nospin() ? ".nospin" : "");
   snprintf(cid, sizeof cid, "%s.cpu", lid);
   double ns = bench_ns_per_op(fn, ctx, &o);
@@ -344,7 +350,9 @@ double bench_spin_rows(const char *id, const char *unit, double div,
     snprintf(d, sizeof d, "%s with MP_SPIN=0: no spinning, futex-only waits", id);
     bench_desc(lid, d);
   }
-  snprintf(d, sizeof d, "CPU time all processes burned per operation of %s", lid);
+  snprintf(d, sizeof d,
+           "CPU time all processes burned per operation of %s (a mean: the mean "
+           "latency of those calls was %.4g %s)", lid, mean / div, unit);
   bench_desc(cid, d);
   bench_row_stats(lid, unit, col, bench_stats_map(s, 1 / div, 0));
   bench_row_stats(cid, unit, col, (bench_stats){0, cpu / div, 0, 0});

@@ -43,6 +43,9 @@ typedef struct bench_opts {
                        timed samples by this process and its descendants
                        (bench_cpu_tree_ns), next to the wall-clock median */
   pid_t cpu_root;   /* with cpu_ns: count from this process down; 0: self */
+  double *mean_ns;  /* if set: receives the mean ns per call over the timed
+                       samples (what cpu_ns is to be compared with: both
+                       are totals over the same calls) */
 } bench_opts;
 
 /* The budget per measurement in seconds: $MP_BENCH_BUDGET if set (run.sh
@@ -115,7 +118,9 @@ int bench_rerun_nospin(void);
 /* Measures fn like bench_ns_per_op with the CPU count on and prints two
  * rows for column col: <id>[.nospin] (latency, ns / div in unit) and
  * <id>[.nospin].cpu (CPU ns per op of every process from opts->cpu_root
- * down, / div), with labels for the derived rows. Returns the latency. */
+ * down, / div: a mean, so its label gives the mean latency of the same
+ * calls next to it, the median being the row above), with labels for the
+ * derived rows. Returns the latency. */
 double bench_spin_rows(const char *id, const char *unit, double div,
                        const char *col, bench_fn fn, void *ctx,
                        const bench_opts *opts);
