@@ -137,6 +137,9 @@ END {
   fmtrow = "%-40s %-6s %10s %10s %10s %10s %13s %9s %13s\n"
   printf "\nmachine: %s CPUs (%s), load %s before, %s after; Linux %s; %s\n", \
     cpus, model, load0, load1, kernel, date
+  split(load0, l0, " "); split(load1, l1, " ")
+  if (cpus + 0 > 0 && (l0[1] + 0 > cpus + 0 || l1[1] + 0 > cpus + 0))
+    printf "WARNING: more runnable processes than CPUs (load > %s): not a quiet machine; timings are noisy and spinning rows suffer most\n", cpus
   printf "\n" fmtrow, "operation", "unit", "mproc", "CPython", "raw", "peer", "vs CPython", "mproc/raw", "vs peer"
   printf fmtrow, "---------", "----", "-----", "-------", "---", "----", "----------", "---------", "-------"
   printf "{\"date\": \"%s\", \"machine\": {\"cpus\": \"%s\", \"model\": \"%s\", \"load_before\": \"%s\", \"load_after\": \"%s\", \"kernel\": \"%s\"},\n \"python\": \"%s\", \"budget_s\": %s,\n \"rows\": [", \
