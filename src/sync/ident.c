@@ -120,6 +120,7 @@ bool mp__ident_alive(uint64_t ident) {
 
 uint32_t mp__spin_gen;
 __thread int64_t mp__spin_budget_ns;
+__thread int mp__spin_fails, mp__spin_skip;
 int mp__spin_ok;
 
 int mp__spin_refresh(void) {
