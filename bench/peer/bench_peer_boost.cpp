@@ -121,7 +121,7 @@ static double counter_ns() {
     g_sh->go = 0;
     pid_t pids[2];
     for (auto &pid : pids) {
-      if ((pid = fork()) == 0) {
+      if ((pid = peer_fork()) == 0) {
         while (!__atomic_load_n(&g_sh->go, __ATOMIC_ACQUIRE))
           ;
         for (int i = 0; i < COUNTER_N; i++) {
@@ -177,7 +177,7 @@ static void map_rows() {
              seg.construct<bip::interprocess_mutex>("mu")(), 0};
     (*f.m)[7] = 7;
     std::fflush(stdout);
-    pid_t k = fork();
+    pid_t k = peer_fork();
     if (k == 0) { /* a process of its own, as the manager rows' client */
       bip::managed_shared_memory s(bip::open_only, name.c_str());
       map_fx c{s.find<shm_map>("d").first, s.find<bip::interprocess_mutex>("mu").first, 0};

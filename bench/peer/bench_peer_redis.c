@@ -24,7 +24,7 @@ static const char *ROWS[] = {"manager.dict_set", "manager.dict_get", "manager.li
 
 static pid_t start_server(const char *sock) {
   unlink(sock);
-  pid_t pid = fork();
+  pid_t pid = peer_fork();
   if (pid == 0) {
     int null = open("/dev/null", O_WRONLY);
     dup2(null, 1);
@@ -95,7 +95,7 @@ int main(void) {
   if (reply_ok(redisCommand(c, "HSET d 7 7")) != 0)
     bench_fail("redis HSET", -EIO);
   fflush(stdout);
-  pid_t k = fork();
+  pid_t k = peer_fork();
   if (k == 0) { /* a client process of its own, as the manager rows */
     fx f = {connect_retry(sock), 0};
     if (!f.c)

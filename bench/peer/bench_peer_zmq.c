@@ -118,7 +118,7 @@ static void bulk_row(zcfg *c) {
   zend *e = z_open(c, 0);
   if (!e)
     bench_fail("zmq bind", -EIO);
-  pid_t k = fork();
+  pid_t k = peer_fork();
   if (k == 0) {
     char *big = malloc(BULK), req[8];
     memset(big, 'b', BULK);
@@ -172,7 +172,7 @@ static void pool_row(void) {
   nw = nw < 1 ? 1 : nw > 64 ? 64 : nw;
   pid_t pids[64];
   for (int w = 0; w < nw; w++) {
-    if ((pids[w] = fork()) == 0) {
+    if ((pids[w] = peer_fork()) == 0) {
       zend *in = zsock(ZMQ_PULL, te, 0), *out = zsock(ZMQ_PUSH, re, 0);
       long v;
       while (in && out && zmq_recv(in->sock, &v, sizeof v, 0) == (int)sizeof v && v >= 0)

@@ -5,13 +5,25 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "bench_util.h"
 
 #define ITEM 16
+
+pid_t peer_fork(void) {
+  pid_t parent = getpid(), pid = fork();
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) /* the parent died before the prctl */
+      _exit(1);
+  }
+  return pid;
+}
 
 void peer_reap(pid_t pid) {
   int st;
@@ -32,7 +44,7 @@ static double stream_once(const peer_chan *c, long n) {
   if (!h)
     bench_fail("peer open", -EIO);
   uint64_t t0 = bench_now_ns();
-  pid_t k = fork();
+  pid_t k = peer_fork();
   if (k == 0) {
     void *p = c->open(c->arg, 1);
     if (!p)
@@ -83,7 +95,7 @@ double peer_pingpong_ns(const peer_chan *c, size_t size) {
   pp x = {c, c->open(c->arg, 0), size};
   if (!x.h || size > 4096 || size == 0)
     bench_fail("peer open", -EIO);
-  pid_t k = fork();
+  pid_t k = peer_fork();
   if (k == 0) {
     void *p = c->open(c->arg, 1);
     char buf[4096];

@@ -37,6 +37,11 @@ double peer_stream_rate(const peer_chan *c);
  * echoing child. */
 double peer_pingpong_ns(const peer_chan *c, size_t size);
 
+/* fork(), and in the child: die with this process (PR_SET_PDEATHSIG), so
+ * a peer program killed by run.sh's timeout leaves no server or worker
+ * behind. Returns what fork returns. */
+pid_t peer_fork(void);
+
 /* Waits for pid; fails the program unless it exited 0. */
 void peer_reap(pid_t pid);
 
