@@ -11,6 +11,9 @@ need+=(g++ clang valgrind)
 # Optional: gnuplot draws the benchmark chart; python3 runs the CPython
 # twins of the benchmarks and the interop tests (skipped when absent).
 want=(gnuplot-nox python3)
+# The bench's peer columns (bench/peer/): ZeroMQ, Boost.Interprocess (C++
+# headers, and g++ to build them), Redis with the hiredis client.
+want+=(g++ libzmq3-dev libboost-dev redis-server libhiredis-dev)
 [ "${1:-}" = "--bench" ] && need+=("${want[@]}")
 # `make docs` only: Doxygen builds the reference manual.
 [ "${1:-}" = "--docs" ] && need+=(doxygen)
