@@ -164,7 +164,8 @@ MP_EXPORT int mp_process_daemon(const mp_process *p);
 
 /* The signal a daemonic child is sent when a thread of its parent ends;
  * it is handled in the child (see mp_process_daemon). */
-#define MP_PDEATH_SIGNAL (SIGRTMAX)
+/* SIGRTMAX - 1: valgrind reserves SIGRTMAX for itself. */
+#define MP_PDEATH_SIGNAL (SIGRTMAX - 1)
 
 /* Sets the daemon flag (any nonzero value means daemonic). Only before
  * start: returns 0, or MP_ESTATE once started or closed. */

@@ -59,8 +59,14 @@ void mp__die_with_parent(pid_t parent) {
   /* The handler before the prctl, the prctl before the check: a parent
    * that dies at any point is seen by one of the two. */
   if (sigaction(MP_PDEATH_SIGNAL, &sa, NULL) < 0 ||
-      pthread_sigmask(SIG_UNBLOCK, &set, NULL) != 0 ||
-      prctl(PR_SET_PDEATHSIG, MP_PDEATH_SIGNAL) < 0 || getppid() != parent)
+      pthread_sigmask(SIG_UNBLOCK, &set, NULL) != 0) {
+    /* The signal is not ours to take (a tool reserves it): die with the
+     * parent's thread then, as PR_SET_PDEATHSIG alone does. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+      raise(SIGKILL);
+    return;
+  }
+  if (prctl(PR_SET_PDEATHSIG, MP_PDEATH_SIGNAL) < 0 || getppid() != parent)
     raise(SIGKILL);
 }
 
