@@ -50,6 +50,15 @@ mp__handshakes *mp__handshakes_new(void) {
   return hs;
 }
 
+void mp__handshakes_clear(mp__handshakes *hs) {
+  if (!hs || pthread_mutex_trylock(&hs->mu) != 0)
+    return; /* an accept running: its peers go with the free */
+  for (size_t i = 0; i < hs->n; i++)
+    mp_conn_free(hs->v[i].c);
+  hs->n = 0;
+  pthread_mutex_unlock(&hs->mu);
+}
+
 void mp__handshakes_free(mp__handshakes *hs) {
   if (!hs)
     return;

@@ -153,6 +153,9 @@ int mp__challenge_check(mp_conn *c, const void *key, size_t keylen,
 /* The pending handshakes of a listener with a key (accept.c). */
 typedef struct mp__handshakes mp__handshakes;
 mp__handshakes *mp__handshakes_new(void);
+/* Closes the pending connections (unless an accept is running on hs:
+ * then the free does). NULL does nothing. */
+void mp__handshakes_clear(mp__handshakes *hs);
 /* Closes the pending connections too. NULL does nothing. */
 void mp__handshakes_free(mp__handshakes *hs);
 /* Accepts and authenticates the next peer that completes its handshake
