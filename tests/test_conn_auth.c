@@ -586,14 +586,20 @@ static void *stalling_clients(void *arg) {
   return NULL;
 }
 
+/* A TCP listener with KEY and a handshake deadline. */
+static mp_listener *keyed_listener(double deadline) {
+  mp_conn_opts o = {.family = MP_AF_INET, .backlog = 256, .authkey = KEY,
+                    .authkey_len = KEYLEN, .handshake_timeout = deadline};
+  mp_listener *l = mp_listener_new(NULL, &o);
+  assert_non_null(l);
+  return l;
+}
+
 static void test_listener_stalled_peers(void **state) {
   (void)state;
   mp_test_watchdog(60);
   int fds0 = mp_test_count_fds();
-  mp_conn_opts o = {.family = MP_AF_INET, .backlog = 256, .authkey = KEY,
-                    .authkey_len = KEYLEN, .handshake_timeout = HS_DEADLINE};
-  mp_listener *l = mp_listener_new(NULL, &o);
-  assert_non_null(l);
+  mp_listener *l = keyed_listener(HS_DEADLINE);
   stall_run r = {.a = mp_listener_address(l)};
   pthread_t t;
   assert_int_equal(pthread_create(&t, NULL, stalling_clients, &r), 0);
@@ -645,10 +651,7 @@ static void *stalling_key_holder(void *arg) {
 static void test_listener_stalled_key_holder(void **state) {
   (void)state;
   mp_test_watchdog(30);
-  mp_conn_opts o = {.family = MP_AF_INET, .backlog = 8, .authkey = KEY,
-                    .authkey_len = KEYLEN, .handshake_timeout = 1};
-  mp_listener *l = mp_listener_new(NULL, &o);
-  assert_non_null(l);
+  mp_listener *l = keyed_listener(1);
   holder_run r = {.a = mp_listener_address(l)};
   pthread_t t;
   assert_int_equal(pthread_create(&t, NULL, stalling_key_holder, &r), 0);
