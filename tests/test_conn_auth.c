@@ -588,14 +588,20 @@ static void *stalling_clients(void *arg) {
   return NULL;
 }
 
+/* A TCP listener with KEY and a handshake deadline. */
+static mp_listener *keyed_listener(double deadline) {
+  mp_conn_opts o = {.family = MP_AF_INET, .backlog = 256, .authkey = KEY,
+                    .authkey_len = KEYLEN, .handshake_timeout = deadline};
+  mp_listener *l = mp_listener_new(NULL, &o);
+  assert_non_null(l);
+  return l;
+}
+
 static void test_listener_stalled_peers(void **state) {
   (void)state;
   mp_test_watchdog(60);
   int fds0 = mp_test_count_fds();
-  mp_conn_opts o = {.family = MP_AF_INET, .backlog = 256, .authkey = KEY,
-                    .authkey_len = KEYLEN, .handshake_timeout = HS_DEADLINE};
-  mp_listener *l = mp_listener_new(NULL, &o);
-  assert_non_null(l);
+  mp_listener *l = keyed_listener(HS_DEADLINE);
   stall_run r = {.a = mp_listener_address(l)};
   pthread_t t;
   assert_int_equal(pthread_create(&t, NULL, stalling_clients, &r), 0);
@@ -619,6 +625,49 @@ static void test_listener_stalled_peers(void **state) {
   assert_int_equal(errno, EINVAL);
 }
 
+/* A peer that proves the key and then stalls (never sends its own
+ * challenge) holds accept until its deadline, not longer: then it is
+ * dropped and the client behind it served. */
+typedef struct holder_run {
+  const mp_address *a;
+  double served;
+  bool dropped;
+  int rc;
+} holder_run;
+
+static void *stalling_key_holder(void *arg) {
+  holder_run *r = arg;
+  mp_conn *c = mp_client(r->a, NULL);
+  if (!c || mp__answer_reply(c, KEY, KEYLEN) || mp__answer_welcome(c))
+    r->rc = 1; /* it holds the key: now silent */
+  double t0 = mp_monotonic();
+  mp_conn_opts o = {.authkey = KEY, .authkey_len = KEYLEN};
+  if (client_echo(r->a, &o))
+    r->rc = 2;
+  r->served = mp_monotonic() - t0;
+  r->dropped = c && sees_eof(mp_conn_fileno(c), 5);
+  mp_conn_free(c);
+  return NULL;
+}
+
+static void test_listener_stalled_key_holder(void **state) {
+  (void)state;
+  mp_test_watchdog(30);
+  mp_listener *l = keyed_listener(1);
+  holder_run r = {.a = mp_listener_address(l)};
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, stalling_key_holder, &r), 0);
+  serve_one(l);
+  assert_int_equal(pthread_join(t, NULL), 0);
+  print_message("a key holder stalling mid-handshake (deadline 1 s): the next "
+                "client served after %.2f s, the staller dropped: %d\n", r.served,
+                r.dropped);
+  assert_int_equal(r.rc, 0);
+  assert_true(r.dropped);
+  assert_true(r.served < 1 + 4);
+  mp_listener_free(l);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_handshake_digests),
@@ -630,6 +679,7 @@ int main(void) {
       cmocka_unit_test(test_addresses),
       cmocka_unit_test(test_listener_survives_bad_clients),
       cmocka_unit_test(test_listener_stalled_peers),
+      cmocka_unit_test(test_listener_stalled_key_holder),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -39,9 +39,11 @@
  * notices a dead owner within about 50 ms. An RLock's owner is a thread:
  * a thread that ends holding an RLock counts as dead too. A Barrier whose
  * participant died inside wait breaks: every waiter of that round gets
- * MP_EBROKEN within milliseconds of the death (one that dies between two
- * waits cannot be told from a slow one: the others wait for their
- * timeout). Waiters on a
+ * MP_EBROKEN within milliseconds of the death (one that dies within 1 ms
+ * of arriving may count as arrived, as if it had died just after the
+ * round: then the next round breaks; one that dies between two waits
+ * cannot be told from a slow one: the others wait for their timeout).
+ * Waiters on a
  * Condition, Event or Semaphore whose peer died are woken by their timeout.
  * Requirements: all processes share one pid namespace, and a process that
  * uses these objects after creating a child by a raw clone() (not fork())

@@ -10,9 +10,12 @@
  * blocks. Peers past their deadline are closed quietly; other failures
  * (a wrong key, a peer gone) are returned as before. A peer whose answer
  * proved it holds the key finishes the handshake (our WELCOME, its
- * challenge, our reply, its WELCOME) with SO_RCVTIMEO set to its time
- * left: only a key holder can stall there, and not past its deadline by
- * more than that time again. Pending peers stay in the set across calls;
+ * challenge, our reply, its WELCOME) in this accept, each of its two
+ * frames awaited the same way, up to its deadline (SO_RCVTIMEO would not
+ * do: the connection's reader waits out EAGAIN), with the connection's
+ * read-ahead off meanwhile so that every byte it sent is still in the
+ * socket, where the wait looks. Only a key holder can hold accept there,
+ * and only until its deadline. Pending peers stay in the set across calls;
  * at most MP__PENDING_MAX of them, beyond which new connections wait in
  * the kernel's backlog. Calls on one listener are serialized by a mutex. */
 #include <errno.h>
@@ -22,7 +25,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 
 #include "conn_internal.h"
 
@@ -48,6 +50,15 @@ mp__handshakes *mp__handshakes_new(void) {
   if (hs)
     pthread_mutex_init(&hs->mu, NULL);
   return hs;
+}
+
+void mp__handshakes_clear(mp__handshakes *hs) {
+  if (!hs || pthread_mutex_trylock(&hs->mu) != 0)
+    return; /* an accept running: its peers go with the free */
+  for (size_t i = 0; i < hs->n; i++)
+    mp_conn_free(hs->v[i].c);
+  hs->n = 0;
+  pthread_mutex_unlock(&hs->mu);
 }
 
 void mp__handshakes_free(mp__handshakes *hs) {
@@ -98,27 +109,33 @@ static bool frame_ready(int fd) {
   return ioctl(fd, FIONREAD, &avail) < 0 || (size_t)avail >= 4 + (size_t)len;
 }
 
-static void set_rcvtimeo(int fd, int64_t ns) {
-  struct timeval tv = {.tv_sec = ns / 1000000000, .tv_usec = ns % 1000000000 / 1000};
-  if (ns > 0 && tv.tv_sec == 0 && tv.tv_usec == 0)
-    tv.tv_usec = 1; /* {0, 0} would mean no limit */
-  (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+/* Waits until fd holds a whole frame, or deadline_ns: 0 or MP_ETIMEOUT. */
+static int wait_frame(int fd, int64_t deadline_ns) {
+  while (!frame_ready(fd)) {
+    mp__deadline dl = {deadline_ns};
+    int r = mp__poll1(fd, POLLIN, deadline_ns == INT64_MAX ? NULL : &dl);
+    if (r < 0)
+      return r;
+    if (r == 0)
+      return MP_ETIMEOUT;
+  }
+  return 0;
 }
 
 /* The rest of p's handshake, its answer being there: 0 or a code. */
 static int finish(pending *p, const void *key, size_t keylen) {
-  bool limited = p->deadline_ns != INT64_MAX;
-  if (limited) {
-    int64_t left = p->deadline_ns - mp__now_ns();
-    if (left <= 0)
-      return MP_ETIMEOUT;
-    set_rcvtimeo(p->c->fd, left);
-  }
+  bool readahead = p->c->readahead;
+  p->c->readahead = false;
   int rc = mp__challenge_check(p->c, key, keylen, &p->ch);
   if (!rc)
-    rc = mp_answer_challenge(p->c, key, keylen);
-  if (limited && !rc)
-    set_rcvtimeo(p->c->fd, 0);
+    rc = wait_frame(p->c->fd, p->deadline_ns);
+  if (!rc)
+    rc = mp__answer_reply(p->c, key, keylen);
+  if (!rc)
+    rc = wait_frame(p->c->fd, p->deadline_ns);
+  if (!rc)
+    rc = mp__answer_welcome(p->c);
+  p->c->readahead = readahead;
   return rc;
 }
 
@@ -127,7 +144,7 @@ static int finish(pending *p, const void *key, size_t keylen) {
  * of the challenge's send (the peer already gone, as Python reports it). */
 static int take_new(mp__handshakes *hs, int lfd, double timeout) {
   if (hs->n == hs->cap && grow(hs))
-    return 0; /* no room now: it waits in the backlog */
+    return -ENOMEM;
   pending *p = &hs->v[hs->n];
   p->sslen = sizeof p->ss;
   int fd = accept4(lfd, (struct sockaddr *)&p->ss, &p->sslen, SOCK_CLOEXEC);
@@ -202,7 +219,7 @@ mp_conn *mp__accept_auth(int lfd, mp__handshakes *hs, const void *key, size_t ke
          * except the deadline, which Python has not: that peer is
          * dropped quietly and the others go on. */
         mp_conn_free(p.c);
-        if (rc != MP_ETIMEOUT && rc != -EAGAIN && rc != -EWOULDBLOCK)
+        if (rc != MP_ETIMEOUT)
           err = -rc;
       }
     }

@@ -182,7 +182,7 @@ int mp_deliver_challenge(mp_conn *c, const void *key, size_t keylen) {
   return mp_deliver_challenge_digest(c, key, keylen, "sha256");
 }
 
-int mp_answer_challenge(mp_conn *c, const void *key, size_t keylen) {
+int mp__answer_reply(mp_conn *c, const void *key, size_t keylen) {
   mp__auth_key(&key, &keylen);
   void *in;
   size_t len;
@@ -222,13 +222,21 @@ int mp_answer_challenge(mp_conn *c, const void *key, size_t keylen) {
   mp_free(in);
   if (rc)
     return MP_EAUTH;
-  rc = mp_conn_send_bytes(c, reply, pos + maclen);
-  if (rc)
-    return rc;
-  rc = recv_auth(c, &in, &len);
+  return mp_conn_send_bytes(c, reply, pos + maclen);
+}
+
+int mp__answer_welcome(mp_conn *c) {
+  void *in;
+  size_t len;
+  int rc = recv_auth(c, &in, &len);
   if (rc)
     return rc;
   bool ok = len == LIT_LEN(WELCOME) && memcmp(in, WELCOME, len) == 0;
   mp_free(in);
   return ok ? 0 : mp__error_record(MP_EAUTH, "digest sent was rejected");
+}
+
+int mp_answer_challenge(mp_conn *c, const void *key, size_t keylen) {
+  int rc = mp__answer_reply(c, key, keylen);
+  return rc ? rc : mp__answer_welcome(c);
 }

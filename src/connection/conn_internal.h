@@ -151,9 +151,17 @@ int mp__challenge_send(mp_conn *c, const char *digest, mp__challenge *ch);
 int mp__challenge_check(mp_conn *c, const void *key, size_t keylen,
                         const mp__challenge *ch);
 
+/* mp_answer_challenge in two steps: receives the challenge and sends the
+ * reply; then receives the WELCOME. Codes as mp_answer_challenge. */
+int mp__answer_reply(mp_conn *c, const void *key, size_t keylen);
+int mp__answer_welcome(mp_conn *c);
+
 /* The pending handshakes of a listener with a key (accept.c). */
 typedef struct mp__handshakes mp__handshakes;
 mp__handshakes *mp__handshakes_new(void);
+/* Closes the pending connections (unless an accept is running on hs:
+ * then the free does). NULL does nothing. */
+void mp__handshakes_clear(mp__handshakes *hs);
 /* Closes the pending connections too. NULL does nothing. */
 void mp__handshakes_free(mp__handshakes *hs);
 /* Accepts and authenticates the next peer that completes its handshake

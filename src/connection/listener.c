@@ -309,8 +309,7 @@ int mp_listener_close(mp_listener *l) {
     return 0;
   int rc = mp__close(l->fd);
   l->fd = -1;
-  mp__handshakes_free(l->hs); /* the peers still in their handshake */
-  l->hs = NULL;
+  mp__handshakes_clear(l->hs); /* the peers still in their handshake */
   if (getpid() == l->owner) {
     if (l->unlink_path)
       unlink(l->address.path);
@@ -326,6 +325,7 @@ void mp_listener_free(mp_listener *l) {
   if (!l)
     return;
   mp_listener_close(l);
+  mp__handshakes_free(l->hs);
   if (l->key)
     OPENSSL_cleanse(l->key, l->keylen);
   mp__free(l->key);

@@ -12,7 +12,11 @@
  * dead party is removed and the barrier broken, so every waiter of that
  * round gets MP_EBROKEN within milliseconds instead of waiting forever. The
  * last party to arrive checks too before it completes the round, so a
- * party that died counted is never taken for one that arrived. A party
+ * party that died counted is not taken for one that arrived -- the
+ * parties that have waited YOUNG_NS (1 ms) or more: a quick round makes no
+ * system call, and a party that dies within 1 ms of its arrival counts as
+ * arrived, as if it had died just after the round (its slot stays, and
+ * the next round sees the death and breaks). A party
  * that dies holding the internal lock (in the action, say) is found by the
  * lock itself (MP_EOWNERDEAD), which breaks the barrier too. There are
  * 2 x parties slots (a round draining while the next fills); a caller
@@ -27,6 +31,7 @@
 #define SLICE_MIN_NS 2000000
 #define SLICE_MAX_NS 16000000
 #define CHECK_NS 2000000
+#define YOUNG_NS 1000000
 #define ARRIVED 0x80000000u /* in a slot: counted in this round */
 #define PARTIES_MAX 65536
 
@@ -43,7 +48,8 @@ typedef struct barrier_shm {
   int64_t checked_ns; /* when a waiter last checked the slots (monotonic) */
   uint64_t slots[]; /* 2 x parties: identity (| ARRIVED) of each party
                      * inside wait(); 0 free. Claimed by CAS without the
-                     * lock, otherwise changed under it. */
+                     * lock, otherwise changed under it. Then 2 x parties
+                     * arrival times (monotonic ns), set with ARRIVED. */
 } barrier_shm;
 
 struct mp_barrier {
@@ -58,16 +64,21 @@ static void brk(barrier_shm *b) {
 }
 
 static uint32_t nslots(const barrier_shm *b) { return 2 * b->parties; }
+static int64_t *arrived_at(barrier_shm *b) { return (int64_t *)(b->slots + nslots(b)); }
 
 /* Removes the parties that died inside wait (a counted one from the
- * count too); with `breaks`, breaks the barrier if there was one. Called
- * with the lock held. */
-static void reap_dead(barrier_shm *b, uint64_t me, bool breaks) {
+ * count too); with `breaks`, breaks the barrier if there was one. Looks
+ * at every slot when arrived_before is INT64_MAX, else only at the
+ * parties counted by then. Called with the lock held. */
+static void reap_dead(barrier_shm *b, uint64_t me, bool breaks, int64_t arrived_before) {
   bool dead = false;
-  b->checked_ns = mp__now_ns();
+  if (arrived_before == INT64_MAX)
+    b->checked_ns = mp__now_ns();
   for (uint32_t i = 0; i < nslots(b); i++) {
     uint64_t s = __atomic_load_n(&b->slots[i], __ATOMIC_ACQUIRE);
     uint64_t id = s & ~(uint64_t)ARRIVED;
+    if (arrived_before != INT64_MAX && (!(s & ARRIVED) || arrived_at(b)[i] > arrived_before))
+      continue;
     if (s && id != me && !mp__ident_alive(id)) {
       __atomic_store_n(&b->slots[i], 0, __ATOMIC_RELEASE);
       if (s & ARRIVED)
@@ -83,7 +94,7 @@ static void reap_dead(barrier_shm *b, uint64_t me, bool breaks) {
  * half done, so break the barrier, and drop the dead from the slots. */
 static void owner_died(barrier_shm *b, uint64_t me) {
   brk(b);
-  reap_dead(b, me, false);
+  reap_dead(b, me, false, INT64_MAX);
   __atomic_fetch_and(&b->mu.word, ~(uint64_t)MP__OWNER_DIED, __ATOMIC_RELEASE);
 }
 
@@ -102,7 +113,7 @@ static int bar_sleep(barrier_shm *b, const mp__deadline *dl, int64_t *slice, uin
     owner_died(b, me);
   if (r == 1 || r == MP_ETIMEOUT) { /* slept a whole slice: anyone dead? */
     if (mp__now_ns() - b->checked_ns >= CHECK_NS)
-      reap_dead(b, me, true);
+      reap_dead(b, me, true, INT64_MAX);
     *slice = *slice * 2 > SLICE_MAX_NS ? SLICE_MAX_NS : *slice * 2;
   }
   return mp__deadline_passed(dl) ? MP_ETIMEOUT : 0;
@@ -146,12 +157,15 @@ static int bar_wait(mp_barrier *w, double timeout) {
     return MP_EBROKEN;
   }
   int index = (int)b->count++;
-  if (slot >= 0)
+  int64_t now = mp__now_ns();
+  if (slot >= 0) {
+    arrived_at(b)[slot] = now;
     __atomic_store_n(&b->slots[slot], me | ARRIVED, __ATOMIC_RELEASE);
+  }
   int result = index;
   if ((uint32_t)index + 1 == b->parties) {
     /* The last to arrive: a party counted but dead has not arrived. */
-    reap_dead(b, me, true);
+    reap_dead(b, me, true, now - YOUNG_NS);
     /* Then runs the action, then releases the others. */
     int ar = b->state != FILLING ? 0 : w->action ? w->action(w->arg) : 0;
     if (ar < 0) {
@@ -199,7 +213,7 @@ MP_EXPORT void mp_barrier_reset(mp_barrier *w) {
   barrier_shm *b = w->o.mem;
   uint64_t me = mp__ident_thread();
   bar_lock(b, me);
-  reap_dead(b, me, false); /* the dead are not waiting to be released */
+  reap_dead(b, me, false, INT64_MAX); /* the dead wait for no release */
   if (b->count > 0) {
     if (b->state == FILLING || b->state == BROKEN)
       b->state = RESETTING;
@@ -239,7 +253,7 @@ MP_EXPORT bool mp_barrier_broken(const mp_barrier *w) {
 MP_EXPORT size_t mp_barrier_memsize(int parties) {
   if (parties < 1 || parties > PARTIES_MAX)
     return 0;
-  return sizeof(barrier_shm) + 2 * (size_t)parties * sizeof(uint64_t);
+  return sizeof(barrier_shm) + 4 * (size_t)parties * sizeof(uint64_t);
 }
 
 static bool bad_args(int parties, double timeout) {
