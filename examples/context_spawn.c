@@ -18,24 +18,22 @@
 #include <stdio.h>
 
 #include <mproc.h>
+#include "check.h"
 
 static int foo(void *arg, size_t len) {
   (void)arg;
   (void)len;
   mp_handle h;
-  if (mp_inherited_handle(0, &h) != 0)
-    return 1;
-  mp_queue *q = mp_queue_open(&h);
-  if (!q)
-    return 1;
+  CHECK(mp_inherited_handle(0, &h));
+  mp_queue *q = CHECKP(mp_queue_open(&h));
   int rc = mp_queue_put(q, "hello", 5, MP_FOREVER);
   mp_queue_free(q);
   return rc == 0 ? 0 : 1;
 }
 
 int main(void) {
-  mp_context *ctx = mp_get_context(MP_START_SPAWN);
-  mp_queue *q = mp_context_queue_new(ctx, 0);
+  mp_context *ctx = CHECKP(mp_get_context(MP_START_SPAWN));
+  mp_queue *q = CHECKP(mp_context_queue_new(ctx, 0));
   mp_process *p = mp_context_process_new(ctx, foo, NULL, 0, NULL);
   mp_handle h;
   if (!q || !p || mp_queue_handle(q, &h) != 0 ||
@@ -51,7 +49,7 @@ int main(void) {
     return 1;
   }
   printf("%.*s\n", (int)len, buf); /* print(q.get()) */
-  mp_process_join(p, MP_FOREVER);
+  CHECK(mp_process_join(p, MP_FOREVER));
   mp_process_free(p);
   mp_queue_free(q);
   return 0;

@@ -2,19 +2,21 @@
  * pool.map(square, range(10)) over an int array, results written straight
  * into the output array. */
 #include <mproc.h>
+#include "check.h"
 #include <stdio.h>
 
 static int square(const void *arg, size_t len, mp_task_out *out) {
+  (void)len;
   int x = *(const int *)arg, y = x * x;
   return mp_task_out_set(out, &y, sizeof y);
 }
 
 int main(void) {
   int in[10] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, out[10];
-  mp_pool *pool = mp_pool_new(&(mp_pool_opts){.processes = 4});
+  mp_pool *pool = CHECKP(mp_pool_new(&(mp_pool_opts){.processes = 4}));
   int rc = mp_pool_map(pool, square, in, 10, sizeof(int), out, sizeof(int), NULL, NULL);
-  mp_pool_close(pool);
-  mp_pool_join(pool, MP_FOREVER);
+  CHECK(mp_pool_close(pool));
+  CHECK(mp_pool_join(pool, MP_FOREVER));
   mp_pool_free(pool);
   if (rc < 0)
     return fprintf(stderr, "map: %s\n", mp_strerror(rc)), 1;

@@ -20,24 +20,22 @@
 #include <stdio.h>
 
 #include <mproc.h>
+#include "check.h"
 
 static int foo(void *arg, size_t len) {
   (void)arg;
   (void)len;
   mp_handle h;
-  if (mp_inherited_handle(0, &h) != 0)
-    return 1;
-  mp_queue *q = mp_queue_open(&h);
-  if (!q)
-    return 1;
+  CHECK(mp_inherited_handle(0, &h));
+  mp_queue *q = CHECKP(mp_queue_open(&h));
   int rc = mp_queue_put(q, "hello", 5, MP_FOREVER);
   mp_queue_free(q);
   return rc == 0 ? 0 : 1;
 }
 
 int main(void) {
-  mp_set_start_method(MP_START_SPAWN, false);
-  mp_queue *q = mp_queue_new(0);
+  CHECK(mp_set_start_method(MP_START_SPAWN, false));
+  mp_queue *q = CHECKP(mp_queue_new(0));
   mp_process *p = mp_process_new(foo, NULL, 0, NULL);
   mp_handle h;
   if (!q || !p || mp_queue_handle(q, &h) != 0 ||
@@ -53,7 +51,7 @@ int main(void) {
     return 1;
   }
   printf("%.*s\n", (int)len, buf); /* print(q.get()) */
-  mp_process_join(p, MP_FOREVER);
+  CHECK(mp_process_join(p, MP_FOREVER));
   mp_process_free(p);
   mp_queue_free(q);
   return 0;
