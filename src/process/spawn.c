@@ -199,10 +199,13 @@ static _Noreturn void spawn_child(int sock) {
   answer(sock, r);
   /* Without pidfds the socket is the parent's sentinel of us and ours of
    * it (sentinel.c): held, CLOEXEC, for this process's life. */
-  if (r == 0 && (b.flags & MP__BOOT_PAIR) && b.parent_pidfd < 0)
-    b.parent_pidfd = sock;
-  else
+  if (r == 0 && (b.flags & MP__BOOT_PAIR)) {
+    if (b.parent_pidfd < 0)
+      b.parent_pidfd = sock;
+    /* else kept open, unnamed: it is still the parent's sentinel of us */
+  } else {
     mp__close(sock);
+  }
   if (r < 0)
     _exit(255);
   mp__boot_run(&b, (mp_target_fn)fn, b.parent_pid);
