@@ -1,12 +1,12 @@
-// test_cpp.cpp: mproc from C++. The build compiles this one file with g++
-// and clang++ in C++11, C++17 and C++20 with -Wall -Wextra -pedantic
-// -Werror (test_cpp_<compiler>_<std>), so <mproc.h> and its macros stay
-// valid C++; each build then runs it: processes handing back a result, a
-// queue between processes, the pool with captureless lambdas as tasks
-// (also writing into a std::vector), a manager dict, mp_wait on items
-// built with MP_WAIT_FD and MP_WAIT_CONN, MP_PROCESS_OPTS_INIT and
-// MP_POOL_OPTS_INIT, MP_CTYPE and MP_CTYPE_OF. A plain program (no cmocka), so the test
-// needs only the compiler; alarm() is its watchdog.
+// test_cpp.cpp: mproc from C++. tests/test_cpp.sh compiles this one file
+// with g++ and clang++ in C++11, C++17 and C++20 with -Wall -Wextra
+// -pedantic -Werror, so <mproc.h> and its macros stay valid C++, and runs
+// each build: processes handing back a result, a queue between processes,
+// the pool with captureless lambdas as tasks (writing into a std::vector),
+// a manager dict, mp_wait on items built with MP_WAIT_FD and MP_WAIT_CONN,
+// MP_PROCESS_OPTS_INIT, MP_POOL_OPTS_INIT, MP_CTYPE and MP_CTYPE_OF. A
+// plain program (no cmocka): the test needs only the compilers; alarm()
+// is its watchdog.
 #include <mproc.h>
 
 #include <signal.h>
