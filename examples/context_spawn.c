@@ -20,21 +20,21 @@
 #include <stdio.h>
 
 #include <mproc.h>
+#include "check.h"
 
 static int foo(void *arg, size_t len) {
   (void)arg;
   (void)len;
   mp_queue *q;
-  if (mp_inherited(0, &q) != 0) /* the queue the parent passed */
-    return 1;
+  CHECK(mp_inherited(0, &q)); /* the queue the parent passed */
   int rc = mp_queue_put(q, "hello", 5, MP_FOREVER);
   mp_queue_free(q);
   return rc == 0 ? 0 : 1;
 }
 
 int main(void) {
-  mp_context *ctx = mp_get_context(MP_START_SPAWN);
-  mp_queue *q = mp_context_queue_new(ctx, 0);
+  mp_context *ctx = CHECKP(mp_get_context(MP_START_SPAWN));
+  mp_queue *q = CHECKP(mp_context_queue_new(ctx, 0));
   mp_process *p = mp_context_process_new(ctx, foo, NULL, 0, NULL);
   if (!q || !p || mp_process_pass(p, q) < 0 || mp_process_start(p) != 0) {
     fprintf(stderr, "could not start the process\n");
@@ -48,7 +48,7 @@ int main(void) {
     return 1;
   }
   printf("%.*s\n", (int)len, buf); /* print(q.get()) */
-  mp_process_join(p, MP_FOREVER);
+  CHECK(mp_process_join(p, MP_FOREVER));
   mp_process_free(p);
   mp_queue_free(q);
   return 0;

@@ -23,21 +23,21 @@
 #include <stdio.h>
 
 #include <mproc.h>
+#include "check.h"
 
 static int foo(void *arg, size_t len) {
   (void)arg;
   (void)len;
   mp_queue *q;
-  if (mp_inherited(0, &q) != 0) /* the queue the parent passed */
-    return 1;
+  CHECK(mp_inherited(0, &q)); /* the queue the parent passed */
   int rc = mp_queue_put(q, "hello", 5, MP_FOREVER);
   mp_queue_free(q);
   return rc == 0 ? 0 : 1;
 }
 
 int main(void) {
-  mp_set_start_method(MP_START_SPAWN, false);
-  mp_queue *q = mp_queue_new(0);
+  CHECK(mp_set_start_method(MP_START_SPAWN, false));
+  mp_queue *q = CHECKP(mp_queue_new(0));
   mp_process *p = mp_process_new(foo, NULL, 0, NULL);
   if (!q || !p || mp_process_pass(p, q) < 0 || mp_process_start(p) != 0) {
     fprintf(stderr, "could not start the process\n");
@@ -51,7 +51,7 @@ int main(void) {
     return 1;
   }
   printf("%.*s\n", (int)len, buf); /* print(q.get()) */
-  mp_process_join(p, MP_FOREVER);
+  CHECK(mp_process_join(p, MP_FOREVER));
   mp_process_free(p);
   mp_queue_free(q);
   return 0;

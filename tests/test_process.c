@@ -527,6 +527,49 @@ static int t_family(void *arg, size_t len) {
   return mp_process_return(out, strlen(out)) == 0 ? 0 : 1;
 }
 
+/* The grandchild: waits for its parent's sentinel to turn readable (the
+ * parent ended), then writes 'Y' (or 'N' after 20 s) on the pipe *arg. */
+static int t_watch_parent(void *arg, size_t len) {
+  int wfd;
+  memcpy(&wfd, arg, sizeof wfd);
+  struct pollfd pf = {.fd = mp_process_sentinel(mp_parent_process()), .events = POLLIN};
+  char c = pf.fd >= 0 && poll(&pf, 1, 20000) == 1 ? 'Y' : 'N';
+  return write(wfd, &c, 1) == 1 ? 0 : 1;
+}
+
+/* The middle process: starts the watcher and ends at once, without the
+ * exit function (which would join the watcher). */
+static int t_start_watcher_and_die(void *arg, size_t len) {
+  mp_process *w = mp_process_new(t_watch_parent, arg, len, NULL);
+  if (!w || mp_process_start(w) < 0)
+    _exit(2);
+  _exit(0);
+}
+
+/* A child learns that its parent ended through mp_parent_process()'s
+ * sentinel, with pidfds and without (test_process@nopidfd: there it is
+ * the socket pair's other end, sentinel.c). */
+static void test_parent_sentinel_fires(void **state) {
+  mp_test_watchdog(60);
+  mp_test_skip_method("thread", "a thread-process has no parent process");
+  mp_test_skip_method("spawn", "the result pipe is inherited by fork only");
+  mp_test_skip_method("forkserver", "the result pipe is inherited by fork only");
+  int pfd[2];
+  assert_int_equal(pipe(pfd), 0);
+  mp_process *mid = mp_process_new(t_start_watcher_and_die, &pfd[1], sizeof pfd[1], NULL);
+  assert_non_null(mid);
+  assert_int_equal(mp_process_start(mid), 0);
+  assert_int_equal(mp_process_join(mid, 30), 0);
+  close(pfd[1]);
+  char c = 0;
+  struct pollfd pf = {.fd = pfd[0], .events = POLLIN};
+  assert_int_equal(poll(&pf, 1, 30000), 1);
+  assert_int_equal(read(pfd[0], &c, 1), 1);
+  assert_int_equal(c, 'Y');
+  close(pfd[0]);
+  mp_process_free(mid);
+}
+
 static void test_names_and_family(void **state) {
   mp_test_watchdog(30);
   mp_test_skip_method("thread", "a thread-process has no parent process "
@@ -984,6 +1027,7 @@ int main(void) {
       cmocka_unit_test(test_results),
       cmocka_unit_test(test_big_argument),
       cmocka_unit_test(test_names_and_family),
+      cmocka_unit_test(test_parent_sentinel_fires),
       cmocka_unit_test(test_authkey),
       cmocka_unit_test(test_daemon_flags),
       cmocka_unit_test(test_active_children_and_zombies),

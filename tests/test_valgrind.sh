@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_valgrind.sh BUILD_DIR SOURCE_DIR: the examples where programs are
 # checked. A few examples (a process, a pipe, a queue, a lock, a pool, a
-# manager, shared values, wait, and the C++ pool) run
+# manager, shared values, wait, spawn, and the C++ pool) run
 #  1. under valgrind memcheck: 0 errors and 0 definitely-lost bytes in the
 #     parent (--error-exitcode=1; forked children are silent, exec'd ones
 #     untraced), valgrind 3.19 lacking pidfd_open (the library falls back);
@@ -26,7 +26,8 @@ check="$build/check_output"
 [ -x "$check" ] || { echo "FAIL: $check is not built"; exit 1; }
 
 examples=(readme process_methods pipe queue queue_workers lock readme_pool
-          pool_basic cpp_pool manager_return_dict shared_value_array wait)
+          pool_basic cpp_pool manager_return_dict shared_value_array wait
+          start_method_spawn pool_context)
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/mproc-vg.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 fail=0

@@ -18,6 +18,10 @@
  *   mp_pool_join(pool, MP_FOREVER);
  *   mp_pool_free(pool);
  *
+ * In C++ (which has no compound literals) start from MP_POOL_OPTS_INIT:
+ * `mp_pool_opts o = MP_POOL_OPTS_INIT; o.processes = 4;`, and a captureless
+ * lambda is a task (examples/cpp_pool.cpp).
+ *
  * How Python maps to C:
  * - Pool(processes, initializer, initargs, maxtasksperchild, context) is
  *   mp_pool_new(&opts); keyword arguments are fields of mp_pool_opts and of

@@ -32,14 +32,10 @@
 #include <unistd.h>
 
 #include "process_internal.h"
+#include "start_internal.h"
 #include "shm/shm_internal.h"
 
 static pthread_mutex_t g_pair_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static int pidfd_open_(pid_t pid) {
-  int fd = (int)syscall(SYS_pidfd_open, pid, 0);
-  return fd < 0 ? -errno : fd;
-}
 
 static volatile pid_t g_parent; /* what getppid() says while it lives */
 
@@ -151,7 +147,7 @@ MP__HOT static int fork_start(mp_process *p, mp__started *out) {
   int pidfd = -1;
   if (pid > 0) {
     /* A zombie still has its pid, and only we reap it: no reuse race. */
-    pidfd = pidfd_open_(pid);
+    pidfd = mp__pidfd_open(pid);
     if (pidfd < 0) {
       err = pidfd;
       kill(pid, SIGKILL);

@@ -1,12 +1,12 @@
 /* sentinel.c: process sentinels where the kernel gives no pidfd. Linux
  * before 5.3 has no pidfd_open, and valgrind 3.19 does not know the call
  * (it fails with ENOSYS): the library then falls back, chosen at run time
- * on the first start, to what Python does everywhere: a socket pair per
- * child. The parent keeps one end as the child's sentinel, the child the
- * other, held for its whole life and never passed on, so the parent's end
- * turns readable (end of file) when the child ends; the same end tells the
- * child its parent ended (or dropped the process object, as in Python),
- * which is its parent sentinel (a new child closes the one it inherited:
+ * on the first start, to what CPython does everywhere (with two pipes): a
+ * socket pair per child. The parent keeps one end as the child's sentinel,
+ * the child the other, held for its whole life and never passed on, so the
+ * parent's end turns readable (end of file) when the child ends; the
+ * child's end turns readable when the parent ended (or dropped the process
+ * object, as in CPython), so it is also the child's parent sentinel (a new child closes the one it inherited:
  * mp__children_after_fork). Exit codes then come from waitid(P_PID)
  * and signals from kill(): safe while the child is unreaped, since only
  * we reap it and its pid cannot be reused before. */

@@ -33,6 +33,8 @@ extern char **environ;
 #define ANSWER_TIMEOUT 60.0
 
 int mp__pidfd_open(pid_t pid) {
+  if (mp__pidfd_missing()) /* also when forced: MPROC_NO_PIDFD=1 */
+    return -ENOSYS;
   int fd = (int)syscall(SYS_pidfd_open, pid, 0);
   return fd < 0 ? -errno : fd;
 }
@@ -40,6 +42,14 @@ int mp__pidfd_open(pid_t pid) {
 int mp__spawn_exec(int boot_sock, pid_t *pid) {
   char exe[4096];
   mp__executable_copy(exe, sizeof exe);
+  /* Valgrind refuses to exec /proc/self/exe (it would be valgrind itself);
+   * its readlink answers with the program's path, which we run instead. */
+  if (strcmp(exe, "/proc/self/exe") == 0 && mp__under_valgrind()) {
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = '\0';
+    if (n <= 0)
+      return -ENOENT;
+  }
   char fdarg[] = {'0' + MP__SPAWN_FD, '\0'};
   char *argv[] = {exe, MP__SPAWN_MARKER, fdarg, NULL};
   posix_spawn_file_actions_t fa;
@@ -90,7 +100,10 @@ static int spawn_with(const void *msg, size_t len, const int *fds, size_t nfds,
   int r = mp__spawn_exec(sv[1], &pid);
   mp__close(sv[1]);
   int pidfd = -1;
-  if (r == 0 && !pair && (pidfd = mp__pidfd_open(pid)) < 0)
+  /* Without pidfds the fork server (not pair: its socket to us is its
+   * sentinel) gets none. */
+  if (r == 0 && !pair && !mp__pidfd_missing() &&
+      (pidfd = mp__pidfd_open(pid)) < 0)
     r = pidfd;
   if (r == 0)
     r = mp__send_fds(sv[0], msg, len, fds, nfds);
@@ -186,10 +199,13 @@ static _Noreturn void spawn_child(int sock) {
   answer(sock, r);
   /* Without pidfds the socket is the parent's sentinel of us and ours of
    * it (sentinel.c): held, CLOEXEC, for this process's life. */
-  if (r == 0 && (b.flags & MP__BOOT_PAIR) && b.parent_pidfd < 0)
-    b.parent_pidfd = sock;
-  else
+  if (r == 0 && (b.flags & MP__BOOT_PAIR)) {
+    if (b.parent_pidfd < 0)
+      b.parent_pidfd = sock;
+    /* else kept open, unnamed: it is still the parent's sentinel of us */
+  } else {
     mp__close(sock);
+  }
   if (r < 0)
     _exit(255);
   mp__boot_run(&b, (mp_target_fn)fn, b.parent_pid);

@@ -1,11 +1,12 @@
-// test_cpp.cpp: mproc from C++. The build compiles this one file with g++
-// and clang++ in C++11, C++17 and C++20 with -Wall -Wextra -pedantic
-// -Werror (test_cpp_<compiler>_<std>), so <mproc.h> and its macros stay
-// valid C++; each build then runs it: processes handing back a result, a
-// queue between processes, the pool with captureless lambdas as tasks
-// (also writing into a std::vector), a manager dict, and mp_wait on a
-// sentinel built with MP_WAIT_FD. A plain program (no cmocka), so the test
-// needs only the compiler; alarm() is its watchdog.
+// test_cpp.cpp: mproc from C++. tests/test_cpp.sh compiles this one file
+// with g++ and clang++ in C++11, C++17 and C++20 with -Wall -Wextra
+// -pedantic -Werror, so <mproc.h> and its macros stay valid C++, and runs
+// each build: processes handing back a result, a queue between processes,
+// the pool with captureless lambdas as tasks (writing into a std::vector),
+// a manager dict, mp_wait on items built with MP_WAIT_FD and MP_WAIT_CONN,
+// MP_PROCESS_OPTS_INIT, MP_POOL_OPTS_INIT, MP_CTYPE and MP_CTYPE_OF. A
+// plain program (no cmocka): the test needs only the compilers; alarm()
+// is its watchdog.
 #include <mproc.h>
 
 #include <signal.h>
@@ -14,6 +15,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 #include <vector>
 
 namespace {
@@ -49,7 +51,9 @@ int square_target(void *arg, size_t len) {
 void test_process() {
   std::vector<mp_process *> procs;
   for (long i = 0; i < 3; i++) {
-    mp_process *p = mp_process_new(square_target, &i, sizeof i, NULL);
+    mp_process_opts opts = MP_PROCESS_OPTS_INIT; // {} in C++
+    opts.name = i == 0 ? "Square-0" : NULL;
+    mp_process *p = mp_process_new(square_target, &i, sizeof i, &opts);
     CHECK(p != NULL);
     if (!p)
       return;
@@ -59,6 +63,7 @@ void test_process() {
   // MP_WAIT_FD in C++: wait until the first child's sentinel is ready.
   mp_wait_item item = MP_WAIT_FD(mp_process_sentinel(procs[0]));
   CHECK(mp_wait(&item, 1, 30) == 1 && item.ready);
+  CHECK(std::string(mp_process_name(procs[0])) == "Square-0");
   for (size_t i = 0; i < procs.size(); i++) {
     CHECK_OK(mp_process_join(procs[i], 30));
     int code = -1;
@@ -180,6 +185,18 @@ void test_manager() {
   mp_manager_free(m);
 }
 
+void test_pipe() {
+  mp_conn *a = NULL, *b = NULL;
+  CHECK_OK(mp_pipe(true, &a, &b));
+  if (!a || !b)
+    return;
+  CHECK_OK(mp_conn_send_bytes(a, "hi", 2));
+  mp_wait_item item = MP_WAIT_CONN(b); // the C++ form of the macro
+  CHECK(mp_wait(&item, 1, 30) == 1 && item.ready);
+  mp_conn_free(a);
+  mp_conn_free(b);
+}
+
 void test_value() {
   // MP_CTYPE_OF and MP_CTYPE in C++.
   struct point {
@@ -209,6 +226,7 @@ int main() {
   test_queue();
   test_pool();
   test_manager();
+  test_pipe();
   test_value();
   if (failures) {
     std::fprintf(stderr, "test_cpp: %d checks failed\n", failures);
