@@ -1351,7 +1351,8 @@ MP_EXPORT int mp_obj_from_pickle_opts(const void *buf, size_t len,
     return -EINVAL;
   *out = NULL;
   pk_dec d = {.p = buf, .start = buf, .end = (const unsigned char *)buf + len,
-              .opts = opts ? opts : &defaults};
+              .opts = opts ? opts : &defaults,
+              .arena = {.off = len < MP__ARENA_MIN_INPUT}};
   mp_obj *o = NULL;
   int r;
   while ((r = step(&d, &o)) == 0) {
