@@ -89,6 +89,7 @@ static int size_of(const mp_obj *o, int depth, size_t *out) {
       return MP_ETOOBIG;
     *out = ext_head(o->u.s.len) + o->u.s.len;
     return 0;
+  case MP_OBJ_PYOBJ: return MP_ETYPE; /* only pickle carries it */
   case MP_OBJ_LIST: return seq_size(o, depth, out);
   case MP_OBJ_TUPLE:
   case MP_OBJ_SET:

@@ -31,6 +31,7 @@ enum {
   G_BYTES,
   G_ENCODE,      /* _codecs.encode(str, 'latin1'): protocol 2's bytes */
   G_ORDEREDDICT, /* collections.OrderedDict: a dict */
+  G_KEEP,        /* MP_PICKLE_KEEP_OBJECTS: recorded as an MP_OBJ_PYOBJ */
 };
 
 typedef struct pk_global {
@@ -199,9 +200,20 @@ static size_t fence(const pk_dec *d) {
 
 static int underflow(void) { return fail("stack underflow"); }
 
+/* A recipe for global g: the global itself, or a call of it with args
+ * (borrowed). */
+static mp_obj *keep_global(const pk_global *gl, mp_pyobj_kind kind, mp_obj *args) {
+  return mp__pyobj_new(kind, mp_obj_str(gl->module), mp_obj_str(gl->name),
+                       args ? mp__obj_ref(args) : NULL, NULL);
+}
+
 /* The value a global stands for when it is used as data: find_class's. */
 static int global_value(pk_dec *d, int32_t g, mp_obj **out) {
   pk_global *gl = &d->globals[g];
+  if (gl->kind == G_KEEP) {
+    *out = keep_global(gl, MP_PYOBJ_REF, NULL);
+    return *out ? 0 : -ENOMEM;
+  }
   if (gl->kind != G_HOOK || !d->opts->find_class)
     return fail("global '%s.%s' is not data", gl->module, gl->name);
   *out = NULL;
@@ -634,12 +646,34 @@ static int known_global(const char *module, const char *name) {
   return -1;
 }
 
+/* Python 2's module names in a protocol 0-2 pickle, as Python 3's
+ * Unpickler maps them (fix_imports, Lib/_compat_pickle.py; the modules
+ * that carry data and exceptions). */
+static const char *py3_module(const char *m, size_t *mn) {
+  static const char *const map[][2] = {
+      {"__builtin__", "builtins"}, {"exceptions", "builtins"},
+      {"copy_reg", "copyreg"},     {"Queue", "queue"},
+      {"UserDict", "collections"}, {"UserList", "collections"},
+      {"cPickle", "pickle"},       {"thread", "_thread"},
+  };
+  for (size_t i = 0; i < MP__ARRAY_SIZE(map); i++)
+    if (strlen(map[i][0]) == *mn && !memcmp(m, map[i][0], *mn)) {
+      *mn = strlen(map[i][1]);
+      return map[i][1];
+    }
+  return m;
+}
+
 /* Resolves module.name (both UTF-8, not NUL-terminated) and pushes it. */
 static int push_global(pk_dec *d, const char *m, size_t mn, const char *nm,
                        size_t nn) {
-  if (memchr(m, 0, mn) || memchr(nm, 0, nn) || !mp__utf8_valid(m, mn) ||
-      !mp__utf8_valid(nm, nn))
+  /* No NUL (C strings) and no newline (GLOBAL's separator: a name with
+   * one could not be written back, nor imported by Python). */
+  if (!mn || !nn || memchr(m, 0, mn) || memchr(nm, 0, nn) || memchr(m, '\n', mn) ||
+      memchr(nm, '\n', nn) || !mp__utf8_valid(m, mn) || !mp__utf8_valid(nm, nn))
     return fail("invalid global name");
+  if (d->proto < 3)
+    m = py3_module(m, &mn);
   if (grow(&d->globals, &d->gcap, d->nglobals + 1, sizeof *d->globals) < 0)
     return -ENOMEM;
   char *s = mp__malloc(mn + nn + 2);
@@ -656,6 +690,11 @@ static int push_global(pk_dec *d, const char *m, size_t mn, const char *nm,
     if (d->opts->find_class) {
       d->foreign = true;
       r = d->opts->find_class(d->opts->ctx, g->module, g->name, NULL, NULL);
+    }
+    if (r == MP_EDECODE && (d->opts->flags & MP_PICKLE_KEEP_OBJECTS)) {
+      g->kind = G_KEEP;
+      d->nglobals++;
+      return push_val(d, (pk_val){NULL, (int32_t)(d->nglobals - 1), 1});
     }
     if (r < 0) {
       if (r == MP_EDECODE)
@@ -706,14 +745,17 @@ static int codecs_encode(const mp_obj *args, mp_obj **out) {
   return 0;
 }
 
-/* REDUCE / NEWOBJ of global g with args (a tuple): pushes the result. */
-static int call_global(pk_dec *d, int32_t gi, mp_obj *args) {
+/* REDUCE / NEWOBJ (newobj) of global g with args (a tuple): pushes the
+ * result. */
+static int call_global(pk_dec *d, int32_t gi, mp_obj *args, bool newobj) {
   pk_global *g = &d->globals[gi];
   mp_obj *arg = NULL, *out = NULL;
   int r = 0;
   if (args->type != MP_OBJ_TUPLE)
     return fail("the arguments of %s.%s are not a tuple", g->module, g->name);
   switch (g->kind) {
+  case G_KEEP:
+    return push(d, keep_global(g, newobj ? MP_PYOBJ_NEW : MP_PYOBJ_CALL, args));
   case G_HOOK:
     d->foreign = true;
     r = d->opts->find_class(d->opts->ctx, g->module, g->name, args, &out);
@@ -842,7 +884,7 @@ typedef struct gmap {
 } gmap;
 
 static bool is_container(const mp_obj *o) {
-  return mp__obj_is_seq(o) || mp__obj_is_hashtab(o);
+  return mp__obj_is_seq(o) || mp__obj_is_hashtab(o) || o->type == MP_OBJ_PYOBJ;
 }
 
 static gnode *gmap_find(gmap *m, const mp_obj *o, bool add) {
@@ -877,7 +919,7 @@ static gnode *gmap_find(gmap *m, const mp_obj *o, bool add) {
 
 /* The k-th child of a container, or NULL past the last. */
 static const mp_obj *child(const mp_obj *o, size_t *k) {
-  if (mp__obj_is_seq(o))
+  if (mp__obj_is_seq(o) || o->type == MP_OBJ_PYOBJ)
     return *k < o->u.seq.len ? o->u.seq.items[(*k)++] : NULL;
   bool dict = o->type == MP_OBJ_DICT;
   for (;;) {
@@ -985,7 +1027,8 @@ out:
 
 /* ---- The machine ---------------------------------------------------------------- */
 
-static int op_reduce(pk_dec *d, bool newobj_ex) {
+static int op_reduce(pk_dec *d, unsigned op) {
+  bool newobj_ex = op == PK_NEWOBJ_EX;
   mp_obj *args = NULL, *kwargs = NULL;
   int r = 0;
   if (newobj_ex) {
@@ -1005,9 +1048,9 @@ static int op_reduce(pk_dec *d, bool newobj_ex) {
   if (r == 0) {
     int32_t g = d->stack[--d->sp].g;
     size_t at = d->sp;
-    r = call_global(d, g, args);
-    if (r == 0 && d->sp == at + 1)
-      d->stack[at].h = args_h; /* set(list): as high as the list */
+    r = call_global(d, g, args, op != PK_REDUCE);
+    if (r == 0 && d->sp == at + 1) /* set(list): as high as the list */
+      d->stack[at].h = d->stack[at].o->type == MP_OBJ_PYOBJ ? args_h + 1 : args_h;
   }
   mp_obj_unref(args);
   return r;
@@ -1016,6 +1059,13 @@ static int op_reduce(pk_dec *d, bool newobj_ex) {
 static int op_build(pk_dec *d) {
   mp_obj *state = NULL, *obj = NULL, *out = NULL;
   int r = pop_obj(d, &state);
+  mp_obj *top = r == 0 && d->sp > fence(d) ? d->stack[d->sp - 1].o : NULL;
+  if (top && top->type == MP_OBJ_PYOBJ && top->u.seq.items[3] == mp_obj_none() &&
+      (d->opts->flags & MP_PICKLE_KEEP_OBJECTS)) {
+    top->u.seq.items[3] = state; /* a recipe records its state */
+    d->shared = true;            /* heights are not tracked through it */
+    return 0;
+  }
   if (r == 0 && d->sp > fence(d) && !d->opts->build)
     r = fail("BUILD of a %s (setting its state) is not allowed",
              d->stack[d->sp - 1].o ? mp_obj_type_name(d->stack[d->sp - 1].o)
@@ -1289,8 +1339,8 @@ static int step(pk_dec *d, mp_obj **out) {
     }
     return r;
   case PK_REDUCE:
-  case PK_NEWOBJ: return op_reduce(d, false);
-  case PK_NEWOBJ_EX: return op_reduce(d, true);
+  case PK_NEWOBJ:
+  case PK_NEWOBJ_EX: return op_reduce(d, op);
   case PK_BUILD: return op_build(d);
   case PK_OBJ: /* the class is the first item after the mark */
     if (!d->nmarks)

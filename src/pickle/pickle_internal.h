@@ -43,4 +43,9 @@ enum {
  * many items each. */
 #define MP__PK_BATCH 1000
 
+/* A recipe from its parts (new references, all stolen, also on failure;
+ * args and state may be NULL for None). pyobj.c. */
+mp_obj *mp__pyobj_new(mp_pyobj_kind kind, mp_obj *module, mp_obj *name,
+                      mp_obj *args, mp_obj *state);
+
 #endif
