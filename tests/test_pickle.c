@@ -305,6 +305,61 @@ static void test_hooks(void **state) {
   LOAD(err, sizeof err - 1, MP_EDECODE, "builtins.KeyError");
 }
 
+static void test_pyobj(void **state) {
+  (void)state;
+  mp_test_watchdog(10);
+  /* ('#ERROR', KeyError('x')) made in C, written as CPython writes it */
+  mp_obj *args = mp_obj_build("(s)", "x");
+  mp_obj *err = mp_obj_pyobj(MP_PYOBJ_CALL, "builtins", "KeyError", args, NULL);
+  mp_obj *msg = mp_obj_build("(s X)", "#ERROR", err);
+  expect_repr(msg, "('#ERROR', KeyError('x'))");
+  void *buf;
+  size_t len;
+  assert_int_equal(mp_obj_to_pickle(msg, 4, &buf, &len), 0);
+  mp_obj *o = NULL;
+  LOAD(buf, len, MP_EDECODE, "builtins.KeyError"); /* refused by default */
+  mp_pickle_load_opts keep = {.flags = MP_PICKLE_KEEP_OBJECTS};
+  assert_int_equal(mp_obj_from_pickle_opts(buf, len, &keep, NULL, &o), 0);
+  assert_true(mp_obj_equal(o, msg));
+  mp_obj *e;
+  assert_int_equal(mp_obj_tuple_get(o, 1, &e), 0);
+  mp_pyobj_kind kind;
+  const char *module, *name;
+  mp_obj *a, *st;
+  assert_int_equal(mp_obj_pyobj_parts(e, &kind, &module, &name, &a, &st), 0);
+  assert_int_equal(kind, MP_PYOBJ_CALL);
+  assert_string_equal(module, "builtins");
+  assert_string_equal(name, "KeyError");
+  expect_repr(a, "('x',)");
+  assert_ptr_equal(st, mp_obj_none());
+  mp_free(buf);
+  mp_obj_unref(o);
+  /* NEWOBJ + BUILD (pickle.dumps(Point(1), 4)) kept and written back */
+  static const char inst[] =
+      "\x80\x04\x95#\x00\x00\x00\x00\x00\x00\x00\x8c\x08__main__\x94\x8c\x05Point"
+      "\x94\x93\x94)\x81\x94}\x94\x8c\x01x\x94K\x01sb.";
+  assert_int_equal(mp_obj_from_pickle_opts(inst, sizeof inst - 1, &keep, NULL, &o), 0);
+  assert_int_equal(mp_obj_pyobj_parts(o, &kind, NULL, &name, NULL, &st), 0);
+  assert_int_equal(kind, MP_PYOBJ_NEW);
+  assert_string_equal(name, "Point");
+  expect_repr(st, "{'x': 1}");
+  assert_int_equal(mp_obj_to_pickle(o, 4, &buf, &len), 0);
+  assert_int_equal(len, sizeof inst - 1 - 6); /* CPython's, less its 6 MEMOIZEs */
+  mp_free(buf);
+  mp_obj_unref(o);
+  /* a bare global, and what mp_obj_pyobj refuses */
+  o = mp_obj_pyobj(MP_PYOBJ_REF, "builtins", "len", NULL, NULL);
+  expect_repr(o, "<class 'builtins.len'>");
+  mp_obj_unref(o);
+  assert_null(mp_obj_pyobj(MP_PYOBJ_CALL, "builtins", "KeyError", NULL, NULL));
+  assert_null(mp_obj_pyobj(MP_PYOBJ_CALL, "a\nb", "c", args, NULL));
+  assert_null(mp_obj_pyobj(MP_PYOBJ_CALL, "", "c", args, NULL));
+  assert_int_equal(mp_obj_encode(msg, &buf, &len), MP_ETYPE); /* pickle only */
+  assert_int_equal(mp_obj_pyobj_parts(args, NULL, NULL, NULL, NULL, NULL), MP_ETYPE);
+  mp_obj_unref(args);
+  mp_obj_unref(msg);
+}
+
 static void test_sets(void **state) {
   (void)state;
   mp_test_watchdog(10);
@@ -436,6 +491,7 @@ int main(void) {
       cmocka_unit_test(test_refusals),    cmocka_unit_test(test_limits),
       cmocka_unit_test(test_cycles),      cmocka_unit_test(test_hooks),
       cmocka_unit_test(test_sets),        cmocka_unit_test(test_arena_threads),
+      cmocka_unit_test(test_pyobj),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -78,6 +78,7 @@ typedef enum mp_obj_type {
   MP_OBJ_SET = 10,       /* Python's set: mutable, unhashable */
   MP_OBJ_FROZENSET = 11, /* frozenset: a set that is hashable */
   MP_OBJ_BYTEARRAY = 12, /* bytearray: bytes, but unhashable */
+  MP_OBJ_PYOBJ = 13, /* a Python object as its pickle recipe (pickle.h) */
 } mp_obj_type;
 
 /* How deep nested containers may go for repr, equal, hash, copy, encode and
@@ -166,7 +167,8 @@ MP_EXPORT void mp_obj_free(mp_obj *o);
 MP_EXPORT mp_obj_type mp_obj_get_type(const mp_obj *o);
 /* Python's type(o).__name__: "NoneType", "bool", "int", "float", "str",
  * "bytes", "list", "tuple", "dict", "set", "frozenset", "bytearray"
- * ("ExtType" for ext). A static string. */
+ * ("ExtType" for ext, "pyobject" for a Python object's recipe). A static
+ * string. */
 MP_EXPORT const char *mp_obj_type_name(const mp_obj *o);
 /* Python's bool(o): False for None, False, 0, 0.0, and empty str, bytes,
  * bytearray, list, tuple, dict, set and frozenset; True otherwise. */

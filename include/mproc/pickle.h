@@ -11,7 +11,10 @@
  * bytearray and bytes, _codecs.encode (protocol 2's bytes),
  * collections.OrderedDict (a dict), also under their Python 2 names
  * (__builtin__). A caller may accept more with find_class, as Python's
- * Unpickler.find_class. See docs/python-interop.md for every opcode.
+ * Unpickler.find_class, or keep what it cannot represent as inert data
+ * (MP_PICKLE_KEEP_OBJECTS, MP_OBJ_PYOBJ below). Python 2 module names in
+ * protocol 0-2 pickles are mapped to Python 3's, as CPython's Unpickler
+ * does. See docs/python-interop.md for every opcode.
  *
  * Kinds: None, bool, int (int64: a larger int is MP_EDECODE), float, str
  * (a lone surrogate is MP_EDECODE: a str holds valid UTF-8), bytes,
@@ -52,6 +55,35 @@ MP_EXTERN_C_BEGIN
 #define MP_PICKLE_DEFAULT_PROTOCOL 4
 #define MP_PICKLE_HIGHEST_PROTOCOL 5
 
+/* ---- Python objects as data ------------------------------------------------
+ * What pickle says about an object that is not plain data, kept as inert
+ * data instead of being run: "call module.name with args" (REDUCE, e.g.
+ * an exception KeyError('x')), "module.name.__new__(module.name, *args)"
+ * (NEWOBJ, e.g. a manager's Token), or a bare reference to a class or
+ * function; then an optional state (BUILD, __setstate__). The decoder makes
+ * these when MP_PICKLE_KEEP_OBJECTS is given, the encoder writes them back
+ * with the same opcodes, so a C program can read, make and forward Python
+ * objects it cannot represent (a manager's replies and requests) without
+ * running them. Immutable once made; unhashable; repr as Python prints an
+ * exception (KeyError('x')) or a class (<class 'mod.name'>); not carried
+ * by MessagePack (MP_ETYPE). */
+typedef enum mp_pyobj_kind {
+  MP_PYOBJ_CALL = 0, /* module.name(*args), pickle's REDUCE */
+  MP_PYOBJ_NEW = 1,  /* cls.__new__(cls, *args), NEWOBJ */
+  MP_PYOBJ_REF = 2,  /* the global itself (args is None) */
+} mp_pyobj_kind;
+
+/* A new recipe: module and name (UTF-8, copied), args a tuple (borrowed;
+ * ignored for MP_PYOBJ_REF), state the BUILD argument or NULL for none
+ * (borrowed). NULL with errno EINVAL (bad arguments) or ENOMEM. */
+MP_EXPORT mp_obj *mp_obj_pyobj(mp_pyobj_kind kind, const char *module,
+                               const char *name, mp_obj *args, mp_obj *state);
+/* Its parts, borrowed (any pointer may be NULL): *args is a tuple (None for
+ * MP_PYOBJ_REF), *state None when there is none. Not a recipe: MP_ETYPE. */
+MP_EXPORT int mp_obj_pyobj_parts(const mp_obj *o, mp_pyobj_kind *kind,
+                                 const char **module, const char **name,
+                                 mp_obj **args, mp_obj **state);
+
 /* ---- Encoding ------------------------------------------------------------ */
 
 /* Python's pickle.dumps(o, protocol): a new buffer *buf (free with mp_free)
@@ -89,6 +121,10 @@ typedef int (*mp_pickle_build_fn)(void *ctx, mp_obj *obj, mp_obj *state,
 /* A recursive structure decodes (the caller must break its cycles, e.g.
  * with mp_obj_list_clear, before it can be freed). */
 #define MP_PICKLE_ALLOW_CYCLES 1u
+/* Globals outside the allowlist that find_class (if any) does not accept
+ * become MP_OBJ_PYOBJ recipes instead of MP_EDECODE: REDUCE and NEWOBJ of
+ * them record the call, BUILD records the state. Nothing is run. */
+#define MP_PICKLE_KEEP_OBJECTS 2u
 
 typedef struct mp_pickle_load_opts {
   mp_pickle_find_class_fn find_class; /* NULL: only the allowlist */
@@ -96,7 +132,7 @@ typedef struct mp_pickle_load_opts {
   void *ctx;                          /* passed to both */
   size_t max_nodes; /* bound on the expanded tree; 0: the default above,
                        SIZE_MAX: no bound */
-  unsigned flags;   /* MP_PICKLE_ALLOW_CYCLES */
+  unsigned flags;   /* MP_PICKLE_ALLOW_CYCLES, MP_PICKLE_KEEP_OBJECTS */
 } mp_pickle_load_opts;
 
 /* Python's pickle.loads(buf): the object of the pickle at the start of buf

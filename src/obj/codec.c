@@ -89,6 +89,7 @@ static int size_of(const mp_obj *o, int depth, size_t *out) {
       return MP_ETOOBIG;
     *out = ext_head(o->u.s.len) + o->u.s.len;
     return 0;
+  case MP_OBJ_PYOBJ: return MP_ETYPE; /* only pickle carries it */
   case MP_OBJ_LIST: return seq_size(o, depth, out);
   case MP_OBJ_TUPLE:
   case MP_OBJ_SET:
@@ -276,6 +277,8 @@ MP_EXPORT int mp_obj_encode_append(const mp_obj *o, void **buf, size_t *len,
 
 typedef struct reader {
   const unsigned char *p, *end;
+  mp__arena *arena; /* small ints and strs (obj_internal.h), shared by
+                       the readers of nested ext bodies */
 } reader;
 
 static size_t left(const reader *r) { return (size_t)(r->end - r->p); }
@@ -349,7 +352,7 @@ static int dec_str(reader *r, mp_obj_type type, uint64_t n, mp_obj **out) {
     return MP_ETRUNCATED;
   if (type == MP_OBJ_STR && !mp__utf8_valid((const char *)r->p, (size_t)n))
     return MP_EDECODE;
-  mp_obj *o = mp__obj_alloc_str(type, (size_t)n);
+  mp_obj *o = mp__arena_str(r->arena, type, (size_t)n);
   if (!o)
     return -ENOMEM;
   memcpy(o->u.s.data, r->p, (size_t)n);
@@ -381,7 +384,7 @@ static int dec_ext(reader *r, int depth, uint64_t n, mp_obj **out) {
   }
   if (n == 0)
     return MP_EDECODE;
-  reader body = {r->p, r->p + n};
+  reader body = {r->p, r->p + n, r->arena};
   uint64_t head = *body.p++, count;
   if (head >= 0x90 && head <= 0x9f)
     count = head & 0x0f, e = 0;
@@ -433,7 +436,7 @@ static int dec(reader *r, int depth, mp_obj **out) {
   uint64_t n;
   int e = 0;
   if (c <= 0x7f || c >= 0xe0) { /* positive and negative fixint */
-    *out = mp_obj_int((int8_t)c);
+    *out = mp__arena_int(r->arena, (int8_t)c);
     return *out ? 0 : -ENOMEM;
   }
   if (c >= 0x80 && c <= 0x8f)
@@ -477,7 +480,7 @@ static int dec(reader *r, int depth, mp_obj **out) {
       return e;
     if (n > INT64_MAX)
       return MP_EVALUE; /* a Python int beyond int64 */
-    *out = mp_obj_int((int64_t)n);
+    *out = mp__arena_int(r->arena, (int64_t)n);
     return *out ? 0 : -ENOMEM;
   case 0xd0: case 0xd1: case 0xd2: case 0xd3: { /* int 8..64 */
     int bytes = 1 << (c - 0xd0);
@@ -487,7 +490,7 @@ static int dec(reader *r, int depth, mp_obj **out) {
     int64_t v = bytes == 8 ? (int64_t)n
                            : (int64_t)(n ^ (1ULL << (8 * bytes - 1))) -
                                  (int64_t)(1ULL << (8 * bytes - 1));
-    *out = mp_obj_int(v);
+    *out = mp__arena_int(r->arena, v);
     return *out ? 0 : -ENOMEM;
   }
   case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8: /* fixext */
@@ -512,9 +515,11 @@ MP_EXPORT int mp_obj_decode_prefix(const void *buf, size_t len, size_t *used,
     return -EINVAL;
   if (len == 0)
     return MP_ETRUNCATED;
-  reader r = {buf, (const unsigned char *)buf + len};
+  mp__arena arena = {.off = len < MP__ARENA_MIN_INPUT};
+  reader r = {buf, (const unsigned char *)buf + len, &arena};
   mp_obj *o = NULL;
   int e = dec(&r, 0, &o);
+  mp__arena_done(&arena);
   if (e < 0)
     return e;
   *used = (size_t)(r.p - (const unsigned char *)buf);

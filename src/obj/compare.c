@@ -87,6 +87,10 @@ int mp__obj_eq(const mp_obj *a, const mp_obj *b, int depth) {
   case MP_OBJ_BYTES:
     return a->u.s.len == b->u.s.len &&
            memcmp(a->u.s.data, b->u.s.data, a->u.s.len) == 0;
+  case MP_OBJ_PYOBJ: /* the same recipe: kind, global, args, state */
+    if (a->code != b->code)
+      return 0;
+    __attribute__((fallthrough));
   case MP_OBJ_LIST:
   case MP_OBJ_TUPLE:
     if (a->u.seq.len != b->u.seq.len)

@@ -223,7 +223,7 @@ void mp__obj_free_stack(mp_obj *stack) {
   while (stack) {
     mp_obj *x = stack;
     stack = x->next_free;
-    if (mp__obj_is_seq(x)) {
+    if (mp__obj_is_seq(x) || x->type == MP_OBJ_PYOBJ) {
       for (size_t i = 0; i < x->u.seq.len; i++)
         drop_item(x->u.seq.items[i], &stack, &run, &nrun);
       mp__free(x->u.seq.items);
@@ -270,7 +270,7 @@ MP_EXPORT const char *mp_obj_type_name(const mp_obj *o) {
                                       "float",    "str",   "bytes",
                                       "list",     "tuple", "dict",
                                       "ExtType",  "set",   "frozenset",
-                                      "bytearray"};
+                                      "bytearray", "pyobject"};
   if (!o || o->type >= MP__ARRAY_SIZE(names))
     return "NULL";
   return names[o->type];

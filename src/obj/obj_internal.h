@@ -72,6 +72,11 @@ struct mp_obj {
  * object keeps its block (16 KiB) alive. Arenas are only used with the
  * default allocator (mp_set_allocator's hooks see every object). */
 #define MP__ARENA_SIZE ((size_t)16384)
+/* Inputs shorter than this decode without an arena: a small message's
+ * objects may be kept for long (a manager's stored values), and each would
+ * pin a block. From this size on, what a block pins is at most a few times
+ * the input that filled it. */
+#define MP__ARENA_MIN_INPUT ((size_t)4096)
 typedef struct mp__arena_block {
   uint32_t live;  /* atomic: BIAS - objects freed while filling; then the
                      objects alive (arena.c) */

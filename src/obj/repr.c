@@ -248,6 +248,34 @@ static int repr_set(repr_ctx *c, const mp_obj *o) {
   return r;
 }
 
+/* A Python object's recipe (pickle.h) as Python prints the usual ones: an
+ * exception KeyError('x') as name(args...), a bare global as its class
+ * <class 'module.name'>. Items: module, name, args (None: a bare global),
+ * state. */
+static int repr_pyobj(repr_ctx *c, const mp_obj *o) {
+  mp__sbuf *b = &c->b;
+  const mp_obj *module = o->u.seq.items[0], *name = o->u.seq.items[1];
+  const mp_obj *args = o->u.seq.items[2];
+  if (args->type != MP_OBJ_TUPLE) {
+    mp__sbuf_addf(b, "<class '%s.%s'>", module->u.s.data, name->u.s.data);
+    return 0;
+  }
+  if (c->depth > MP_OBJ_MAX_DEPTH)
+    return MP_EVALUE;
+  c->open[c->depth++] = o;
+  mp__sbuf_add(b, name->u.s.data, name->u.s.len);
+  mp__sbuf_addc(b, '(');
+  int r = 0;
+  for (size_t i = 0; r == 0 && i < args->u.seq.len; i++) {
+    if (i)
+      mp__sbuf_adds(b, ", ");
+    r = repr(c, args->u.seq.items[i]);
+  }
+  mp__sbuf_addc(b, ')');
+  c->depth--;
+  return r;
+}
+
 static int repr(repr_ctx *c, const mp_obj *o) {
   mp__sbuf *b = &c->b;
   switch (o->type) {
@@ -271,6 +299,8 @@ static int repr(repr_ctx *c, const mp_obj *o) {
   }
   if (mp__obj_is_set(o))
     return repr_set(c, o);
+  if (o->type == MP_OBJ_PYOBJ)
+    return repr_pyobj(c, o);
   const char *brackets = o->type == MP_OBJ_LIST    ? "[]"
                          : o->type == MP_OBJ_TUPLE ? "()"
                                                    : "{}";

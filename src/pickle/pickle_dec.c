@@ -14,7 +14,9 @@
  *    anyone walks it;
  *  - every mutable container the decoder makes is remembered, so that on
  *    any failure their items are dropped first: a cycle built by a refused
- *    pickle is broken and freed, never leaked. */
+ *    pickle is broken and freed, never leaked.
+ * The text and number arguments are read in pickle_text.c, the final check
+ * of a shared result is pickle_graph.c. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +33,7 @@ enum {
   G_BYTES,
   G_ENCODE,      /* _codecs.encode(str, 'latin1'): protocol 2's bytes */
   G_ORDEREDDICT, /* collections.OrderedDict: a dict */
+  G_KEEP,        /* MP_PICKLE_KEEP_OBJECTS: recorded as an MP_OBJ_PYOBJ */
 };
 
 typedef struct pk_global {
@@ -73,8 +76,7 @@ typedef struct pk_dec {
   int proto;
 } pk_dec;
 
-static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int fail(const char *fmt, ...) {
+int mp__pk_fail(const char *fmt, ...) {
   char msg[MP_ERROR_MESSAGE_MAX];
   va_list ap;
   va_start(ap, fmt);
@@ -106,20 +108,13 @@ static int need(pk_dec *d, size_t n) {
   return left(d) < n ? MP_ETRUNCATED : 0;
 }
 
-static uint64_t le(const unsigned char *p, int n) {
-  uint64_t v = 0;
-  for (int i = n - 1; i >= 0; i--)
-    v = (v << 8) | p[i];
-  return v;
-}
-
 /* An n-byte little-endian unsigned length (n = 1, 4, 8), checked against
  * the bytes left: a length that runs past the input is truncation. */
 static int take_len(pk_dec *d, int n, size_t *len) {
   int r = need(d, (size_t)n);
   if (r < 0)
     return r;
-  uint64_t v = le(d->p, n);
+  uint64_t v = mp__pk_le(d->p, n);
   d->p += n;
   if (v > left(d))
     return MP_ETRUNCATED;
@@ -197,13 +192,24 @@ static size_t fence(const pk_dec *d) {
   return d->nmarks ? d->marks[d->nmarks - 1] : 0;
 }
 
-static int underflow(void) { return fail("stack underflow"); }
+static int underflow(void) { return mp__pk_fail("stack underflow"); }
+
+/* A recipe for global g: the global itself, or a call of it with args
+ * (borrowed). */
+static mp_obj *keep_global(const pk_global *gl, mp_pyobj_kind kind, mp_obj *args) {
+  return mp__pyobj_new(kind, mp_obj_str(gl->module), mp_obj_str(gl->name),
+                       args ? mp__obj_ref(args) : NULL, NULL);
+}
 
 /* The value a global stands for when it is used as data: find_class's. */
 static int global_value(pk_dec *d, int32_t g, mp_obj **out) {
   pk_global *gl = &d->globals[g];
+  if (gl->kind == G_KEEP) {
+    *out = keep_global(gl, MP_PYOBJ_REF, NULL);
+    return *out ? 0 : -ENOMEM;
+  }
   if (gl->kind != G_HOOK || !d->opts->find_class)
-    return fail("global '%s.%s' is not data", gl->module, gl->name);
+    return mp__pk_fail("global '%s.%s' is not data", gl->module, gl->name);
   *out = NULL;
   d->foreign = true;
   int r = d->opts->find_class(d->opts->ctx, gl->module, gl->name, NULL, out);
@@ -243,7 +249,7 @@ static int top_obj(pk_dec *d, mp_obj **o) {
  * objects; the caller consumes them and sets sp = *base. */
 static int pop_mark(pk_dec *d, size_t *base) {
   if (!d->nmarks)
-    return fail("no mark on the stack");
+    return mp__pk_fail("no mark on the stack");
   *base = d->marks[--d->nmarks];
   for (size_t i = *base; i < d->sp; i++) {
     int r = as_obj(d, &d->stack[i]);
@@ -296,7 +302,7 @@ static int make_tuple(pk_dec *d, size_t base) {
 
 static int list_extend(pk_dec *d, mp_obj *list, size_t base) {
   if (list->type != MP_OBJ_LIST)
-    return fail("APPEND(S) to a %s", mp_obj_type_name(list));
+    return mp__pk_fail("APPEND(S) to a %s", mp_obj_type_name(list));
   size_t n = d->sp - base;
   if (list->u.seq.cap - list->u.seq.len < n) {
     size_t cap = list->u.seq.len + n;
@@ -324,16 +330,16 @@ static inline int hash_of(const mp_obj *o, int64_t *hash) {
 }
 
 static int unhashable(const mp_obj *key) {
-  return fail("unhashable %s as a dict key or set item", mp_obj_type_name(key));
+  return mp__pk_fail("unhashable %s as a dict key or set item", mp_obj_type_name(key));
 }
 
 /* d[k] = v for the pairs stack[base..sp) (stolen, also on failure). */
 static int dict_fill(pk_dec *d, mp_obj *dict, size_t base) {
   int r = 0;
   if ((d->sp - base) % 2)
-    r = fail("SETITEMS with an odd number of items");
+    r = mp__pk_fail("SETITEMS with an odd number of items");
   else if (dict->type != MP_OBJ_DICT)
-    r = fail("SETITEM(S) on a %s", mp_obj_type_name(dict));
+    r = mp__pk_fail("SETITEM(S) on a %s", mp_obj_type_name(dict));
   if (r == 0 && d->sp - base > 2) /* a batch: size the table once */
     r = mp__dict_reserve(dict, (d->sp - base) / 2);
   size_t i = base;
@@ -355,7 +361,7 @@ static int dict_fill(pk_dec *d, mp_obj *dict, size_t base) {
 
 /* Adds stack[base..sp) to a set (stolen, also on failure). */
 static int set_fill(pk_dec *d, mp_obj *set, size_t base) {
-  int r = mp__obj_is_set(set) ? 0 : fail("ADDITEMS to a %s", mp_obj_type_name(set));
+  int r = mp__obj_is_set(set) ? 0 : mp__pk_fail("ADDITEMS to a %s", mp_obj_type_name(set));
   for (size_t i = base; r == 0 && i < d->sp; i++) {
     mp_obj *item = d->stack[i].o;
     int64_t hash;
@@ -400,220 +406,6 @@ static mp_obj *set_of(pk_dec *d, mp_obj_type type, const mp_obj *items, int *err
   return s;
 }
 
-/* ---- Strings ------------------------------------------------------------------ */
-
-static int utf8_str_in(mp__arena *a, const char *s, size_t n, mp_obj **out) {
-  if (!mp__utf8_valid(s, n))
-    return fail("str is not valid UTF-8 (a lone surrogate?)");
-  *out = a ? mp__arena_str(a, MP_OBJ_STR, n) : mp__obj_alloc_str(MP_OBJ_STR, n);
-  if (!*out)
-    return -ENOMEM;
-  memcpy((*out)->u.s.data, s, n);
-  return 0;
-}
-
-static int utf8_str(const char *s, size_t n, mp_obj **out) {
-  return utf8_str_in(NULL, s, n, out);
-}
-
-/* Appends code point c as UTF-8; false for a surrogate or beyond U+10FFFF. */
-static bool put_utf8(mp__sbuf *b, uint32_t c) {
-  char u[4];
-  size_t n;
-  if ((c >= 0xD800 && c <= 0xDFFF) || c > 0x10FFFF)
-    return false;
-  if (c < 0x80) {
-    u[0] = (char)c, n = 1;
-  } else if (c < 0x800) {
-    u[0] = (char)(0xC0 | c >> 6), u[1] = (char)(0x80 | (c & 0x3F)), n = 2;
-  } else if (c < 0x10000) {
-    u[0] = (char)(0xE0 | c >> 12), u[1] = (char)(0x80 | ((c >> 6) & 0x3F));
-    u[2] = (char)(0x80 | (c & 0x3F)), n = 3;
-  } else {
-    u[0] = (char)(0xF0 | c >> 18), u[1] = (char)(0x80 | ((c >> 12) & 0x3F));
-    u[2] = (char)(0x80 | ((c >> 6) & 0x3F)), u[3] = (char)(0x80 | (c & 0x3F));
-    n = 4;
-  }
-  mp__sbuf_add(b, u, n);
-  return true;
-}
-
-static int hexval(int c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  c |= 0x20;
-  return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* Reads n hex digits at s[*i..]; -1 when they are not there. */
-static int64_t hex_at(const char *s, size_t len, size_t *i, int n) {
-  if (len - *i < (size_t)n)
-    return -1;
-  int64_t v = 0;
-  for (int k = 0; k < n; k++) {
-    int h = hexval((unsigned char)s[*i + k]);
-    if (h < 0)
-      return -1;
-    v = v * 16 + h;
-  }
-  *i += (size_t)n;
-  return v;
-}
-
-static int sbuf_str(mp__sbuf *b, mp_obj **out) {
-  int r = b->err;
-  if (r == 0) {
-    *out = mp__obj_alloc_str(MP_OBJ_STR, b->len);
-    if (!*out)
-      r = -ENOMEM;
-    else if (b->len)
-      memcpy((*out)->u.s.data, b->data, b->len);
-  }
-  mp__free(b->data);
-  return r;
-}
-
-/* UNICODE's raw-unicode-escape: bytes are Latin-1 code points; \uXXXX and
- * \UXXXXXXXX after an odd number of backslashes are escapes. */
-static int raw_unicode(const char *s, size_t n, mp_obj **out) {
-  mp__sbuf b = {0};
-  size_t i = 0;
-  while (i < n && b.err == 0) {
-    unsigned char c = (unsigned char)s[i];
-    if (c != '\\') {
-      put_utf8(&b, c);
-      i++;
-      continue;
-    }
-    size_t run = 0;
-    while (i < n && s[i] == '\\')
-      run++, i++;
-    bool esc = (run & 1) && i < n && (s[i] == 'u' || s[i] == 'U');
-    for (size_t k = 0; k < run - esc; k++)
-      mp__sbuf_addc(&b, '\\');
-    if (!esc)
-      continue;
-    int digits = s[i++] == 'u' ? 4 : 8;
-    int64_t cp = hex_at(s, n, &i, digits);
-    if (cp < 0 || !put_utf8(&b, (uint32_t)cp)) {
-      mp__free(b.data);
-      return fail(cp < 0 ? "truncated \\uXXXX escape" : "str with a surrogate");
-    }
-  }
-  return sbuf_str(&b, out);
-}
-
-/* A Python 2 str: decoded as ASCII, Python 3's default (encoding='ASCII'). */
-static int ascii_str(const char *s, size_t n, mp_obj **out) {
-  for (size_t i = 0; i < n; i++)
-    if ((unsigned char)s[i] >= 0x80)
-      return fail("a Python 2 str that is not ASCII");
-  return utf8_str(s, n, out);
-}
-
-/* STRING's argument: a quoted literal with Python's escapes. */
-static int quoted_string(const char *s, size_t n, mp_obj **out) {
-  if (n < 2 || (s[0] != '\'' && s[0] != '"') || s[n - 1] != s[0])
-    return fail("the STRING opcode argument must be quoted");
-  s++, n -= 2;
-  mp__sbuf b = {0};
-  for (size_t i = 0; i < n; i++) {
-    char c = s[i];
-    if (c != '\\' || i + 1 == n) {
-      mp__sbuf_addc(&b, c);
-      continue;
-    }
-    c = s[++i];
-    static const char from[] = "\\'\"abfnrtv", to[] = "\\'\"\a\b\f\n\r\t\v";
-    const char *k = strchr(from, c);
-    if (c && k) {
-      mp__sbuf_addc(&b, to[k - from]);
-    } else if (c == '\n') {
-    } else if (c == 'x') {
-      i++;
-      int64_t v = hex_at(s, n, &i, 2);
-      if (v < 0) {
-        mp__free(b.data);
-        return fail("invalid \\x escape in STRING");
-      }
-      mp__sbuf_addc(&b, (char)v);
-      i--;
-    } else if (c >= '0' && c <= '7') {
-      int v = 0, digits = 0;
-      while (digits < 3 && i < n && s[i] >= '0' && s[i] <= '7')
-        v = v * 8 + (s[i++] - '0'), digits++;
-      mp__sbuf_addc(&b, (char)v);
-      i--;
-    } else {
-      mp__sbuf_addc(&b, '\\');
-      mp__sbuf_addc(&b, c);
-    }
-  }
-  if (b.err) {
-    mp__free(b.data);
-    return b.err;
-  }
-  int r = ascii_str(b.data ? b.data : "", b.len, out);
-  mp__free(b.data);
-  return r;
-}
-
-/* ---- Numbers -------------------------------------------------------------------- */
-
-/* LONG1 / LONG4's little-endian two's complement bytes. */
-static int long_bytes(const unsigned char *p, size_t n, mp_obj **out) {
-  if (n > 8) { /* beyond int64, unless it is only sign extension */
-    for (size_t i = 8; i < n; i++)
-      if (p[i] != ((p[7] & 0x80) ? 0xff : 0x00))
-        return fail("int does not fit in 64 bits");
-    n = 8;
-  }
-  uint64_t v = n ? le(p, (int)n) : 0;
-  if (n && n < 8 && (p[n - 1] & 0x80))
-    v |= ~(uint64_t)0 << (8 * n); /* sign-extend */
-  *out = mp_obj_int((int64_t)v);
-  return *out ? 0 : -ENOMEM;
-}
-
-/* INT and LONG's decimal text (LONG's may end in 'L'); "00"/"01" are
- * protocol 0's False and True. */
-static int text_int(const char *s, size_t n, bool is_long, mp_obj **out) {
-  if (!is_long && n == 2 && s[0] == '0' && (s[1] == '0' || s[1] == '1')) {
-    *out = mp_obj_bool(s[1] == '1');
-    return 0;
-  }
-  if (is_long && n && s[n - 1] == 'L')
-    n--;
-  char buf[32];
-  if (n == 0 || n >= sizeof buf)
-    return fail(n ? "int does not fit in 64 bits" : "empty INT/LONG");
-  memcpy(buf, s, n);
-  buf[n] = 0;
-  char *e;
-  errno = 0;
-  long long v = strtoll(buf, &e, 10);
-  if (errno == ERANGE)
-    return fail("int does not fit in 64 bits");
-  if (*e || e == buf)
-    return fail("invalid INT/LONG literal");
-  *out = mp_obj_int(v);
-  return *out ? 0 : -ENOMEM;
-}
-
-static int text_float(const char *s, size_t n, mp_obj **out) {
-  char buf[64];
-  if (n == 0 || n >= sizeof buf)
-    return fail("invalid FLOAT literal");
-  memcpy(buf, s, n);
-  buf[n] = 0;
-  char *e;
-  double v = strtod(buf, &e);
-  if (*e || e == buf)
-    return fail("invalid FLOAT literal");
-  *out = mp_obj_float(v);
-  return *out ? 0 : -ENOMEM;
-}
-
 /* ---- Globals ------------------------------------------------------------------- */
 
 static int known_global(const char *module, const char *name) {
@@ -634,12 +426,34 @@ static int known_global(const char *module, const char *name) {
   return -1;
 }
 
+/* Python 2's module names in a protocol 0-2 pickle, as Python 3's
+ * Unpickler maps them (fix_imports, Lib/_compat_pickle.py; the modules
+ * that carry data and exceptions). */
+static const char *py3_module(const char *m, size_t *mn) {
+  static const char *const map[][2] = {
+      {"__builtin__", "builtins"}, {"exceptions", "builtins"},
+      {"copy_reg", "copyreg"},     {"Queue", "queue"},
+      {"UserDict", "collections"}, {"UserList", "collections"},
+      {"cPickle", "pickle"},       {"thread", "_thread"},
+  };
+  for (size_t i = 0; i < MP__ARRAY_SIZE(map); i++)
+    if (strlen(map[i][0]) == *mn && !memcmp(m, map[i][0], *mn)) {
+      *mn = strlen(map[i][1]);
+      return map[i][1];
+    }
+  return m;
+}
+
 /* Resolves module.name (both UTF-8, not NUL-terminated) and pushes it. */
 static int push_global(pk_dec *d, const char *m, size_t mn, const char *nm,
                        size_t nn) {
-  if (memchr(m, 0, mn) || memchr(nm, 0, nn) || !mp__utf8_valid(m, mn) ||
-      !mp__utf8_valid(nm, nn))
-    return fail("invalid global name");
+  /* No NUL (C strings) and no newline (GLOBAL's separator: a name with
+   * one could not be written back, nor imported by Python). */
+  if (!mn || !nn || memchr(m, 0, mn) || memchr(nm, 0, nn) || memchr(m, '\n', mn) ||
+      memchr(nm, '\n', nn) || !mp__utf8_valid(m, mn) || !mp__utf8_valid(nm, nn))
+    return mp__pk_fail("invalid global name");
+  if (d->proto < 3)
+    m = py3_module(m, &mn);
   if (grow(&d->globals, &d->gcap, d->nglobals + 1, sizeof *d->globals) < 0)
     return -ENOMEM;
   char *s = mp__malloc(mn + nn + 2);
@@ -657,9 +471,14 @@ static int push_global(pk_dec *d, const char *m, size_t mn, const char *nm,
       d->foreign = true;
       r = d->opts->find_class(d->opts->ctx, g->module, g->name, NULL, NULL);
     }
+    if (r == MP_EDECODE && (d->opts->flags & MP_PICKLE_KEEP_OBJECTS)) {
+      g->kind = G_KEEP;
+      d->nglobals++;
+      return push_val(d, (pk_val){NULL, (int32_t)(d->nglobals - 1), 1});
+    }
     if (r < 0) {
       if (r == MP_EDECODE)
-        fail("global '%s.%s' is not allowed", g->module, g->name);
+        mp__pk_fail("global '%s.%s' is not allowed", g->module, g->name);
       mp__free(s);
       return r;
     }
@@ -673,7 +492,7 @@ static int push_global(pk_dec *d, const char *m, size_t mn, const char *nm,
 static int one_arg(const pk_global *g, const mp_obj *args, mp_obj **arg) {
   size_t n = args->u.seq.len;
   if (n > 1)
-    return fail("%s.%s called with %zu arguments", g->module, g->name, n);
+    return mp__pk_fail("%s.%s called with %zu arguments", g->module, g->name, n);
   *arg = n ? args->u.seq.items[0] : NULL;
   return 0;
 }
@@ -685,7 +504,7 @@ static int codecs_encode(const mp_obj *args, mp_obj **out) {
   mp_obj *enc = s ? args->u.seq.items[1] : NULL;
   if (!s || s->type != MP_OBJ_STR || enc->type != MP_OBJ_STR ||
       (strcmp(enc->u.s.data, "latin1") && strcmp(enc->u.s.data, "latin-1")))
-    return fail("_codecs.encode is allowed only as encode(str, 'latin1')");
+    return mp__pk_fail("_codecs.encode is allowed only as encode(str, 'latin1')");
   mp_obj *b = mp__obj_alloc_str(MP_OBJ_BYTES, s->u.s.len);
   if (!b)
     return -ENOMEM;
@@ -696,7 +515,7 @@ static int codecs_encode(const mp_obj *args, mp_obj **out) {
     i += mp__utf8_decode(p + i, s->u.s.len - i, &cp);
     if (cp > 0xff) {
       mp_obj_unref(b);
-      return fail("_codecs.encode: a code point over 255 in latin1");
+      return mp__pk_fail("_codecs.encode: a code point over 255 in latin1");
     }
     b->u.s.data[n++] = (char)cp;
   }
@@ -706,14 +525,17 @@ static int codecs_encode(const mp_obj *args, mp_obj **out) {
   return 0;
 }
 
-/* REDUCE / NEWOBJ of global g with args (a tuple): pushes the result. */
-static int call_global(pk_dec *d, int32_t gi, mp_obj *args) {
+/* REDUCE / NEWOBJ (newobj) of global g with args (a tuple): pushes the
+ * result. */
+static int call_global(pk_dec *d, int32_t gi, mp_obj *args, bool newobj) {
   pk_global *g = &d->globals[gi];
   mp_obj *arg = NULL, *out = NULL;
   int r = 0;
   if (args->type != MP_OBJ_TUPLE)
-    return fail("the arguments of %s.%s are not a tuple", g->module, g->name);
+    return mp__pk_fail("the arguments of %s.%s are not a tuple", g->module, g->name);
   switch (g->kind) {
+  case G_KEEP:
+    return push(d, keep_global(g, newobj ? MP_PYOBJ_NEW : MP_PYOBJ_CALL, args));
   case G_HOOK:
     d->foreign = true;
     r = d->opts->find_class(d->opts->ctx, g->module, g->name, args, &out);
@@ -739,7 +561,7 @@ static int call_global(pk_dec *d, int32_t gi, mp_obj *args) {
     if (!arg)
       return push_made(d, mp__set_alloc(t));
     if (!mp__obj_is_seq(arg) && !mp__obj_is_set(arg))
-      return fail("%s(%s)", g->name, mp_obj_type_name(arg));
+      return mp__pk_fail("%s(%s)", g->name, mp_obj_type_name(arg));
     out = set_of(d, t, arg, &r);
     return r < 0 ? r : push_made(d, out);
   case G_BYTES:
@@ -754,7 +576,7 @@ static int call_global(pk_dec *d, int32_t gi, mp_obj *args) {
     if ((r = one_arg(g, args, &arg)) < 0)
       return r;
     if (arg && !mp__obj_is_bytes(arg))
-      return fail("%s(%s)", g->name, mp_obj_type_name(arg));
+      return mp__pk_fail("%s(%s)", g->name, mp_obj_type_name(arg));
     out = mp_obj_bytes(arg ? arg->u.s.data : NULL, arg ? arg->u.s.len : 0);
     if (out)
       out->type = (uint8_t)bt;
@@ -766,7 +588,7 @@ static int call_global(pk_dec *d, int32_t gi, mp_obj *args) {
     out = mp_obj_dict_new();
     if (out && arg && (r = mp_obj_dict_update(out, arg)) < 0) {
       mp_obj_unref(out);
-      return r == MP_ETYPE || r == MP_EVALUE ? fail("OrderedDict(%s)", mp_obj_type_name(arg))
+      return r == MP_ETYPE || r == MP_EVALUE ? mp__pk_fail("OrderedDict(%s)", mp_obj_type_name(arg))
                                              : r;
     }
     return push_made(d, out);
@@ -782,7 +604,7 @@ static int memo_put(pk_dec *d, uint64_t idx) {
   /* A pickle of n bytes writes fewer than n memo entries: an index beyond
    * the input is a lie, and allocating for it would be the attack. */
   if (idx >= (uint64_t)(d->end - d->start))
-    return fail("memo index %llu beyond the input", (unsigned long long)idx);
+    return mp__pk_fail("memo index %llu beyond the input", (unsigned long long)idx);
   if (idx >= d->mlen) {
     size_t old = d->mlen;
     if (grow(&d->memo, &d->mlen, (size_t)idx + 1, sizeof *d->memo) < 0)
@@ -800,7 +622,7 @@ static int memo_put(pk_dec *d, uint64_t idx) {
 
 static int memo_get(pk_dec *d, uint64_t idx) {
   if (idx >= d->mlen || (!d->memo[idx].o && d->memo[idx].g < 0))
-    return fail("memo key %llu not found", (unsigned long long)idx);
+    return mp__pk_fail("memo key %llu not found", (unsigned long long)idx);
   pk_val v = d->memo[idx];
   if (v.h > 1 || (v.o && (mp__obj_is_seq(v.o) || mp__obj_is_hashtab(v.o))))
     d->shared = true;
@@ -815,183 +637,26 @@ static int text_index(pk_dec *d, uint64_t *idx) {
     return r;
   uint64_t v = 0;
   if (n == 0 || n > 19)
-    return fail("invalid memo index");
+    return mp__pk_fail("invalid memo index");
   for (size_t i = 0; i < n; i++) {
     if (s[i] < '0' || s[i] > '9')
-      return fail("invalid memo index");
+      return mp__pk_fail("invalid memo index");
     v = v * 10 + (uint64_t)(s[i] - '0');
   }
   *idx = v;
   return 0;
 }
 
-/* ---- Checking the result ---------------------------------------------------- */
-
-/* What check_graph knows of one container: being walked (on the path) or
- * done, the height below it and the size of its expanded tree. */
-typedef struct gnode {
-  const mp_obj *o;
-  uint32_t height;
-  bool done;
-  uint64_t size;
-} gnode;
-
-typedef struct gmap {
-  gnode *slots;
-  size_t mask, used;
-} gmap;
-
-static bool is_container(const mp_obj *o) {
-  return mp__obj_is_seq(o) || mp__obj_is_hashtab(o);
-}
-
-static gnode *gmap_find(gmap *m, const mp_obj *o, bool add) {
-  if (add && (m->used + 1) * 2 > m->mask + 1) {
-    size_t n = (m->mask + 1) * 2;
-    gnode *s = mp__calloc(n, sizeof *s);
-    if (!s)
-      return NULL;
-    for (size_t i = 0; i <= m->mask; i++) {
-      if (!m->slots[i].o)
-        continue;
-      size_t j = ((uintptr_t)m->slots[i].o >> 4) * 0x9E3779B97F4A7C15ULL & (n - 1);
-      while (s[j].o)
-        j = (j + 1) & (n - 1);
-      s[j] = m->slots[i];
-    }
-    mp__free(m->slots);
-    m->slots = s;
-    m->mask = n - 1;
-  }
-  size_t j = ((uintptr_t)o >> 4) * 0x9E3779B97F4A7C15ULL & m->mask;
-  while (m->slots[j].o && m->slots[j].o != o)
-    j = (j + 1) & m->mask;
-  if (!m->slots[j].o) {
-    if (!add)
-      return NULL;
-    m->slots[j] = (gnode){o, 0, false, 0};
-    m->used++;
-  }
-  return &m->slots[j];
-}
-
-/* The k-th child of a container, or NULL past the last. */
-static const mp_obj *child(const mp_obj *o, size_t *k) {
-  if (mp__obj_is_seq(o))
-    return *k < o->u.seq.len ? o->u.seq.items[(*k)++] : NULL;
-  bool dict = o->type == MP_OBJ_DICT;
-  for (;;) {
-    size_t e = dict ? *k / 2 : *k;
-    if (e >= o->u.d.nents)
-      return NULL;
-    const mp__dent *ent = &o->u.d.ents[e];
-    size_t part = dict ? *k % 2 : 0;
-    (*k)++;
-    if (ent->key)
-      return part ? ent->value : ent->key;
-  }
-}
-
-typedef struct gframe {
-  const mp_obj *o;
-  size_t k;
-  uint32_t height;
-  uint64_t size;
-} gframe;
-
-static uint64_t sat_add(uint64_t a, uint64_t b) {
-  return a + b < a ? UINT64_MAX : a + b;
-}
-
-/* Walks root depth-first once per shared container: refuses nesting
- * deeper than MP_OBJ_MAX_DEPTH, a cycle (unless allowed), and an expanded
- * size over max_nodes. */
-static int check_graph(const mp_obj *root, size_t max_nodes, bool cycles_ok) {
-  if (!is_container(root))
-    return 0;
-  gmap m = {mp__calloc(64, sizeof(gnode)), 63, 0};
-  gframe *st = mp__malloc((MP_OBJ_MAX_DEPTH + 2) * sizeof *st);
-  int r = 0;
-  size_t sp = 0;
-  gnode *g;
-  if (!m.slots || !st || !(g = gmap_find(&m, root, true))) {
-    r = -ENOMEM;
-    goto out;
-  }
-  g->size = 1; /* marks "on the path" until done */
-  st[sp++] = (gframe){root, 0, 1, 1};
-  while (sp) {
-    gframe *f = &st[sp - 1];
-    const mp_obj *c = child(f->o, &f->k);
-    if (!c) { /* done with f */
-      g = gmap_find(&m, f->o, false);
-      g->done = true;
-      g->height = f->height;
-      g->size = f->size;
-      sp--;
-      if (sp) {
-        gframe *p = &st[sp - 1];
-        p->size = sat_add(p->size, f->size);
-        if (f->height + 1 > p->height)
-          p->height = f->height + 1;
-      }
-      if ((sp ? st[sp - 1].size : f->size) > max_nodes) {
-        r = fail("the pickle expands to more than %zu objects", max_nodes);
-        goto out;
-      }
-      continue;
-    }
-    if (!is_container(c)) {
-      f->size = sat_add(f->size, 1);
-      if (f->height < 2)
-        f->height = 2;
-      continue;
-    }
-    g = gmap_find(&m, c, true);
-    if (!g) {
-      r = -ENOMEM;
-      goto out;
-    }
-    if (g->done) { /* shared: counted again, walked once */
-      f->size = sat_add(f->size, g->size);
-      if (g->height + 1 > f->height)
-        f->height = g->height + 1;
-    } else if (g->o == c && g->size == 1) { /* on the path: a cycle */
-      if (!cycles_ok) {
-        r = fail("a recursive structure (it contains itself)");
-        goto out;
-      }
-    } else {
-      if (sp > MP_OBJ_MAX_DEPTH) {
-        r = fail("nested deeper than %d levels", MP_OBJ_MAX_DEPTH);
-        goto out;
-      }
-      g->size = 1; /* marks "on the path" until done */
-      st[sp++] = (gframe){c, 0, 1, 1};
-      continue;
-    }
-    if (f->size > max_nodes) {
-      r = fail("the pickle expands to more than %zu objects", max_nodes);
-      goto out;
-    }
-  }
-  if (st[0].height > MP_OBJ_MAX_DEPTH + 1)
-    r = fail("nested deeper than %d levels", MP_OBJ_MAX_DEPTH);
-out:
-  mp__free(m.slots);
-  mp__free(st);
-  return r;
-}
-
 /* ---- The machine ---------------------------------------------------------------- */
 
-static int op_reduce(pk_dec *d, bool newobj_ex) {
+static int op_reduce(pk_dec *d, unsigned op) {
+  bool newobj_ex = op == PK_NEWOBJ_EX;
   mp_obj *args = NULL, *kwargs = NULL;
   int r = 0;
   if (newobj_ex) {
     r = pop_obj(d, &kwargs);
     if (r == 0 && (kwargs->type != MP_OBJ_DICT || kwargs->u.d.len))
-      r = fail("NEWOBJ_EX with keyword arguments");
+      r = mp__pk_fail("NEWOBJ_EX with keyword arguments");
     mp_obj_unref(kwargs);
   }
   uint32_t args_h = d->sp ? d->stack[d->sp - 1].h : 1;
@@ -1000,14 +665,14 @@ static int op_reduce(pk_dec *d, bool newobj_ex) {
   if (r == 0 && d->sp <= fence(d))
     r = underflow();
   if (r == 0 && d->stack[d->sp - 1].o)
-    r = fail("calling a %s: only allowed globals may be called",
+    r = mp__pk_fail("calling a %s: only allowed globals may be called",
              mp_obj_type_name(d->stack[d->sp - 1].o));
   if (r == 0) {
     int32_t g = d->stack[--d->sp].g;
     size_t at = d->sp;
-    r = call_global(d, g, args);
-    if (r == 0 && d->sp == at + 1)
-      d->stack[at].h = args_h; /* set(list): as high as the list */
+    r = call_global(d, g, args, op != PK_REDUCE);
+    if (r == 0 && d->sp == at + 1) /* set(list): as high as the list */
+      d->stack[at].h = d->stack[at].o->type == MP_OBJ_PYOBJ ? args_h + 1 : args_h;
   }
   mp_obj_unref(args);
   return r;
@@ -1016,8 +681,15 @@ static int op_reduce(pk_dec *d, bool newobj_ex) {
 static int op_build(pk_dec *d) {
   mp_obj *state = NULL, *obj = NULL, *out = NULL;
   int r = pop_obj(d, &state);
+  mp_obj *top = r == 0 && d->sp > fence(d) ? d->stack[d->sp - 1].o : NULL;
+  if (top && top->type == MP_OBJ_PYOBJ && top->u.seq.items[3] == mp_obj_none() &&
+      (d->opts->flags & MP_PICKLE_KEEP_OBJECTS)) {
+    top->u.seq.items[3] = state; /* a recipe records its state */
+    d->shared = true;            /* heights are not tracked through it */
+    return 0;
+  }
   if (r == 0 && d->sp > fence(d) && !d->opts->build)
-    r = fail("BUILD of a %s (setting its state) is not allowed",
+    r = mp__pk_fail("BUILD of a %s (setting its state) is not allowed",
              d->stack[d->sp - 1].o ? mp_obj_type_name(d->stack[d->sp - 1].o)
                                    : "global");
   if (r == 0)
@@ -1050,7 +722,7 @@ static int step(pk_dec *d, mp_obj **out) {
     d->proto = *d->p++;
     return d->proto <= MP_PICKLE_HIGHEST_PROTOCOL
                ? 0
-               : fail("unsupported protocol %d", d->proto);
+               : mp__pk_fail("unsupported protocol %d", d->proto);
   case PK_FRAME: /* a hint for buffered readers: only its length is checked */
     return take_len(d, 8, &n);
   case PK_STOP:
@@ -1095,7 +767,7 @@ static int step(pk_dec *d, mp_obj **out) {
     int w = op == PK_BININT1 ? 1 : op == PK_BININT2 ? 2 : 4;
     if ((r = need(d, (size_t)w)) < 0)
       return r;
-    uint64_t v = le(d->p, w);
+    uint64_t v = mp__pk_le(d->p, w);
     d->p += w;
     return push(d, mp__arena_int(&d->arena, w == 4 ? (int64_t)(int32_t)(uint32_t)v
                                                      : (int64_t)v));
@@ -1105,18 +777,18 @@ static int step(pk_dec *d, mp_obj **out) {
     if ((r = take_len(d, op == PK_LONG1 ? 1 : 4, &n)) < 0)
       return r;
     if (op == PK_LONG4 && (d->p[-1] & 0x80))
-      return fail("LONG4 with a negative length");
-    if ((r = long_bytes(d->p, n, &o)) < 0)
+      return mp__pk_fail("LONG4 with a negative length");
+    if ((r = mp__pk_long_bytes(d->p, n, &o)) < 0)
       return r;
     d->p += n;
     return push(d, o);
   case PK_INT:
   case PK_LONG:
-    if ((r = take_line(d, &s, &n)) < 0 || (r = text_int(s, n, op == PK_LONG, &o)) < 0)
+    if ((r = take_line(d, &s, &n)) < 0 || (r = mp__pk_text_int(s, n, op == PK_LONG, &o)) < 0)
       return r;
     return push(d, o);
   case PK_FLOAT:
-    if ((r = take_line(d, &s, &n)) < 0 || (r = text_float(s, n, &o)) < 0)
+    if ((r = take_line(d, &s, &n)) < 0 || (r = mp__pk_text_float(s, n, &o)) < 0)
       return r;
     return push(d, o);
   case PK_BINFLOAT: {
@@ -1141,18 +813,18 @@ static int step(pk_dec *d, mp_obj **out) {
     if ((r = take_len(d, w, &n)) < 0)
       return r;
     if (op == PK_BINSTRING && (d->p[-1] & 0x80))
-      return fail("BINSTRING with a negative length");
+      return mp__pk_fail("BINSTRING with a negative length");
     s = (const char *)d->p;
     d->p += n;
-    r = op == PK_SHORT_BINSTRING || op == PK_BINSTRING ? ascii_str(s, n, &o)
-                                                       : utf8_str_in(&d->arena, s, n, &o);
+    r = op == PK_SHORT_BINSTRING || op == PK_BINSTRING ? mp__pk_ascii_str(s, n, &o)
+                                                       : mp__pk_utf8_str(&d->arena, s, n, &o);
     return r < 0 ? r : push(d, o);
   }
   case PK_UNICODE:
   case PK_STRING:
     if ((r = take_line(d, &s, &n)) < 0)
       return r;
-    r = op == PK_UNICODE ? raw_unicode(s, n, &o) : quoted_string(s, n, &o);
+    r = op == PK_UNICODE ? mp__pk_raw_unicode(s, n, &o) : mp__pk_quoted_string(s, n, &o);
     return r < 0 ? r : push(d, o);
   case PK_SHORT_BINBYTES:
   case PK_BINBYTES:
@@ -1214,7 +886,7 @@ static int step(pk_dec *d, mp_obj **out) {
     }
     if (o->type != MP_OBJ_LIST) {
       mp_obj_unref(o2);
-      return fail("APPEND to a %s", mp_obj_type_name(o));
+      return mp__pk_fail("APPEND to a %s", mp_obj_type_name(o));
     }
     d->sp++; /* the item's slot is still there: count its height */
     grow_height(d, &d->stack[d->sp - 2], d->sp - 1);
@@ -1253,7 +925,7 @@ static int step(pk_dec *d, mp_obj **out) {
     int w = op == PK_BINPUT || op == PK_BINGET ? 1 : 4;
     if ((r = need(d, (size_t)w)) < 0)
       return r;
-    uint64_t idx = le(d->p, w);
+    uint64_t idx = mp__pk_le(d->p, w);
     d->p += w;
     return op == PK_BINPUT || op == PK_LONG_BINPUT ? memo_put(d, idx) : memo_get(d, idx);
   }
@@ -1271,7 +943,7 @@ static int step(pk_dec *d, mp_obj **out) {
     if ((r = take_line(d, &m, &mn)) < 0 || (r = take_line(d, &s, &n)) < 0)
       return r;
     if (op == PK_INST)
-      return fail("INST of '%.*s.%.*s' is not allowed", (int)(mn > 100 ? 100 : mn), m,
+      return mp__pk_fail("INST of '%.*s.%.*s' is not allowed", (int)(mn > 100 ? 100 : mn), m,
                   (int)(n > 100 ? 100 : n), s);
     return push_global(d, m, mn, s, n);
   }
@@ -1280,7 +952,7 @@ static int step(pk_dec *d, mp_obj **out) {
       return underflow();
     o = d->stack[d->sp - 2].o, o2 = d->stack[d->sp - 1].o;
     if (!o || !o2 || o->type != MP_OBJ_STR || o2->type != MP_OBJ_STR)
-      return fail("STACK_GLOBAL needs two str");
+      return mp__pk_fail("STACK_GLOBAL needs two str");
     r = push_global(d, o->u.s.data, o->u.s.len, o2->u.s.data, o2->u.s.len);
     if (r == 0) { /* drop the two names under the global */
       pk_val g = d->stack[--d->sp];
@@ -1289,30 +961,30 @@ static int step(pk_dec *d, mp_obj **out) {
     }
     return r;
   case PK_REDUCE:
-  case PK_NEWOBJ: return op_reduce(d, false);
-  case PK_NEWOBJ_EX: return op_reduce(d, true);
+  case PK_NEWOBJ:
+  case PK_NEWOBJ_EX: return op_reduce(d, op);
   case PK_BUILD: return op_build(d);
   case PK_OBJ: /* the class is the first item after the mark */
     if (!d->nmarks)
-      return fail("no mark on the stack");
+      return mp__pk_fail("no mark on the stack");
     base = fence(d);
     if (d->sp > base && !d->stack[base].o)
-      return fail("OBJ of '%s.%s' is not allowed",
+      return mp__pk_fail("OBJ of '%s.%s' is not allowed",
                   d->globals[d->stack[base].g].module,
                   d->globals[d->stack[base].g].name);
-    return fail("OBJ is not allowed");
+    return mp__pk_fail("OBJ is not allowed");
   case PK_EXT1:
   case PK_EXT2:
   case PK_EXT4:
-    return fail("the extension registry (EXT1/2/4) is not allowed");
+    return mp__pk_fail("the extension registry (EXT1/2/4) is not allowed");
   case PK_PERSID:
   case PK_BINPERSID:
-    return fail("persistent IDs are not supported");
+    return mp__pk_fail("persistent IDs are not supported");
   case PK_NEXT_BUFFER:
   case PK_READONLY_BUFFER:
-    return fail("out-of-band buffers (protocol 5) are not supported");
+    return mp__pk_fail("out-of-band buffers (protocol 5) are not supported");
   default:
-    return fail("unknown opcode 0x%02x", op);
+    return mp__pk_fail("unknown opcode 0x%02x", op);
   }
 }
 
@@ -1351,7 +1023,8 @@ MP_EXPORT int mp_obj_from_pickle_opts(const void *buf, size_t len,
     return -EINVAL;
   *out = NULL;
   pk_dec d = {.p = buf, .start = buf, .end = (const unsigned char *)buf + len,
-              .opts = opts ? opts : &defaults};
+              .opts = opts ? opts : &defaults,
+              .arena = {.off = len < MP__ARENA_MIN_INPUT}};
   mp_obj *o = NULL;
   int r;
   while ((r = step(&d, &o)) == 0) {
@@ -1360,10 +1033,10 @@ MP_EXPORT int mp_obj_from_pickle_opts(const void *buf, size_t len,
     size_t max = d.opts->max_nodes;
     if (!max)
       max = len < SIZE_MAX / 64 && len * 64 > 65536 ? len * 64 : 65536;
-    r = check_graph(o, max, d.opts->flags & MP_PICKLE_ALLOW_CYCLES);
+    r = mp__pk_check_graph(o, max, d.opts->flags & MP_PICKLE_ALLOW_CYCLES);
   } else if (r == 1) { /* a tree: no cycle, no more nodes than opcodes */
     r = d.result_h > MP_OBJ_MAX_DEPTH + 1
-            ? fail("nested deeper than %d levels", MP_OBJ_MAX_DEPTH)
+            ? mp__pk_fail("nested deeper than %d levels", MP_OBJ_MAX_DEPTH)
             : 0;
   }
   if (r < 0 && o) {

@@ -369,6 +369,21 @@ static int save_set_reduce(pk_enc *e, const mp_obj *o, int depth) {
   return r < 0 ? r : memoize(e, o);
 }
 
+/* A Python object's recipe: the global, then its call and state, with the
+ * opcodes it was read with (REDUCE or NEWOBJ, BUILD). */
+static int save_pyobj(pk_enc *e, const mp_obj *o, int depth) {
+  const mp_obj *args = o->u.seq.items[2], *state = o->u.seq.items[3];
+  int r = save_global(e, o->u.seq.items[0]->u.s.data, o->u.seq.items[1]->u.s.data);
+  if (r == 0 && o->code != MP_PYOBJ_REF && (r = save(e, args, depth + 1)) == 0)
+    r = op1(e, o->code == MP_PYOBJ_NEW ? PK_NEWOBJ : PK_REDUCE);
+  if (r == 0)
+    r = memoize(e, o);
+  if (r == 0 && o->code != MP_PYOBJ_REF && state->type != MP_OBJ_NONE &&
+      (r = save(e, state, depth + 1)) == 0)
+    r = op1(e, PK_BUILD);
+  return r;
+}
+
 static int save(pk_enc *e, const mp_obj *o, int depth) {
   if (depth > MP_OBJ_MAX_DEPTH)
     return MP_EVALUE;
@@ -389,6 +404,7 @@ static int save(pk_enc *e, const mp_obj *o, int depth) {
     return write_get(e, idx);
   switch (o->type) {
   case MP_OBJ_TUPLE: r = save_tuple(e, o, depth); break;
+  case MP_OBJ_PYOBJ: r = save_pyobj(e, o, depth); break;
   case MP_OBJ_LIST:
     if ((r = op1(e, PK_EMPTY_LIST)) == 0 && (r = memoize(e, o)) == 0)
       r = save_batches(e, o, depth, PK_APPENDS, PK_APPEND);

@@ -43,4 +43,34 @@ enum {
  * many items each. */
 #define MP__PK_BATCH 1000
 
+/* An n-byte little-endian unsigned value (n <= 8). */
+static inline uint64_t mp__pk_le(const unsigned char *p, int n) {
+  uint64_t v = 0;
+  for (int i = n - 1; i >= 0; i--)
+    v = (v << 8) | p[i];
+  return v;
+}
+
+/* Records "pickle: <message>" as the thread's error and returns
+ * MP_EDECODE (pickle_dec.c). */
+int mp__pk_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* pickle_text.c: each sets *out to a new object or returns an error. */
+int mp__pk_utf8_str(mp__arena *a, const char *s, size_t n, mp_obj **out); /* a NULL: no arena */
+int mp__pk_raw_unicode(const char *s, size_t n, mp_obj **out);
+int mp__pk_ascii_str(const char *s, size_t n, mp_obj **out);
+int mp__pk_quoted_string(const char *s, size_t n, mp_obj **out);
+int mp__pk_long_bytes(const unsigned char *p, size_t n, mp_obj **out);
+int mp__pk_text_int(const char *s, size_t n, bool is_long, mp_obj **out);
+int mp__pk_text_float(const char *s, size_t n, mp_obj **out);
+
+/* pickle_graph.c: 0, or MP_EDECODE when root nests too deep, contains
+ * itself (unless cycles_ok) or expands beyond max_nodes; -ENOMEM. */
+int mp__pk_check_graph(const mp_obj *root, size_t max_nodes, bool cycles_ok);
+
+/* A recipe from its parts (new references, all stolen, also on failure;
+ * args and state may be NULL for None). pyobj.c. */
+mp_obj *mp__pyobj_new(mp_pyobj_kind kind, mp_obj *module, mp_obj *name,
+                      mp_obj *args, mp_obj *state);
+
 #endif

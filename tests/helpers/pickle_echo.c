@@ -5,7 +5,9 @@
  *   int32 code (0 or the negative error), then on success the repr and the
  *   object re-encoded with protocols 2, 3, 4 and 5, each as a 4-byte length
  *   and the bytes; on failure the error record's message.
- * Python then loads each pickle and compares it with what it sent. */
+ * Python then loads each pickle and compares it with what it sent. With
+ * PICKLE_ECHO_KEEP=1 in the environment it decodes with
+ * MP_PICKLE_KEEP_OBJECTS (class instances kept as recipes). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +34,8 @@ static void field(char **buf, size_t *len, const void *p, size_t n) {
 }
 
 int main(void) {
+  const char *keep = getenv("PICKLE_ECHO_KEEP");
+  mp_pickle_load_opts opts = {.flags = keep && *keep == '1' ? MP_PICKLE_KEEP_OBJECTS : 0};
   for (;;) {
     unsigned char h[4];
     if (fread(h, 1, 4, stdin) != 4)
@@ -41,7 +45,7 @@ int main(void) {
     if (!in || fread(in, 1, n, stdin) != n)
       return 2;
     mp_obj *o = NULL;
-    int rc = mp_obj_from_pickle(in, n, &o);
+    int rc = mp_obj_from_pickle_opts(in, n, &opts, NULL, &o);
     free(in);
     char *reply = NULL;
     size_t rlen = 0;

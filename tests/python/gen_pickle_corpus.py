@@ -3,7 +3,8 @@
 decodes, at protocols 0-5, and the hostile ones it must refuse cheaply (a
 class instance, a function, a recursive list, a memo bomb that shares one
 list 2**20 times, deep nesting, a lying length). Run it again after
-changing the list; the files are committed."""
+changing the list; the files are committed. Files named regress_* are
+inputs the fuzzer once broke, kept by hand (the script leaves them)."""
 import collections
 import os
 import pickle

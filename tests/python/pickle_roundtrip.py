@@ -38,6 +38,22 @@ def same(a, b):
     return a == b
 
 
+def same_obj(a, b):
+    """Equality for objects kept as recipes: same type, same args or
+    attributes (exceptions and plain instances compare by identity)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, BaseException):
+        return a.args == b.args
+    if isinstance(a, Point):
+        return a.__dict__ == b.__dict__
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(same_obj(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and not isinstance(a, collections.Counter):
+        return a.keys() == b.keys() and all(same_obj(a[k], b[k]) for k in a)
+    return a == b
+
+
 def values():
     shared = [1, 2]
     big_dict = {f"k{i}": i for i in range(2500)}
@@ -65,10 +81,10 @@ def refusals():
     l = []
     l.append(l)
     out = [
-        # Protocols 0-1 pickle an instance through copy_reg._reconstructor,
+        # Protocols 0-1 pickle an instance through copyreg._reconstructor,
         # which is what gets refused (and named) first there.
-        (Point(1), ("Point", "copy_reg._reconstructor")),
-        ([1, Point(2)], ("Point", "copy_reg._reconstructor")),
+        (Point(1), ("Point", "copyreg._reconstructor")),
+        ([1, Point(2)], ("Point", "copyreg._reconstructor")),
         (len, ("builtins.len", "__builtin__.len")),
         (2**64, "64 bits"),
         (-2**70, "64 bits"),
@@ -140,6 +156,29 @@ def main():
             if code != MP_EDECODE or not any(w.encode() in f[0] for w in words):
                 bad(f"refusal of {repr(v)[:40]} proto {proto}: {code} {f[:1]}")
             checked += 1
+    # With MP_PICKLE_KEEP_OBJECTS what C cannot represent is kept as a
+    # recipe and written back with the same opcodes: Python gets equal
+    # objects back (exceptions, instances through NEWOBJ + BUILD, classes,
+    # functions), and the repr of an exception is Python's.
+    env = dict(os.environ, PICKLE_ECHO_KEEP="1")
+    keeper = subprocess.Popen([helper], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+    kept = [KeyError("x"), ValueError("a", 1), Point(3), [Point(4), {"k": Point(5)}], len, float,
+            collections.Counter(a=2), ("#ERROR", KeyError("missing"))]
+    for v in kept:
+        for proto in range(2, 6):
+            code, f = call(keeper, pickle.dumps(v, proto))
+            if code != 0:
+                bad(f"kept {v!r} proto {proto}: {code} {f[:1]}")
+                continue
+            if isinstance(v, BaseException) and f[0].decode() != repr(v):
+                bad(f"kept {v!r}: C repr {f[0]!r}")
+            for data in f[1:]:
+                back = pickle.loads(data)
+                if not same_obj(back, v):
+                    bad(f"kept {v!r} proto {proto}: back {back!r}")
+                checked += 1
+    keeper.stdin.close()
+    keeper.wait(timeout=30)
     # Still answering after every refusal.
     code, f = call(proc, pickle.dumps([1, "ok"]))
     if code != 0 or f[0] != b"[1, 'ok']":
