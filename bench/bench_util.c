@@ -89,7 +89,7 @@ double bench_cpu_tree_ns(void) { return bench_cpu_tree_ns_from(0); }
 double bench_cpu_tree_ns_from(pid_t root) {
   /* The kernel here has no /proc/.../children: one pass over /proc
    * collects (pid, ppid); descendants are found by closing over it. */
-  enum { MAXP = 4096 };
+  enum { MAXP = 32768 }; /* pid_max on most systems; more are not read */
   static pid_t pids[MAXP], ppids[MAXP];
   static char in[MAXP];
   int n = 0;
