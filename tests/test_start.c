@@ -328,15 +328,17 @@ static void test_thread_current_process(void **state) {
   assert_int_equal(run_code("thread", t_identity, NULL, 0), 0);
   assert_string_equal(mp_process_name(mp_current_process()), "MainProcess");
   assert_int_equal(mp_process_return("x", 1), MP_ESTATE);
-  /* Named as multiprocessing.dummy names it: "Thread-N (target)", N from
-   * the same counter as "Process-N". */
-  mp_process *f = make("fork", t_identity, NULL, 0);
+  /* Named as multiprocessing.dummy names it: "Thread-N (target)", N
+   * counting thread-processes only, as threading counts threads. */
+  mp_process *t0 = make("thread", t_identity, NULL, 0);
   unsigned n = 0;
-  assert_int_equal(sscanf(mp_process_name(f), "Process-%u", &n), 1);
+  assert_int_equal(sscanf(mp_process_name(t0), "Thread-%u (t_identity)", &n), 1);
+  mp_process *f = make("fork", t_identity, NULL, 0);
   mp_process *t = make("thread", t_identity, NULL, 0);
   char want[64];
   snprintf(want, sizeof want, "Thread-%u (t_identity)", n + 1);
   assert_string_equal(mp_process_name(t), want);
+  mp_process_free(t0);
   assert_int_equal(mp_process_start(t), 0);
   assert_int_equal(mp_process_join(t, 30), 0);
   const void *data;

@@ -39,22 +39,26 @@ MP__HOT static bool opts_valid(const mp_process_opts *o) {
 
 /* "Process-1:2": the identity path as Python's default name. A process
  * of the thread start method is a thread, named as multiprocessing.dummy
- * (threading) names it: "Thread-1 (f)", f the target's name when the
- * symbol tables have it. */
+ * (threading) names it: "Thread-N (f)", N counting this program's
+ * thread-processes (threading's counter, not the processes'), f the
+ * target's name when the symbol tables have it. */
 MP__HOT static char *default_name(const unsigned *id, size_t n, bool thread,
                                   mp_target_fn target) {
+  static unsigned threads;
   char fn[128] = "";
-  if (thread)
-    mp__fn_name((const void *)target, fn, sizeof fn);
   size_t cap = 8 + 11 * n + sizeof fn + 4;
   char *s = mp__malloc(cap);
   if (!s)
     return NULL;
-  size_t at = (size_t)snprintf(s, cap, thread ? "Thread-" : "Process-");
-  for (size_t i = 0; i < n; i++)
-    at += (size_t)snprintf(s + at, cap - at, i ? ":%u" : "%u", id[i]);
-  if (*fn)
-    snprintf(s + at, cap - at, " (%s)", fn);
+  if (!thread) {
+    size_t at = (size_t)snprintf(s, cap, "Process-");
+    for (size_t i = 0; i < n; i++)
+      at += (size_t)snprintf(s + at, cap - at, i ? ":%u" : "%u", id[i]);
+    return s;
+  }
+  unsigned k = __atomic_add_fetch(&threads, 1, __ATOMIC_RELAXED);
+  mp__fn_name((const void *)target, fn, sizeof fn);
+  snprintf(s, cap, *fn ? "Thread-%u (%s)" : "Thread-%u", k, fn);
   return s;
 }
 
