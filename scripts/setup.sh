@@ -5,9 +5,18 @@
 set -euo pipefail
 
 need=(cmake make gcc pkg-config libssl-dev libmsgpack-dev libcmocka-dev)
+# Open MPI runs the "mpi" pool's tests (tests/mpi/: mpirun, mpicc); iproute2
+# gives `ip netns` for the several-hosts test.
+need+=(openmpi-bin libopenmpi-dev iproute2)
+# MPICH: the MPI library must also build against it (tests/mpi/mpich_build.sh);
+# Open MPI keeps mpicc/mpirun (its alternatives priority is higher).
+need+=(mpich)
 # Optional: gnuplot draws the benchmark chart; python3 runs the CPython
 # twins of the benchmarks and the interop tests (skipped when absent).
 want=(gnuplot-nox python3)
+# mpi4py for the MPI rows' CPython column: Debian's package serves Debian's
+# /usr/bin/python3, which bench/python/bench_mpi.py finds by itself.
+want+=(python3-mpi4py)
 [ "${1:-}" = "--bench" ] && need+=("${want[@]}")
 
 missing=()
