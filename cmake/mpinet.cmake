@@ -1,0 +1,27 @@
+# mpinet.cmake: the programs and tests around the "mpi" pool that need only
+# MPI itself (tests/mpi/, bench/mpi/), included at the end of CMakeLists.txt.
+# Nothing here is built when no MPI is found: the core never needs one.
+#   mpi_hello         plain MPI ring + gather (tests/mpi/hello.c)
+#   test_mpi_netns    ranks on 2-3 network-namespace "hosts" over TCP
+#   test_mpi_mpich    src/mpi and the plain MPI programs compile with MPICH
+#   bench/bench_mpi_raw  the raw MPI rows of `make bench` (bench/mpi/)
+find_package(MPI COMPONENTS C QUIET)
+if(MPI_C_FOUND)
+  # Plain MPI programs: no mproc, so they show what MPI alone does.
+  function(mp_mpi_plain_program name src)
+    add_executable(${name} ${src})
+    target_compile_definitions(${name} PRIVATE _GNU_SOURCE)
+    target_link_libraries(${name} PRIVATE MPI::MPI_C)
+  endfunction()
+  if(MP_BUILD_TESTS)
+    mp_mpi_plain_program(mpi_hello ${PROJECT_SOURCE_DIR}/tests/mpi/hello.c)
+    add_test(NAME test_mpi_netns
+      COMMAND bash ${PROJECT_SOURCE_DIR}/tests/mpi/test_netns.sh ${PROJECT_BINARY_DIR} ${PROJECT_SOURCE_DIR})
+    set_tests_properties(test_mpi_netns PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77 RUN_SERIAL ON)
+  endif()
+  if(MP_BUILD_BENCH AND EXISTS ${PROJECT_SOURCE_DIR}/bench/mpi/bench_mpi_raw.c)
+    mp_mpi_plain_program(bench_mpi_raw "${PROJECT_SOURCE_DIR}/bench/mpi/bench_mpi_raw.c;${PROJECT_SOURCE_DIR}/bench/bench_util.c")
+    target_include_directories(bench_mpi_raw PRIVATE ${PROJECT_SOURCE_DIR}/bench ${PROJECT_SOURCE_DIR}/include)
+    set_target_properties(bench_mpi_raw PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bench)
+  endif()
+endif()
