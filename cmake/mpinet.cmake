@@ -18,6 +18,9 @@ if(MPI_C_FOUND)
     add_test(NAME test_mpi_netns
       COMMAND bash ${PROJECT_SOURCE_DIR}/tests/mpi/test_netns.sh ${PROJECT_BINARY_DIR} ${PROJECT_SOURCE_DIR})
     set_tests_properties(test_mpi_netns PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77 RUN_SERIAL ON)
+    add_test(NAME test_mpi_mpich
+      COMMAND bash ${PROJECT_SOURCE_DIR}/tests/mpi/test_mpich.sh ${PROJECT_BINARY_DIR} ${PROJECT_SOURCE_DIR})
+    set_tests_properties(test_mpi_mpich PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77)
   endif()
   if(MP_BUILD_BENCH AND EXISTS ${PROJECT_SOURCE_DIR}/bench/mpi/bench_mpi_raw.c)
     mp_mpi_plain_program(bench_mpi_raw "${PROJECT_SOURCE_DIR}/bench/mpi/bench_mpi_raw.c;${PROJECT_SOURCE_DIR}/bench/bench_util.c")
