@@ -160,28 +160,36 @@ static void phase_mw(int rank, int size) {
     worker();
     return;
   }
-  int w = size - 1;
-  double ns;
-  bench_desc("mpi.mw.1_in_flight",
-             "minimal C master/worker on MPI, 2 workers, one task per message, 1 in flight per worker (raw only)");
-  ns = mw_measure(w, 1, 1, 10000);
-  bench_row("mpi.mw.1_in_flight", "tasks/s", "raw", 10000 / (ns * 1e-9));
-  bench_desc("mpi.submit_get.1e4",
-             "1e4 trivial tasks: apply_async all, then get all, 2 workers (raw: C master/worker, 8 in flight; CPython: mpi4py submit/result)");
-  ns = mw_measure(w, 8, 1, 10000);
-  bench_row("mpi.submit_get.1e4", "tasks/s", "raw", 10000 / (ns * 1e-9));
-  bench_desc("mpi.map.1e5_ints.chunk1",
-             "map of 1e5 ints, chunksize 1, 2 workers (raw: C master/worker, 8 in flight)");
-  ns = mw_measure(w, 8, 1, 100000);
-  bench_row("mpi.map.1e5_ints.chunk1", "items/s", "raw", 100000 / (ns * 1e-9));
-  bench_desc("mpi.map.1e5_ints.chunk100",
-             "map of 1e5 ints, chunksize 100, 2 workers (raw: C master/worker, 100 items per message, 2 in flight)");
-  ns = mw_measure(w, 2, 100, 100000);
-  bench_row("mpi.map.1e5_ints.chunk100", "items/s", "raw", 100000 / (ns * 1e-9));
-  bench_desc("mpi.mw.map.1e7_ints",
-             "map of 1e7 ints across 2 serving ranks (raw: C master/worker, 1e4 ints per message, 2 in flight)");
-  ns = mw_measure(w, 2, 10000, 10000000);
-  bench_row("mpi.mw.map.1e7_ints", "ms", "raw", ns / 1e6);
+  /* Each row: one master/worker configuration; rows in a unit per second
+   * report items per second, the "ms" row the time of one whole map. */
+  static const struct {
+    const char *id, *unit, *desc;
+    int inflight, per_msg;
+    long n;
+  } rows[] = {
+      {"mpi.mw.1_in_flight", "tasks/s",
+       "minimal C master/worker on MPI, 2 workers, one task per message, 1 in flight per worker (raw only)",
+       1, 1, 10000},
+      {"mpi.submit_get.1e4", "tasks/s",
+       "1e4 trivial tasks: apply_async all, then get all, 2 workers (raw: C master/worker, 8 in flight; CPython: mpi4py submit/result)",
+       8, 1, 10000},
+      {"mpi.map.1e5_ints.chunk1", "items/s",
+       "map of 1e5 ints, chunksize 1, 2 workers (raw: C master/worker, 8 in flight)",
+       8, 1, 100000},
+      {"mpi.map.1e5_ints.chunk100", "items/s",
+       "map of 1e5 ints, chunksize 100, 2 workers (raw: C master/worker, 100 items per message, 2 in flight)",
+       2, 100, 100000},
+      {"mpi.mw.map.1e7_ints", "ms",
+       "map of 1e7 ints across 2 serving ranks (raw: C master/worker, 1e4 ints per message, 2 in flight)",
+       2, 10000, 10000000},
+  };
+  for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+    double ns = mw_measure(size - 1, rows[i].inflight, rows[i].per_msg, rows[i].n);
+    int per_s = strcmp(rows[i].unit, "ms") != 0;
+    bench_desc(rows[i].id, rows[i].desc);
+    bench_row(rows[i].id, rows[i].unit, "raw",
+              per_s ? (double)rows[i].n / (ns * 1e-9) : ns / 1e6);
+  }
   for (int r = 1; r < size; r++)
     MPI_Send(NULL, 0, MPI_INT, r, TAG_STOP, MPI_COMM_WORLD);
 }
