@@ -3,7 +3,9 @@
  * named as CPython names them, watched through their sentinel (a pidfd; an
  * eventfd for a thread) by the result thread, killed through it, reaped by
  * join. Fork and thread workers run on this very pool object; spawn and
- * forkserver workers rebuild a view of it (methods.c). */
+ * forkserver workers rebuild a view of it (methods.c). A backend's workers
+ * are proxy threads (pool_backend.h); killing one asks the backend to stop
+ * its chunk. */
 #include <stdio.h>
 #include <string.h>
 
@@ -32,6 +34,11 @@ static void set_name(mp_pool *p, mp_process *proc) {
   if (strncmp(name, "Process", 7) != 0)
     return;
   char buf[sizeof p->workers[0].name];
+  if (p->backend) { /* a proxy thread: the backend's name for its workers */
+    snprintf(buf, sizeof buf, "%s%s", p->backend->worker_prefix, name + 7);
+    mp_process_set_name(proc, buf);
+    return;
+  }
   snprintf(buf, sizeof buf, "%s%s%s", prefix[p->method], name + 7,
            p->method == POOL__M_THREAD ? " (worker)" : "");
   mp_process_set_name(proc, buf);
@@ -39,8 +46,10 @@ static void set_name(mp_pool *p, mp_process *proc) {
 
 int pool__spawn(mp_pool *p, int w) {
   pool__worker *wk = &p->workers[w];
+  /* A backend's proxies are threads running the worker loop. */
   mp_process_opts po = {.daemon = MP_DAEMON_YES,
-                        .start_method = pool__method_name(p->method)};
+                        .start_method = p->backend ? MP_START_THREAD
+                                                   : pool__method_name(p->method)};
   mp_process *proc;
   if (p->exec_fns) {
     proc = pool__exec_process(p, w, &po);
@@ -65,7 +74,9 @@ int pool__spawn(mp_pool *p, int w) {
 }
 
 void pool__kill(mp_pool *p, int w) {
-  if (p->workers[w].proc)
+  if (p->backend)
+    p->backend->stop(p->bstate, w);
+  else if (p->workers[w].proc)
     mp_process_kill(p->workers[w].proc);
 }
 

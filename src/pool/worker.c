@@ -192,6 +192,108 @@ static void fail_stale(wctx *c, const pool__cell *t) {
          (int32_t)t->count, NULL, 0);
 }
 
+/* ---- A backend's proxy (pool_backend.h) ------------------------------------------ */
+
+typedef struct bchunk {
+  wctx *c;
+  const pool__cell *t;
+} bchunk;
+
+static const void *core_input(const mp__pool_chunk *v, size_t k, size_t *len) {
+  const bchunk *b = v->impl;
+  const pool__cell *t = b->t;
+  char *abase = b->c->p->abase;
+  *len = 0;
+  if (k >= t->count)
+    return NULL;
+  if (t->in_kind == POOL__IN_FIXED) {
+    *len = t->in_size;
+    return abase + t->in_off + k * t->in_size;
+  }
+  if (t->in_kind == POOL__IN_INLINE) {
+    *len = t->in_size;
+    return t->inl;
+  }
+  const pool__iov *e = (const pool__iov *)(abase + t->in_off) + k;
+  *len = e->len;
+  return abase + e->off;
+}
+
+static void *core_output(const mp__pool_chunk *v, size_t k) {
+  const bchunk *b = v->impl;
+  const pool__cell *t = b->t;
+  if (t->out_kind != POOL__OUT_FIXED || k >= t->count)
+    return NULL;
+  return b->c->p->abase + t->out_off + k * t->out_size;
+}
+
+static void core_post_result(const mp__pool_chunk *v, size_t k,
+                             const void *data, size_t len) {
+  const bchunk *b = v->impl;
+  const pool__cell *t = b->t;
+  if (t->out_kind == POOL__OUT_FIXED || k >= t->count)
+    return;
+  post(b->c, POOL__REC_RESULT, k + 1 == t->count ? POOL__F_LAST : 0, t->token,
+       t->first + k, 0, data, len);
+  POOL__STORE(&b->c->slot->progress, (uint32_t)k + 1);
+}
+
+static void core_post_error(const mp__pool_chunk *v, size_t k,
+                            const mp_error *e) {
+  const bchunk *b = v->impl;
+  const pool__cell *t = b->t;
+  if (k >= t->count)
+    return;
+  const bool fixed_out = t->out_kind == POOL__OUT_FIXED;
+  struct {
+    pool__rec_err h;
+    char msg[MP_ERROR_MESSAGE_MAX];
+  } buf = {.h = {e->code, e->signo, e->status, 0}};
+  size_t n = strnlen(e->message, sizeof e->message);
+  memcpy(buf.msg, e->message, n);
+  unsigned last = k + 1 == t->count && !fixed_out ? POOL__F_LAST : 0;
+  post(b->c, POOL__REC_ERROR, last | POOL__F_CODE, t->token, t->first + k,
+       e->status, &buf, sizeof buf.h + n);
+  if (!fixed_out)
+    POOL__STORE(&b->c->slot->progress, (uint32_t)k + 1);
+}
+
+static void core_set_progress(const mp__pool_chunk *v, size_t done) {
+  const bchunk *b = v->impl;
+  POOL__STORE(&b->c->slot->progress, (uint32_t)done);
+}
+
+const mp__pool_core pool__core = {
+    .input = core_input, .output = core_output,
+    .post_result = core_post_result, .post_error = core_post_error,
+    .set_progress = core_set_progress, .fnref_make = mp__fnref_make,
+    .fnref_resolve = mp__fnref_resolve};
+
+/* The proxy's run_chunk: the backend runs the chunk elsewhere. */
+static int backend_chunk(wctx *c) {
+  mp_pool *p = c->p;
+  pool__slot *s = c->slot;
+  const pool__cell t = s->task;
+  if (t.fn >= POOL__LOAD(&p->fntab->n)) {
+    fail_stale(c, &t);
+    POOL__STORE(&s->seq, 0);
+    return 0;
+  }
+  bchunk b = {c, &t};
+  const bool fixed_in = t.in_kind == POOL__IN_FIXED || t.in_kind == POOL__IN_INLINE;
+  const bool fixed_out = t.out_kind == POOL__OUT_FIXED;
+  mp__pool_chunk v = {.fn = p->fntab->refs[t.fn], .token = t.token,
+                      .first = t.first, .count = t.count,
+                      .in_size = fixed_in ? t.in_size : 0,
+                      .out_size = fixed_out ? t.out_size : 0, .impl = &b};
+  int rc = p->backend->run(p->bstate, c->w, &v);
+  if (fixed_out)
+    post(c, POOL__REC_DONE, POOL__F_LAST, t.token, t.first, (int32_t)t.count,
+         NULL, 0);
+  POOL__STORE(&s->seq, 0);
+  return rc;
+}
+
 static void run_chunk(wctx *c) {
   mp_pool *p = c->p;
   pool__slot *s = c->slot;
@@ -285,6 +387,16 @@ int pool__worker_main(mp_pool *p, int w) {
   /* A replacement is forked by the result thread, which blocks every
    * signal: run tasks with the mask of the thread that made the pool. */
   pthread_sigmask(SIG_SETMASK, &p->sigmask, NULL);
+  if (p->backend) { /* a proxy: the initializer and limits apply remotely */
+    POOL__STORE(&c.slot->state, POOL__W_READY);
+    while (get_work(&c))
+      if (backend_chunk(&c) == MP__POOL_SLOT_GONE) {
+        POOL__STORE(&c.slot->state, POOL__W_GONE);
+        break;
+      }
+    mp__free(c.scratch);
+    return 0;
+  }
   if (p->opts.initializer) {
     int r = p->opts.initializer(p->opts.initarg);
     if (r != 0) {
