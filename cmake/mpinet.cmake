@@ -4,6 +4,7 @@
 #   mpi_hello         plain MPI ring + gather (tests/mpi/hello.c)
 #   test_mpi_netns    ranks on 2-3 network-namespace "hosts" over TCP
 #   test_mpi_mpich    src/mpi and the plain MPI programs compile with MPICH
+#   kill_prog         the map tests/mpi/kill_rank.sh SIGKILLs a rank of
 #   bench/bench_mpi_raw  the raw MPI rows of `make bench` (bench/mpi/)
 find_package(MPI COMPONENTS C QUIET)
 if(MPI_C_FOUND)
@@ -21,6 +22,12 @@ if(MPI_C_FOUND)
     add_test(NAME test_mpi_mpich
       COMMAND bash ${PROJECT_SOURCE_DIR}/tests/mpi/test_mpich.sh ${PROJECT_BINARY_DIR} ${PROJECT_SOURCE_DIR})
     set_tests_properties(test_mpi_mpich PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77)
+  endif()
+  # Programs on mproc's MPI library (A1's mproc_mpi target), once it exists.
+  if(MP_BUILD_TESTS AND TARGET mproc_mpi)
+    add_executable(kill_prog ${PROJECT_SOURCE_DIR}/tests/mpi/kill_prog.c)
+    target_compile_definitions(kill_prog PRIVATE _GNU_SOURCE)
+    target_link_libraries(kill_prog PRIVATE mproc_mpi mproc MPI::MPI_C)
   endif()
   if(MP_BUILD_BENCH AND EXISTS ${PROJECT_SOURCE_DIR}/bench/mpi/bench_mpi_raw.c)
     mp_mpi_plain_program(bench_mpi_raw "${PROJECT_SOURCE_DIR}/bench/mpi/bench_mpi_raw.c;${PROJECT_SOURCE_DIR}/bench/mpi/bench_mpi_util.c;${PROJECT_SOURCE_DIR}/bench/bench_util.c")
