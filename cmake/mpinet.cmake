@@ -6,6 +6,7 @@
 #   test_mpi_mpich    src/mpi and the plain MPI programs compile with MPICH
 #   kill_prog         the map tests/mpi/kill_rank.sh SIGKILLs a rank of
 #   bench/bench_mpi_raw  the raw MPI rows of `make bench` (bench/mpi/)
+#   bench/bench_mpi_pool the "mpi" pool's rows (needs mproc_mpi)
 find_package(MPI COMPONENTS C QUIET)
 if(MPI_C_FOUND)
   # Plain MPI programs: no mproc, so they show what MPI alone does.
@@ -33,6 +34,14 @@ if(MPI_C_FOUND)
     mp_mpi_plain_program(bench_mpi_raw "${PROJECT_SOURCE_DIR}/bench/mpi/bench_mpi_raw.c;${PROJECT_SOURCE_DIR}/bench/mpi/bench_mpi_util.c;${PROJECT_SOURCE_DIR}/bench/bench_util.c")
     target_include_directories(bench_mpi_raw PRIVATE ${PROJECT_SOURCE_DIR}/bench ${PROJECT_SOURCE_DIR}/bench/mpi)
     target_link_libraries(bench_mpi_raw PRIVATE mproc)   # bench_util.c names errors
+    if(TARGET mproc_mpi)
+      add_executable(bench_mpi_pool ${PROJECT_SOURCE_DIR}/bench/mpi/bench_mpi_pool.c
+        ${PROJECT_SOURCE_DIR}/bench/mpi/bench_mpi_util.c ${PROJECT_SOURCE_DIR}/bench/bench_util.c)
+      target_compile_definitions(bench_mpi_pool PRIVATE _GNU_SOURCE)
+      target_include_directories(bench_mpi_pool PRIVATE ${PROJECT_SOURCE_DIR}/bench ${PROJECT_SOURCE_DIR}/bench/mpi)
+      target_link_libraries(bench_mpi_pool PRIVATE mproc_mpi mproc MPI::MPI_C)
+      set_target_properties(bench_mpi_pool PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bench)
+    endif()
     set_target_properties(bench_mpi_raw PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bench)
   endif()
 endif()
