@@ -34,13 +34,15 @@ hello() {
 hello 2 2
 hello 3 5
 
-if [ -x "$build/test_mpi_pool" ]; then
-  bash "$netns" -H 3 -n 3 -t 300 "$build/test_mpi_pool"
+suite="$build/tests/mpi/test_mpi_pool"
+[ -x "$suite" ] || suite="$build/test_mpi_pool"
+if [ -x "$suite" ]; then
+  bash "$netns" -H 3 -n 3 -t 240 "$suite"
   rc=$?
   if [ $rc -eq 0 ]; then echo "ok: test_mpi_pool on 3 hosts"
   else echo "FAIL: test_mpi_pool on 3 hosts: exit $rc"; fail=1; fi
 else
-  echo "note: $build/test_mpi_pool not built: the pool suite was not run across hosts"
+  echo "note: test_mpi_pool not built: the pool suite was not run across hosts"
 fi
 ex="$build/examples/mpi_pool"
 if [ -x "$ex" ] && [ -f "$src/examples/mpi_pool.expected" ]; then
