@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# kill_rank.sh BUILD SRC [ROUNDS]: SIGKILL of a serving rank in the middle
-# of a map on the "mpi" pool, many rounds (default 20), with the program
-# tests/mpi/kill_prog.c (3 ranks, run through tests/mpi/run.sh):
+# kill_rank.sh BUILD SRC [ROUNDS] [netns]: SIGKILL of a serving rank in the
+# middle of a map on the "mpi" pool, many rounds (default 20), with the
+# program tests/mpi/kill_prog.c (3 ranks, run through tests/mpi/run.sh on
+# shared memory; with "netns", on 3 namespace hosts over TCP through
+# tests/mpi/netns.sh):
 #
 # - under `mpirun --enable-recovery` (ROUNDS rounds): rank 0 must finish
 #   the map and print "verdict pass": every item correct or failed with
@@ -17,7 +19,7 @@
 # Prints one line per round and a summary; exits 1 when a round failed,
 # 77 when mpirun or the program is missing.
 set -u
-build="${1:?build dir}"; src="${2:?source dir}"; rounds="${3:-20}"
+build="${1:?build dir}"; src="${2:?source dir}"; rounds="${3:-20}"; where="${4:-local}"
 prog="$build/kill_prog"
 run="$src/tests/mpi/run.sh"
 command -v mpirun >/dev/null || { echo "kill_rank: SKIP: mpirun not installed"; exit 77; }
@@ -44,8 +46,13 @@ round() {
   local n="$1" mode="$2" marker="mpkill-$$-$1" opts=() victim pid t0 rc left
   dir="$work/$n"; mkdir -p "$dir"
   [ "$mode" = recovery ] && opts=(--enable-recovery)
-  MP_KILL_DIR="$dir" MP_MPI_WATCHDOG=90 bash "$run" "$ranks" - "${opts[@]}" -- \
-    "$prog" "$items" "$marker" >"$dir/out" 2>"$dir/err" &
+  if [ "$where" = netns ]; then
+    MP_KILL_DIR="$dir" bash "$src/tests/mpi/netns.sh" -H 3 -n "$ranks" -t 90 \
+      ${opts:+-o "${opts[0]}"} -- "$prog" "$items" "$marker" >"$dir/out" 2>"$dir/err" &
+  else
+    MP_KILL_DIR="$dir" MP_MPI_WATCHDOG=90 bash "$run" "$ranks" - "${opts[@]}" -- \
+      "$prog" "$items" "$marker" >"$dir/out" 2>"$dir/err" &
+  fi
   job=$!
   if ! wait_for 30 started_any; then
     echo "round $n $mode: FAIL: no serving rank started a task in 30 s"; sed 's/^/    /' "$dir/out" "$dir/err"
@@ -73,6 +80,8 @@ round() {
   else
     [ "$secs" -gt 15000 ] && why="mpirun took ${secs} ms to end after the kill"
   fi
+  # netns.sh kills what outlives mpirun in its namespaces, and says so.
+  grep -q '^netns: left behind' "$dir/err" && why="${why:+$why; }$(grep -A5 '^netns: left behind' "$dir/err" | tr '\n' ' ')"
   sleep 0.5
   if ! wait_for 5 test -z "$(leftovers "$marker")"; then
     left="$(leftovers "$marker")"
@@ -91,5 +100,5 @@ round() {
 aborts=$(( rounds / 4 > 2 ? rounds / 4 : 2 ))
 for i in $(seq 1 "$rounds"); do round "$i" recovery; done
 for i in $(seq 1 "$aborts"); do round "a$i" abort; done
-echo "kill_rank: $rounds rounds with --enable-recovery, $aborts without: $fails failed"
+echo "kill_rank ($where): $rounds rounds with --enable-recovery, $aborts without: $fails failed"
 [ "$fails" -eq 0 ]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# netns.sh [-H HOSTS] [-n RANKS] [-t SECONDS] [--] PROG ARGS...: runs PROG
+# netns.sh [-H HOSTS] [-n RANKS] [-t SECONDS] [-o MPIRUN-OPTION]... [--] PROG ARGS...: runs PROG
 # under Open MPI with its ranks spread over HOSTS (2 or 3, default 3) Linux
 # network namespaces on this machine — a model of separate hosts:
 #
@@ -15,17 +15,19 @@
 # Ranks map round-robin over hosts (--map-by node): rank 0 on host 1.
 #
 # Exits with PROG's status (mpirun's), 124 when the watchdog (-t, default 90 s)
-# fired, 77 when namespaces cannot be made here (not root, no `ip`, no veth
+# fired, 3 when mpirun succeeded but a process of the run outlived it by 3 s
+# (named on stderr: "netns: left behind"), 77 when namespaces cannot be made here (not root, no `ip`, no veth
 # or bridge support) or mpirun is absent. The namespaces are deleted on every
 # exit (trap), and any process still inside them is killed first.
 set -u
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-hosts=3 ranks="" secs=90
+hosts=3 ranks="" secs=90 mpiopts=()
 while [ $# -gt 0 ]; do
   case "$1" in
     -H) hosts="$2"; shift 2 ;;
     -n) ranks="$2"; shift 2 ;;
     -t) secs="$2"; shift 2 ;;
+    -o) mpiopts+=("$2"); shift 2 ;;   # e.g. -o --enable-recovery
     --) shift; break ;;
     *) break ;;
   esac
@@ -98,7 +100,20 @@ export OMPI_MCA_mpi_yield_when_idle=1
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 echo "netns: $hosts hosts ($MP_NETNS_MAP), $ranks ranks: $*" >&2
 timeout -k 5 "$secs" ip netns exec "${tag}-1" \
-  mpirun --hostfile "$hostfile" --map-by node -n "$ranks" "$@"
+  mpirun --hostfile "$hostfile" --map-by node "${mpiopts[@]}" -n "$ranks" "$@"
 rc=$?
 [ $rc -eq 124 ] && echo "netns: watchdog: mpirun still running after $secs s" >&2
+# Nothing of the run may outlive mpirun: give dying processes 3 s, then
+# name what is left (the cleanup kills it) and fail a run that passed.
+left=""
+for _ in $(seq 1 30); do
+  left="$(for ns in "${made[@]}"; do ip netns pids "$ns" 2>/dev/null; done)"
+  [ -z "$left" ] && break
+  sleep 0.1
+done
+if [ -n "$left" ]; then
+  echo "netns: left behind after mpirun ended:" >&2
+  for pid in $left; do echo "  $pid $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" >&2; done
+  [ $rc -eq 0 ] && rc=3
+fi
 exit $rc
