@@ -52,6 +52,9 @@ typedef struct mp__pool_core {
   /* Function references (context/fnref.c). */
   int (*fnref_make)(const void *fn, mp__fnref *ref);
   int (*fnref_resolve)(const mp__fnref *ref, void **fn);
+  /* Records the calling thread's last error (mp_last_error); returns code. */
+  int (*error_record)(int code, const char *fmt, ...)
+      __attribute__((format(printf, 2, 3)));
 } mp__pool_core;
 
 /* What run() returns when the slot's remote end is gone for good: every

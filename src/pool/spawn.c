@@ -51,9 +51,9 @@ int pool__spawn(mp_pool *p, int w) {
                         .start_method = p->backend ? MP_START_THREAD
                                                    : pool__method_name(p->method)};
   mp_process *proc;
-  if (p->exec_fns) {
+  if (p->exec_fns && !p->backend) {
     proc = pool__exec_process(p, w, &po);
-  } else { /* fork and thread: the worker uses this very pool object */
+  } else { /* fork, thread, proxies: the worker uses this very pool object */
     worker_arg a = {p, w};
     proc = mp_process_new(worker_target, &a, sizeof a, &po);
   }

@@ -267,7 +267,8 @@ const mp__pool_core pool__core = {
     .input = core_input, .output = core_output,
     .post_result = core_post_result, .post_error = core_post_error,
     .set_progress = core_set_progress, .fnref_make = mp__fnref_make,
-    .fnref_resolve = mp__fnref_resolve};
+    .fnref_resolve = mp__fnref_resolve,
+    .error_record = mp__error_record};
 
 /* The proxy's run_chunk: the backend runs the chunk elsewhere. */
 static int backend_chunk(wctx *c) {

@@ -1,0 +1,444 @@
+/* serve.c: what a serving rank (rank > 0) does from mp_mpi_init until it
+ * exits: it keeps one local fork pool per pool of rank 0 that gave it slots
+ * (as many workers as slots, with the pool's initializer and limits), runs
+ * each CHUNK there as one map, and answers with one RESULT per chunk. The
+ * local pool is what isolates crashes: a task that segfaults or overruns
+ * its time limit fails alone (MP_EWORKERDIED, MP_ETIMEOUT come back as that
+ * item's error) and the rank goes on.
+ *
+ * Only the main thread calls MPI. It polls rank 0's messages and the local
+ * completions (the local pools' callbacks queue them and signal a condition
+ * variable), beats every 100 ms, and leaves when told to stop, or when rank
+ * 0 has been silent too long (it died under --enable-recovery, where
+ * nothing else would end us). */
+#include <mpi.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mpi_internal.h"
+
+typedef struct lpool {
+  struct lpool *next;
+  uint32_t id;
+  mp_pool *pool;       /* NULL when it could not start: */
+  mp_error err;        /* why, for each of its chunks */
+  void *initarg;
+} lpool;
+
+typedef struct ljob {
+  struct ljob *next;
+  uint64_t id;
+  uint32_t pool, count;
+  uint64_t out_size;
+  mp_result *r;
+} ljob;
+
+static struct {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  ljob *done;          /* finished local jobs, from the callbacks */
+  lpool *pools;
+  size_t running;      /* local jobs not yet answered */
+} S = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static void on_done(mp_result *r, void *ctx) {
+  ljob *j = ctx;
+  pthread_mutex_lock(&S.mu);
+  j->r = r;
+  j->next = S.done;
+  S.done = j;
+  pthread_cond_signal(&S.cv);
+  pthread_mutex_unlock(&S.mu);
+}
+
+static lpool *find_pool(uint32_t id) {
+  for (lpool *p = S.pools; p; p = p->next)
+    if (p->id == id)
+      return p;
+  return NULL;
+}
+
+/* ---- Answers -------------------------------------------------------------------- */
+
+static void send_to_0(int tag, const void *buf, size_t len) {
+  if (len > INT32_MAX ||
+      MPI_Send(buf, (int)len, MPI_BYTE, 0, tag, MPI_COMM_WORLD) != MPI_SUCCESS) {
+    mpiw_log("cannot send to rank 0: leaving");
+    _exit(1); /* rank 0 is gone; our local pools' workers die with us */
+  }
+}
+
+/* A growing message buffer. */
+typedef struct mbuf {
+  char *p;
+  size_t len, cap;
+  bool oom;
+} mbuf;
+
+static void *mb_add(mbuf *b, size_t n) {
+  if (b->oom)
+    return NULL;
+  if (b->len + n > b->cap) {
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + n)
+      cap *= 2;
+    char *q = realloc(b->p, cap);
+    if (!q) {
+      b->oom = true;
+      return NULL;
+    }
+    b->p = q;
+    b->cap = cap;
+  }
+  void *at = b->p + b->len;
+  memset(at, 0, n);
+  b->len += n;
+  return at;
+}
+
+static void mb_item(mbuf *b, uint32_t k, const mp_error *e, const void *data,
+                    size_t len) {
+  char msg[MP_ERROR_MESSAGE_MAX + 32];
+  mpiw_item it = {.k = k};
+  if (e) { /* name this rank in what the user will read */
+    it.code = e->code;
+    it.signo = e->signo;
+    it.status = e->status;
+    int n = snprintf(msg, sizeof msg, "on MPI rank %d: %s", mpiw_g.rank, e->message);
+    data = msg;
+    len = n < 0 ? 0 : (size_t)n < MP_ERROR_MESSAGE_MAX ? (size_t)n : MP_ERROR_MESSAGE_MAX - 1;
+  }
+  it.len = len;
+  char *h = mb_add(b, sizeof it + MPIW_PAD8(len)); /* one piece: mb_add moves */
+  if (h) {
+    memcpy(h, &it, sizeof it);
+    if (len)
+      memcpy(h + sizeof it, data, len);
+  }
+}
+
+/* Answers a chunk whose items all failed with e. */
+static void answer_failed(const mpiw_chunk *c, const mp_error *e) {
+  mbuf b = {0};
+  mpiw_result *h = mb_add(&b, sizeof *h);
+  if (h)
+    *h = (mpiw_result){MPIW_MAGIC, c->pool, c->id, c->count, c->count, c->out_size};
+  if (c->out_size)
+    mb_add(&b, (size_t)c->count * c->out_size);
+  for (uint32_t k = 0; k < c->count; k++)
+    mb_item(&b, k, e, NULL, 0);
+  if (!b.oom)
+    send_to_0(MPIW_RESULT, b.p, b.len);
+  free(b.p);
+}
+
+static void answer_job(ljob *j) {
+  /* The callback that queued it may still be returning: ready first. */
+  mp_result_wait(j->r, MP_FOREVER);
+  mbuf b = {0};
+  mpiw_result *h = mb_add(&b, sizeof *h);
+  if (h)
+    *h = (mpiw_result){MPIW_MAGIC, j->pool, j->id, j->count, 0, j->out_size};
+  size_t outs = b.len;
+  if (j->out_size)
+    mb_add(&b, (size_t)j->count * j->out_size);
+  uint32_t nitems = 0;
+  for (uint32_t k = 0; k < j->count && !b.oom; k++) {
+    const void *data = NULL;
+    size_t len = 0;
+    int rc = mp_result_item(j->r, k, &data, &len);
+    if (rc == 0 && j->out_size) {
+      memcpy(b.p + outs + (size_t)k * j->out_size, data,
+             len < j->out_size ? len : j->out_size);
+      continue;
+    }
+    const mp_error *e = rc ? mp_result_item_error(j->r, k) : NULL;
+    mp_error fallback;
+    if (rc && !e) {
+      mp_error_set(&fallback, rc, 0, -1, "%s", mp_strerror(rc));
+      e = &fallback;
+    }
+    mb_item(&b, k, e, data, len);
+    nitems++;
+  }
+  if (!b.oom) {
+    ((mpiw_result *)b.p)->nitems = nitems;
+    send_to_0(MPIW_RESULT, b.p, b.len);
+  } else {
+    mp_error e;
+    mpiw_chunk c = {.pool = j->pool, .id = j->id, .count = j->count,
+                    .out_size = j->out_size};
+    mp_error_set(&e, -ENOMEM, 0, -1, "no memory for the results");
+    answer_failed(&c, &e);
+  }
+  free(b.p);
+  mp_result_free(j->r);
+  free(j);
+}
+
+/* ---- Messages from rank 0 ------------------------------------------------------------ */
+
+static void on_open(const char *buf, size_t len) {
+  mpiw_open o;
+  if (len < sizeof o)
+    return;
+  memcpy(&o, buf, sizeof o);
+  if (o.magic != MPIW_MAGIC || o.initarg_len != len - sizeof o || o.nlocal <= 0 ||
+      o.nlocal > 4096 || find_pool(o.pool))
+    return;
+  lpool *lp = calloc(1, sizeof *lp);
+  if (!lp)
+    return;
+  lp->id = o.pool;
+  mp_pool_opts po = {.processes = o.nlocal, .start_method = MP_START_FORK,
+                     .maxtasksperchild = o.maxtasks,
+                     .max_memory_per_child = o.max_memory,
+                     .task_timeout = o.task_timeout, .initarg_len = o.initarg_len};
+  void *init = NULL;
+  if (o.initarg_len && !(lp->initarg = malloc(o.initarg_len))) {
+    mp_error_set(&lp->err, -ENOMEM, 0, -1, "no memory for the initializer's argument");
+  } else if (o.has_init && mpiw_g.core->fnref_resolve(&o.init, &init) != 0) {
+    mp_error_set(&lp->err, MP_ESTALE, 0, -1, "the pool's initializer is not in "
+                 "this rank's program (another build?)");
+  } else {
+    if (o.initarg_len)
+      memcpy(lp->initarg, buf + sizeof o, o.initarg_len);
+    po.initializer = (int (*)(void *))init;
+    po.initarg = lp->initarg;
+    if (!(lp->pool = mp_pool_new(&po)))
+      mp_error_set(&lp->err, mp_errno_code(errno), 0, -1,
+                   "cannot start a local pool of %d workers: %s", o.nlocal,
+                   mp_strerror(mp_errno_code(errno)));
+  }
+  lp->next = S.pools;
+  S.pools = lp;
+}
+
+static void end_pool(lpool *lp) {
+  mp_pool_free(lp->pool); /* terminates: callbacks answer what was running */
+  free(lp->initarg);
+  free(lp);
+}
+
+static void on_end(const char *buf, size_t len) {
+  mpiw_end m;
+  if (len < sizeof m)
+    return;
+  memcpy(&m, buf, sizeof m);
+  for (lpool **pp = &S.pools; *pp; pp = &(*pp)->next) {
+    if ((*pp)->id == m.pool && m.magic == MPIW_MAGIC) {
+      lpool *lp = *pp;
+      *pp = lp->next;
+      end_pool(lp);
+      return;
+    }
+  }
+}
+
+static void on_chunk(const char *buf, size_t len) {
+  mpiw_chunk c;
+  if (len < sizeof c)
+    return;
+  memcpy(&c, buf, sizeof c);
+  if (c.magic != MPIW_MAGIC)
+    return;
+  const char *p = buf + sizeof c;
+  size_t left = len - sizeof c, n = c.count;
+  mp_error e;
+  /* The inputs, checked against the message's size. */
+  struct iovec *iov = NULL;
+  bool ok = n > 0 && n <= UINT32_MAX;
+  if (ok && c.in_size) {
+    ok = left / c.in_size >= n;
+  } else if (ok) {
+    ok = left / sizeof(uint64_t) >= n;
+    const uint64_t *lens = (const uint64_t *)p;
+    const char *d = p + n * sizeof(uint64_t);
+    size_t have = ok ? left - n * sizeof(uint64_t) : 0;
+    if (ok && !(iov = malloc(n * sizeof *iov))) {
+      mp_error_set(&e, -ENOMEM, 0, -1, "no memory for %zu items", n);
+      answer_failed(&c, &e);
+      return;
+    }
+    for (size_t k = 0; ok && k < n; k++) {
+      uint64_t l;
+      memcpy(&l, lens + k, sizeof l);
+      if (l > have) {
+        ok = false;
+        break;
+      }
+      iov[k] = (struct iovec){(void *)d, (size_t)l};
+      d += l;
+      have -= l;
+    }
+  }
+  if (!ok || (c.out_size && !c.in_size)) {
+    free(iov);
+    if (n > 0 && n <= UINT32_MAX) {
+      mp_error_set(&e, MP_EPROTO, 0, -1, "a malformed chunk message");
+      answer_failed(&c, &e);
+    }
+    return;
+  }
+  lpool *lp = find_pool(c.pool);
+  void *fn = NULL;
+  if (!lp) {
+    mp_error_set(&e, MP_EPROTO, 0, -1, "no pool %u here", c.pool);
+  } else if (!lp->pool) {
+    e = lp->err;
+  } else if (mpiw_g.core->fnref_resolve(&c.fn, &fn) != 0) {
+    mp_error_set(&e, MP_ESTALE, 0, -1, "the task function is not in this "
+                 "rank's program (another build?)");
+  }
+  if (!lp || !lp->pool || !fn) {
+    free(iov);
+    answer_failed(&c, &e);
+    return;
+  }
+  ljob *j = calloc(1, sizeof *j);
+  if (!j) {
+    free(iov);
+    mp_error_set(&e, -ENOMEM, 0, -1, "no memory for a chunk");
+    answer_failed(&c, &e);
+    return;
+  }
+  *j = (ljob){.id = c.id, .pool = c.pool, .count = c.count, .out_size = c.out_size};
+  mp_call_opts co = {.callback = on_done, .error_callback = on_done, .ctx = j};
+  mp_result *r;
+  if (c.out_size) {
+    r = mp_pool_map_async(lp->pool, (mp_task_fn)fn, p, n, c.in_size, NULL,
+                          c.out_size, &co);
+  } else if (c.in_size) { /* fixed inputs, results of any size (imap) */
+    if ((iov = malloc(n * sizeof *iov)))
+      for (size_t k = 0; k < n; k++)
+        iov[k] = (struct iovec){(void *)(p + k * c.in_size), c.in_size};
+    r = iov ? mp_pool_map_bytes_async(lp->pool, (mp_task_fn)fn, iov, n, &co) : NULL;
+  } else {
+    r = mp_pool_map_bytes_async(lp->pool, (mp_task_fn)fn, iov, n, &co);
+  }
+  free(iov);
+  if (!r) {
+    int code = mp_errno_code(errno ? errno : ENOMEM);
+    free(j);
+    mp_error_set(&e, code, 0, -1, "the local pool refused the chunk: %s",
+                 mp_strerror(code));
+    answer_failed(&c, &e);
+    return;
+  }
+  S.running++;
+}
+
+_Noreturn static void leave(int code) {
+  while (S.pools) {
+    lpool *lp = S.pools;
+    S.pools = lp->next;
+    end_pool(lp);
+  }
+  if (code == 0) {
+    MPI_Finalize();
+    exit(0);
+  }
+  _exit(code);
+}
+
+/* Handles what rank 0 sent; returns whether anything came. */
+static bool receive(int64_t *heard) {
+  bool any = false;
+  for (int i = 0; i < 64; i++) {
+    int flag = 0, n = 0;
+    MPI_Status st;
+    if (MPI_Iprobe(0, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, &st) != MPI_SUCCESS) {
+      mpiw_log("cannot reach rank 0: leaving");
+      leave(1);
+    }
+    if (!flag)
+      break;
+    MPI_Get_count(&st, MPI_BYTE, &n);
+    char *buf = malloc(n > 0 ? (size_t)n : 1);
+    if (!buf)
+      break;
+    if (MPI_Recv(buf, n, MPI_BYTE, 0, st.MPI_TAG, MPI_COMM_WORLD,
+                 MPI_STATUS_IGNORE) != MPI_SUCCESS) {
+      free(buf);
+      mpiw_log("cannot receive from rank 0: leaving");
+      leave(1);
+    }
+    *heard = mpiw_now_ns();
+    any = true;
+    size_t len = (size_t)n;
+    switch (st.MPI_TAG) {
+    case MPIW_OPEN:
+      on_open(buf, len);
+      break;
+    case MPIW_CHUNK:
+      on_chunk(buf, len);
+      break;
+    case MPIW_END:
+      on_end(buf, len);
+      break;
+    case MPIW_STOP:
+      free(buf);
+      leave(0);
+    default: /* BEAT */
+      break;
+    }
+    free(buf);
+  }
+  return any;
+}
+
+_Noreturn void mpiw_serve(void) {
+  int64_t heard = mpiw_now_ns(), last_beat = 0;
+  int idle = 0;
+  for (;;) {
+    bool busy = receive(&heard);
+    pthread_mutex_lock(&S.mu);
+    ljob *done = S.done;
+    S.done = NULL;
+    pthread_mutex_unlock(&S.mu);
+    for (ljob *j = done, *next; j; j = next) {
+      next = j->next;
+      S.running--;
+      answer_job(j);
+      busy = true;
+    }
+    int64_t now = mpiw_now_ns();
+    if (now - last_beat >= MPIW_BEAT_NS) {
+      static const int one = 1;
+      send_to_0(MPIW_BEAT, &one, sizeof one);
+      last_beat = now;
+    }
+    if (now - heard > 2 * mpiw_g.dead_ns) {
+      mpiw_log("no word from rank 0 for %.1f s: leaving",
+               (double)(now - heard) / 1e9);
+      leave(1);
+    }
+    if (busy) {
+      idle = 0;
+      continue;
+    }
+    if (++idle < 32) {
+      sched_yield();
+      continue;
+    }
+    /* Nap in growing steps up to 1 ms; a local completion wakes us. */
+    int64_t nap = 20000LL << (idle < 42 ? (idle - 32) / 2 : 5);
+    if (nap > 1000000)
+      nap = 1000000;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t t = (int64_t)ts.tv_nsec + nap;
+    ts.tv_sec += t / 1000000000LL;
+    ts.tv_nsec = t % 1000000000LL;
+    pthread_mutex_lock(&S.mu);
+    if (!S.done)
+      pthread_cond_timedwait(&S.cv, &S.mu, &ts);
+    pthread_mutex_unlock(&S.mu);
+  }
+}
