@@ -1,7 +1,7 @@
 /* kill_prog.c: the program tests/mpi/kill_rank.sh kills a rank of, using
  * only mproc's public API. Under `mpirun -n N kill_prog ITEMS [MARKER]`:
  *
- * - every rank first writes its pid to $MP_KILL_DIR/rank.<R>.pid (R from
+ * - every rank first writes its pid to $MP_KILL_DIR/rank.<R> (R from
  *   the launcher's environment, before mp_mpi_init), so the script knows
  *   whom to kill;
  * - rank 0 maps ITEMS ints on an "mpi" pool, chunksize 1; each task, the

@@ -61,8 +61,11 @@ round() {
   local cands=()
   for f in "$dir"/started.*; do cands+=("${f##*.}"); done
   victim="${cands[RANDOM % ${#cands[@]}]}"
-  pid="$(cat "$dir/rank.$victim.pid")"
-  kill -KILL "$pid"
+  pid="$(cat "$dir/rank.$victim" 2>/dev/null)"
+  if [ -z "$pid" ] || ! kill -KILL "$pid"; then
+    echo "round $n $mode: FAIL: rank $victim left no pid to kill ($dir/rank.$victim)"
+    kill -TERM "$job" 2>/dev/null; wait "$job"; fails=$((fails + 1)); return
+  fi
   t0=$(date +%s%N)
   if ! wait_for 60 ended; then
     echo "round $n $mode: FAIL: mpirun still running 60 s after the kill of rank $victim"
