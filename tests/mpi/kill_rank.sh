@@ -38,6 +38,15 @@ wait_for() {
   while [ "$(date +%s%N)" -lt "$end" ]; do "$@" && return 0; sleep 0.1; done
   return 1
 }
+# hung MARKER: what each process of the run is doing (for the report).
+hung() {
+  local p
+  for p in $(leftovers "$1"); do
+    ps -o pid=,ppid=,stat=,wchan:20=,args= -p "$p"
+    command -v gdb >/dev/null &&
+      timeout 20 gdb -batch -p "$p" -ex 'thread apply all bt 12' 2>/dev/null | grep -E '^(Thread|#)'
+  done
+}
 started_any() { compgen -G "$dir/started.[1-9]*" >/dev/null; }
 ended() { ! kill -0 "$job" 2>/dev/null; }
 
@@ -67,15 +76,17 @@ round() {
     kill -TERM "$job" 2>/dev/null; wait "$job"; fails=$((fails + 1)); return
   fi
   t0=$(date +%s%N)
+  local why=""
   if ! wait_for 60 ended; then
-    echo "round $n $mode: FAIL: mpirun still running 60 s after the kill of rank $victim"
+    why="mpirun still running 60 s after the kill"
+    hung "$marker" >"$dir/hung"
     kill -TERM "$job" 2>/dev/null
   fi
   wait "$job"; rc=$?
   local secs=$(( ($(date +%s%N) - t0) / 1000000 ))
   local verdict; verdict="$(grep '^kill_prog: items' "$dir/out")"
-  local why=""
-  if [ "$mode" = recovery ]; then
+  if [ -n "$why" ]; then :
+  elif [ "$mode" = recovery ]; then
     if ! grep -q 'verdict pass' <<<"$verdict"; then why="rank 0 did not pass"
     elif ! grep -qE "dead_ranks $victim verdict" <<<"$verdict"; then why="the failures do not name exactly rank $victim"
     elif grep -qE ' died 0 ' <<<"$verdict"; then why="no item failed: the kill came too late"
@@ -96,6 +107,7 @@ round() {
   else
     echo "round $n $mode: FAIL: $why (killed rank $victim, mpirun exit $rc)"
     sed 's/^/    out: /' "$dir/out"; tail -n 20 "$dir/err" | sed 's/^/    err: /'
+    [ -s "$dir/hung" ] && sed 's/^/    hung: /' "$dir/hung"
     fails=$((fails + 1))
   fi
 }
