@@ -76,6 +76,9 @@ def launch():
         return 0
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
                PYTHONPATH=os.path.dirname(os.path.abspath(__file__)))
+    ver = subprocess.run([py, "-c", "import platform, mpi4py; print(platform.python_version(), mpi4py.__version__)"],
+                         capture_output=True, text=True).stdout.split()
+    print("bench_mpi.py: the cpython column is %s (Python %s, mpi4py %s)" % (py, *ver), file=sys.stderr)
     rc = 0
     for phase, ranks in (("apply", 2), ("rest", 3)):
         sys.stdout.flush()
