@@ -64,6 +64,13 @@ if(MP_BUILD_TESTS)
       endforeach()
     endforeach()
   endforeach()
+  # Programs the scripts run (tests/mpi/mpi_*.c).
+  file(GLOB MP_MPI_HELPERS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/mpi/mpi_*.c)
+  foreach(src ${MP_MPI_HELPERS})
+    get_filename_component(name ${src} NAME_WE)
+    mp_mpi_program(${name} ${src})
+    set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tests/mpi)
+  endforeach()
   # tests/mpi/test_*.sh get the build and source dirs.
   file(GLOB MP_MPI_SCRIPTS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/mpi/test_*.sh)
   foreach(src ${MP_MPI_SCRIPTS})

@@ -693,15 +693,17 @@ int mpiw_engine_start(void) {
 void mpiw_engine_stop(void) {
   if (!E.started)
     return;
-  static const char stop[8] = "stop";
   pthread_mutex_lock(&E.mu);
+  /* After a loss the serving ranks must not wait in MPI_Finalize for the
+   * dead one either. */
+  mpiw_stop stop = {MPIW_MAGIC, E.lost};
   bool dead[mpiw_g.size];
   for (int r = 1; r < mpiw_g.size; r++)
     dead[r] = E.ranks[r].dead;
   pthread_mutex_unlock(&E.mu);
   for (int r = 1; r < mpiw_g.size; r++)
     if (!dead[r])
-      send_control(r, MPIW_STOP, stop, sizeof stop);
+      send_control(r, MPIW_STOP, &stop, sizeof stop);
   pthread_mutex_lock(&E.mu);
   E.stop = true;
   /* Proxies still waiting (a pool not freed before finalize) end now. */

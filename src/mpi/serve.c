@@ -334,6 +334,7 @@ static void on_chunk(const char *buf, size_t len) {
   S.running++;
 }
 
+/* Ends the local pools and leaves: 0 after MPI_Finalize, else at once. */
 _Noreturn static void leave(int code) {
   while (S.pools) {
     lpool *lp = S.pools;
@@ -344,7 +345,9 @@ _Noreturn static void leave(int code) {
     MPI_Finalize();
     exit(0);
   }
-  _exit(code);
+  /* -1: stopped after a rank died; MPI_Finalize would wait for it. */
+  fflush(NULL);
+  _exit(code < 0 ? 0 : code);
 }
 
 /* Handles what rank 0 sent; returns whether anything came. */
@@ -382,9 +385,13 @@ static bool receive(int64_t *heard) {
     case MPIW_END:
       on_end(buf, len);
       break;
-    case MPIW_STOP:
+    case MPIW_STOP: {
+      mpiw_stop m = {0, 1};
+      if (len >= sizeof m)
+        memcpy(&m, buf, sizeof m);
       free(buf);
-      leave(0);
+      leave(m.lost ? -1 : 0);
+    }
     default: /* BEAT */
       break;
     }
