@@ -69,6 +69,7 @@ if(MP_BUILD_TESTS)
   foreach(src ${MP_MPI_HELPERS})
     get_filename_component(name ${src} NAME_WE)
     mp_mpi_program(${name} ${src})
+    target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/tests)
     set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tests/mpi)
   endforeach()
   # tests/mpi/test_*.sh get the build and source dirs.

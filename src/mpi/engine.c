@@ -27,6 +27,8 @@
 
 #include "mpi_internal.h"
 
+#define SPIN_NS 3000000 /* polling after activity, before napping */
+
 enum { RQ_NEW = 0, RQ_DONE, RQ_GONE };
 
 typedef struct ereq {
@@ -622,7 +624,7 @@ static bool anything_inflight(void) {
 static void *engine_main(void *arg) {
   (void)arg;
   ereq *sending = NULL;
-  int64_t last_beat = 0, stop_at = 0;
+  int64_t last_beat = 0, stop_at = 0, last_busy = 0;
   int idle = 0;
   for (;;) {
     bool busy = send_outbox(&sending);
@@ -647,19 +649,21 @@ static void *engine_main(void *arg) {
     }
     if (busy) {
       idle = 0;
+      last_busy = now;
       pthread_mutex_unlock(&E.mu);
       continue;
     }
-    idle++;
-    if (idle < 32 && (inflight || sending)) {
+    /* While something is in flight: poll for SPIN_NS after the last
+     * activity, then nap in growing steps; with nothing in flight sleep
+     * until the next beat (a proxy's submission wakes us). */
+    if ((inflight || sending) && now - last_busy < SPIN_NS) {
       pthread_mutex_unlock(&E.mu);
       sched_yield();
       continue;
     }
-    /* Nap: short while something is in flight, else until the next beat
-     * (a proxy's submission wakes us). */
-    int64_t nap = inflight || sending ? 20000LL << (idle < 40 ? (idle - 32) / 2 : 4)
+    int64_t nap = inflight || sending ? 50000LL << (idle < 4 ? idle : 4)
                                       : MPIW_BEAT_NS;
+    idle++;
     if (nap > MPIW_BEAT_NS)
       nap = MPIW_BEAT_NS;
     if (empty && !stop) {

@@ -23,6 +23,8 @@
 
 #include "mpi_internal.h"
 
+#define SPIN_NS 3000000 /* polling after activity, before napping */
+
 typedef struct lpool {
   struct lpool *next;
   uint32_t id;
@@ -401,7 +403,7 @@ static bool receive(int64_t *heard) {
 }
 
 _Noreturn void mpiw_serve(void) {
-  int64_t heard = mpiw_now_ns(), last_beat = 0;
+  int64_t heard = mpiw_now_ns(), last_beat = 0, last_busy = 0;
   int idle = 0;
   for (;;) {
     bool busy = receive(&heard);
@@ -427,15 +429,19 @@ _Noreturn void mpiw_serve(void) {
       leave(1);
     }
     if (busy) {
+      last_busy = now;
       idle = 0;
       continue;
     }
-    if (++idle < 32) {
+    /* Poll for SPIN_NS after the last activity (the next chunk usually
+     * comes within a round trip), yielding the CPU between looks; then nap
+     * in growing steps up to 1 ms (a local completion wakes us). */
+    if (now - last_busy < SPIN_NS) {
       sched_yield();
       continue;
     }
-    /* Nap in growing steps up to 1 ms; a local completion wakes us. */
-    int64_t nap = 20000LL << (idle < 42 ? (idle - 32) / 2 : 5);
+    int64_t nap = 50000LL << (idle < 5 ? idle : 5);
+    idle++;
     if (nap > 1000000)
       nap = 1000000;
     struct timespec ts;

@@ -20,14 +20,7 @@
 
 #include "mproc.h"
 #include "mproc/mpi.h"
-
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);          \
-      exit(1);                                                                 \
-    }                                                                          \
-  } while (0)
+#include "mpi_test.h"
 
 /* The serving rank's pid and number (the local worker's parent). */
 static int where(const void *arg, size_t len, mp_task_out *out) {
