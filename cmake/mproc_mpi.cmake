@@ -43,6 +43,7 @@ function(mp_mpi_program name src)
 endfunction()
 
 set(MP_MPI_RUN ${PROJECT_SOURCE_DIR}/tests/mpi/run.sh)
+find_program(MP_BASH bash REQUIRED) # check_output runs a path, not a name
 if(MP_BUILD_TESTS)
   # tests/mpi/test_*.c: each under mpirun -n 3 and -n 5, over shared
   # memory and TCP: test_x@np3-shm, test_x@np5-tcp, ...
@@ -86,12 +87,13 @@ if(MP_BUILD_EXAMPLES)
   foreach(src ${MP_MPI_EXAMPLES})
     get_filename_component(name ${src} NAME_WE)
     mp_mpi_program(ex_${name} ${src})
+    target_include_directories(ex_${name} PRIVATE ${PROJECT_SOURCE_DIR}/examples)
     set_target_properties(ex_${name} PROPERTIES OUTPUT_NAME ${name}
       RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/examples)
     if(MP_BUILD_TESTS AND EXISTS ${PROJECT_SOURCE_DIR}/examples/${name}.expected)
       add_test(NAME example_${name}
         COMMAND check_output ${PROJECT_SOURCE_DIR}/examples/${name}.expected
-                bash ${MP_MPI_RUN} 3 vader,self -- $<TARGET_FILE:ex_${name}>)
+                ${MP_BASH} ${MP_MPI_RUN} 3 vader,self -- $<TARGET_FILE:ex_${name}>)
       set_tests_properties(example_${name} PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77)
     endif()
   endforeach()

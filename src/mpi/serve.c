@@ -108,11 +108,13 @@ static void mb_item(mbuf *b, uint32_t k, const mp_error *e, const void *data,
                     size_t len) {
   char msg[MP_ERROR_MESSAGE_MAX + 32];
   mpiw_item it = {.k = k};
-  if (e) { /* name this rank in what the user will read */
+  if (e) { /* the task's own message as it wrote it; ours name the rank */
     it.code = e->code;
     it.signo = e->signo;
     it.status = e->status;
-    int n = snprintf(msg, sizeof msg, "on MPI rank %d: %s", mpiw_g.rank, e->message);
+    int n = e->code == MP_ETASK
+                ? snprintf(msg, sizeof msg, "%s", e->message)
+                : snprintf(msg, sizeof msg, "on MPI rank %d: %s", mpiw_g.rank, e->message);
     data = msg;
     len = n < 0 ? 0 : (size_t)n < MP_ERROR_MESSAGE_MAX ? (size_t)n : MP_ERROR_MESSAGE_MAX - 1;
   }
