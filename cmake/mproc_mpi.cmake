@@ -14,7 +14,8 @@ endif()
 
 file(GLOB MP_MPI_SOURCES CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/mpi/*.c)
 add_library(mproc_mpi SHARED ${MP_MPI_SOURCES})
-set_target_properties(mproc_mpi PROPERTIES VERSION ${PROJECT_VERSION} SOVERSION ${PROJECT_VERSION_MAJOR})
+set_target_properties(mproc_mpi PROPERTIES VERSION ${PROJECT_VERSION} SOVERSION ${PROJECT_VERSION_MAJOR}
+  EXPORT_NAME mpi) # installed as mproc::mpi
 target_compile_definitions(mproc_mpi PRIVATE MP_BUILDING _GNU_SOURCE)
 target_include_directories(mproc_mpi
   PUBLIC $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include> $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>

@@ -155,11 +155,11 @@ static void answer_job(ljob *j) {
   uint32_t nitems = 0;
   const void *all = NULL;
   size_t all_len = 0;
-  if (j->out_size && !b.oom && mp_result_get(j->r, 0, &all, &all_len) == 0 &&
-      all_len == (size_t)j->count * j->out_size) { /* no failure: one copy */
+  bool whole = j->out_size && !b.oom && mp_result_get(j->r, 0, &all, &all_len) == 0 &&
+               all_len == (size_t)j->count * j->out_size;
+  if (whole) /* no failure: the outputs in one copy */
     memcpy(b.p + outs, all, all_len);
-  } else
-  for (uint32_t k = 0; k < j->count && !b.oom; k++) {
+  for (uint32_t k = 0; k < j->count && !b.oom && !whole; k++) {
     const void *data = NULL;
     size_t len = 0;
     int rc = mp_result_item(j->r, k, &data, &len);
