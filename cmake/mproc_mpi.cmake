@@ -44,6 +44,13 @@ function(mp_mpi_program name src)
 endfunction()
 
 set(MP_MPI_RUN ${PROJECT_SOURCE_DIR}/tests/mpi/run.sh)
+# Under ASan the MPI tests run without LeakSanitizer: Open MPI's plugins
+# (dlopen'd, then unloaded) leave allocations whose frames name no module,
+# which no suppression can match. Memory errors are still fatal.
+set(MP_MPI_TEST_ENV "")
+if(MP_ASAN)
+  set(MP_MPI_TEST_ENV "ASAN_OPTIONS=detect_leaks=0:abort_on_error=1")
+endif()
 find_program(MP_BASH bash REQUIRED) # check_output runs a path, not a name
 if(MP_BUILD_TESTS)
   # tests/mpi/test_*.c: each under mpirun -n 3 and -n 5, over shared
@@ -62,7 +69,8 @@ if(MP_BUILD_TESTS)
         endif()
         add_test(NAME ${name}@np${np}-${tr}
           COMMAND bash ${MP_MPI_RUN} ${np} ${_btl} -- $<TARGET_FILE:${name}>)
-        set_tests_properties(${name}@np${np}-${tr} PROPERTIES TIMEOUT 200 SKIP_RETURN_CODE 77)
+        set_tests_properties(${name}@np${np}-${tr} PROPERTIES TIMEOUT 200 SKIP_RETURN_CODE 77
+          ENVIRONMENT "${MP_MPI_TEST_ENV}")
       endforeach()
     endforeach()
   endforeach()
@@ -79,7 +87,8 @@ if(MP_BUILD_TESTS)
   foreach(src ${MP_MPI_SCRIPTS})
     get_filename_component(name ${src} NAME_WE)
     add_test(NAME ${name} COMMAND bash ${src} ${PROJECT_BINARY_DIR} ${PROJECT_SOURCE_DIR})
-    set_tests_properties(${name} PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77)
+    set_tests_properties(${name} PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77
+      ENVIRONMENT "${MP_MPI_TEST_ENV}")
   endforeach()
 endif()
 
@@ -95,7 +104,8 @@ if(MP_BUILD_EXAMPLES)
       add_test(NAME example_${name}
         COMMAND check_output ${PROJECT_SOURCE_DIR}/examples/${name}.expected
                 ${MP_BASH} ${MP_MPI_RUN} 3 vader,self -- $<TARGET_FILE:ex_${name}>)
-      set_tests_properties(example_${name} PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77)
+      set_tests_properties(example_${name} PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
+        ENVIRONMENT "${MP_MPI_TEST_ENV}")
     endif()
   endforeach()
 endif()
