@@ -27,6 +27,16 @@
 
 #include "mpi_internal.h"
 
+#define SPIN_NS 3000000 /* polling after activity, before napping */
+/* Chunks in flight per worker (MP_MPI_DEPTH, 1..16, default 2): one runs
+ * while the next is on the wire and a result on its way back, so a rank's
+ * local pool seldom waits for a round trip; more raises the throughput of
+ * tiny tasks but hands out work earlier (less balance when task times
+ * vary). */
+#define DEPTH_DEFAULT 2
+static int g_depth = DEPTH_DEFAULT;
+#define DEPTH g_depth
+
 enum { RQ_NEW = 0, RQ_DONE, RQ_GONE };
 
 typedef struct ereq {
@@ -73,8 +83,9 @@ typedef struct eslot {
 
 typedef struct epool {
   uint32_t id;
-  int nproc;
-  int *slot_rank;
+  int nworkers;        /* the pool's processes, spread over the ranks */
+  int nproc;           /* proxies: DEPTH per worker */
+  int *slot_rank;      /* per proxy */
   eslot *slots;
   bool *has_rank;      /* ranks given an OPEN */
 } epool;
@@ -131,9 +142,9 @@ static int spread(epool *ep) {
   pthread_mutex_unlock(&E.mu);
   if (!nlive)
     return 0;
-  for (int round = 0; w < ep->nproc; round++) {
+  for (int round = 0; w < ep->nworkers; round++) {
     bool any = false;
-    for (int r = 1; r < n && w < ep->nproc; r++) {
+    for (int r = 1; r < n && w < ep->nworkers; r++) {
       if (live[r] && mpiw_g.cpus[r] > round) {
         ep->slot_rank[w++] = r;
         any = true;
@@ -142,9 +153,11 @@ static int spread(epool *ep) {
     if (!any)
       break;
   }
-  for (int r = 1; w < ep->nproc; r = r % (n - 1) + 1)
+  for (int r = 1; w < ep->nworkers; r = r % (n - 1) + 1)
     if (live[r])
       ep->slot_rank[w++] = r;
+  for (; w < ep->nproc; w++) /* the other proxies of each worker */
+    ep->slot_rank[w] = ep->slot_rank[w % ep->nworkers];
   return nlive;
 }
 
@@ -169,7 +182,8 @@ static int be_open(const mp_pool_opts *o, int *nproc, void **state) {
   if (!ep)
     return -ENOMEM;
   *state = ep;
-  ep->nproc = *nproc;
+  ep->nworkers = *nproc;
+  ep->nproc = *nproc * DEPTH;
   ep->slot_rank = calloc((size_t)ep->nproc, sizeof *ep->slot_rank);
   ep->slots = calloc((size_t)ep->nproc, sizeof *ep->slots);
   ep->has_rank = calloc((size_t)mpiw_g.size, sizeof *ep->has_rank);
@@ -204,7 +218,7 @@ static int be_open(const mp_pool_opts *o, int *nproc, void **state) {
   int rc = 0;
   for (int r = 1; r < mpiw_g.size && !rc; r++) {
     m->nlocal = 0;
-    for (int w = 0; w < ep->nproc; w++)
+    for (int w = 0; w < ep->nworkers; w++)
       m->nlocal += ep->slot_rank[w] == r;
     if (m->nlocal && !(rc = send_control(r, MPIW_OPEN, m, len)))
       ep->has_rank[r] = true;
@@ -298,10 +312,10 @@ static void unpack_result(const mp__pool_chunk *c, int rank, uint64_t id,
             h->count == c->count && h->out_size == c->out_size;
   if (ok && c->out_size) { /* the outputs, then the failed items */
     ok = (len - off) / c->out_size >= c->count;
-    for (size_t i = 0; ok && i < c->count; i++)
-      memcpy(core->output(c, i), buf + off + i * c->out_size, c->out_size);
-    if (ok)
+    if (ok) { /* the chunk's elements are contiguous */
+      memcpy(core->output(c, 0), buf + off, c->count * c->out_size);
       off += c->count * c->out_size;
+    }
   }
   for (uint32_t i = 0; ok && i < h->nitems; i++) {
     mpiw_item it;
@@ -410,11 +424,17 @@ static int be_run(void *state, int w, mp__pool_chunk *c) {
   return rc;
 }
 
-static const mp__pool_backend g_ops = {
+static mp__pool_backend g_ops = { /* depth: set at registration */
     .open = be_open, .run = be_run, .stop = be_stop, .close = be_close,
     .worker_prefix = "MPIPoolWorker"};
 
 int mpiw_register(void) {
+  const char *d = getenv("MP_MPI_DEPTH");
+  char *end;
+  long v = d ? strtol(d, &end, 10) : 0;
+  if (d && end != d && !*end && v >= 1 && v <= 16)
+    g_depth = (int)v;
+  g_ops.depth = g_depth;
   int rc = mp__pool_backend_register(MP_START_MPI, &g_ops, &mpiw_g.core);
   return rc == -EEXIST ? 0 : rc;
 }
@@ -622,7 +642,7 @@ static bool anything_inflight(void) {
 static void *engine_main(void *arg) {
   (void)arg;
   ereq *sending = NULL;
-  int64_t last_beat = 0, stop_at = 0;
+  int64_t last_beat = 0, stop_at = 0, last_busy = 0;
   int idle = 0;
   for (;;) {
     bool busy = send_outbox(&sending);
@@ -647,19 +667,21 @@ static void *engine_main(void *arg) {
     }
     if (busy) {
       idle = 0;
+      last_busy = now;
       pthread_mutex_unlock(&E.mu);
       continue;
     }
-    idle++;
-    if (idle < 32 && (inflight || sending)) {
+    /* While something is in flight: poll for SPIN_NS after the last
+     * activity, then nap in growing steps; with nothing in flight sleep
+     * until the next beat (a proxy's submission wakes us). */
+    if ((inflight || sending) && now - last_busy < SPIN_NS) {
       pthread_mutex_unlock(&E.mu);
       sched_yield();
       continue;
     }
-    /* Nap: short while something is in flight, else until the next beat
-     * (a proxy's submission wakes us). */
-    int64_t nap = inflight || sending ? 20000LL << (idle < 40 ? (idle - 32) / 2 : 4)
+    int64_t nap = inflight || sending ? 50000LL << (idle < 4 ? idle : 4)
                                       : MPIW_BEAT_NS;
+    idle++;
     if (nap > MPIW_BEAT_NS)
       nap = MPIW_BEAT_NS;
     if (empty && !stop) {
@@ -693,15 +715,17 @@ int mpiw_engine_start(void) {
 void mpiw_engine_stop(void) {
   if (!E.started)
     return;
-  static const char stop[8] = "stop";
   pthread_mutex_lock(&E.mu);
+  /* After a loss the serving ranks must not wait in MPI_Finalize for the
+   * dead one either. */
+  mpiw_stop stop = {MPIW_MAGIC, E.lost};
   bool dead[mpiw_g.size];
   for (int r = 1; r < mpiw_g.size; r++)
     dead[r] = E.ranks[r].dead;
   pthread_mutex_unlock(&E.mu);
   for (int r = 1; r < mpiw_g.size; r++)
     if (!dead[r])
-      send_control(r, MPIW_STOP, stop, sizeof stop);
+      send_control(r, MPIW_STOP, &stop, sizeof stop);
   pthread_mutex_lock(&E.mu);
   E.stop = true;
   /* Proxies still waiting (a pool not freed before finalize) end now. */

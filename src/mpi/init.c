@@ -93,8 +93,9 @@ MP_EXPORT int mp_mpi_init(int *argc, char ***argv) {
     if (!mpiw_g.cpus || !names)
       MPI_Abort(MPI_COMM_WORLD, 70); /* every rank waits in the gather */
   }
-  char host[MPIW_HOST_MAX];
-  snprintf(host, sizeof host, "%s", name);
+  char host[MPIW_HOST_MAX] = "";
+  size_t hl = strnlen(name, sizeof host - 1); /* cut to our width */
+  memcpy(host, name, hl);
   if ((rc = MPI_Gather(&mine, 1, MPI_INT, mpiw_g.cpus, 1, MPI_INT, 0,
                        MPI_COMM_WORLD)) != MPI_SUCCESS ||
       (rc = MPI_Gather(host, MPIW_HOST_MAX, MPI_CHAR, names, MPIW_HOST_MAX,

@@ -53,6 +53,11 @@ typedef struct mpiw_end {
   uint32_t magic, pool;
 } mpiw_end;
 
+typedef struct mpiw_stop {
+  uint32_t magic;
+  uint32_t lost;           /* a rank died: leave without MPI_Finalize */
+} mpiw_stop;
+
 typedef struct mpiw_result {
   uint32_t magic, pool;
   uint64_t id;

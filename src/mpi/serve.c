@@ -23,6 +23,8 @@
 
 #include "mpi_internal.h"
 
+#define SPIN_NS 3000000 /* polling after activity, before napping */
+
 typedef struct lpool {
   struct lpool *next;
   uint32_t id;
@@ -106,11 +108,13 @@ static void mb_item(mbuf *b, uint32_t k, const mp_error *e, const void *data,
                     size_t len) {
   char msg[MP_ERROR_MESSAGE_MAX + 32];
   mpiw_item it = {.k = k};
-  if (e) { /* name this rank in what the user will read */
+  if (e) { /* the task's own message as it wrote it; ours name the rank */
     it.code = e->code;
     it.signo = e->signo;
     it.status = e->status;
-    int n = snprintf(msg, sizeof msg, "on MPI rank %d: %s", mpiw_g.rank, e->message);
+    int n = e->code == MP_ETASK
+                ? snprintf(msg, sizeof msg, "%s", e->message)
+                : snprintf(msg, sizeof msg, "on MPI rank %d: %s", mpiw_g.rank, e->message);
     data = msg;
     len = n < 0 ? 0 : (size_t)n < MP_ERROR_MESSAGE_MAX ? (size_t)n : MP_ERROR_MESSAGE_MAX - 1;
   }
@@ -149,7 +153,13 @@ static void answer_job(ljob *j) {
   if (j->out_size)
     mb_add(&b, (size_t)j->count * j->out_size);
   uint32_t nitems = 0;
-  for (uint32_t k = 0; k < j->count && !b.oom; k++) {
+  const void *all = NULL;
+  size_t all_len = 0;
+  bool whole = j->out_size && !b.oom && mp_result_get(j->r, 0, &all, &all_len) == 0 &&
+               all_len == (size_t)j->count * j->out_size;
+  if (whole) /* no failure: the outputs in one copy */
+    memcpy(b.p + outs, all, all_len);
+  for (uint32_t k = 0; k < j->count && !b.oom && !whole; k++) {
     const void *data = NULL;
     size_t len = 0;
     int rc = mp_result_item(j->r, k, &data, &len);
@@ -334,6 +344,7 @@ static void on_chunk(const char *buf, size_t len) {
   S.running++;
 }
 
+/* Ends the local pools and leaves: 0 after MPI_Finalize, else at once. */
 _Noreturn static void leave(int code) {
   while (S.pools) {
     lpool *lp = S.pools;
@@ -344,7 +355,9 @@ _Noreturn static void leave(int code) {
     MPI_Finalize();
     exit(0);
   }
-  _exit(code);
+  /* -1: stopped after a rank died; MPI_Finalize would wait for it. */
+  fflush(NULL);
+  _exit(code < 0 ? 0 : code);
 }
 
 /* Handles what rank 0 sent; returns whether anything came. */
@@ -382,9 +395,13 @@ static bool receive(int64_t *heard) {
     case MPIW_END:
       on_end(buf, len);
       break;
-    case MPIW_STOP:
+    case MPIW_STOP: {
+      mpiw_stop m = {0, 1};
+      if (len >= sizeof m)
+        memcpy(&m, buf, sizeof m);
       free(buf);
-      leave(0);
+      leave(m.lost ? -1 : 0);
+    }
     default: /* BEAT */
       break;
     }
@@ -394,7 +411,7 @@ static bool receive(int64_t *heard) {
 }
 
 _Noreturn void mpiw_serve(void) {
-  int64_t heard = mpiw_now_ns(), last_beat = 0;
+  int64_t heard = mpiw_now_ns(), last_beat = 0, last_busy = 0;
   int idle = 0;
   for (;;) {
     bool busy = receive(&heard);
@@ -420,15 +437,19 @@ _Noreturn void mpiw_serve(void) {
       leave(1);
     }
     if (busy) {
+      last_busy = now;
       idle = 0;
       continue;
     }
-    if (++idle < 32) {
+    /* Poll for SPIN_NS after the last activity (the next chunk usually
+     * comes within a round trip), yielding the CPU between looks; then nap
+     * in growing steps up to 1 ms (a local completion wakes us). */
+    if (now - last_busy < SPIN_NS) {
       sched_yield();
       continue;
     }
-    /* Nap in growing steps up to 1 ms; a local completion wakes us. */
-    int64_t nap = 20000LL << (idle < 42 ? (idle - 32) / 2 : 5);
+    int64_t nap = 50000LL << (idle < 5 ? idle : 5);
+    idle++;
     if (nap > 1000000)
       nap = 1000000;
     struct timespec ts;

@@ -38,8 +38,9 @@ typedef struct mp__pool_chunk {
 typedef struct mp__pool_core {
   /* Item k's argument bytes (k < count). */
   const void *(*input)(const mp__pool_chunk *c, size_t k, size_t *len);
-  /* Item k's fixed-size output element (out_size bytes), or NULL when the
-   * chunk's results are records. */
+  /* Item k's fixed-size output element (out_size bytes; the chunk's
+   * elements are contiguous from item 0's), or NULL when the chunk's
+   * results are records. */
   void *(*output)(const mp__pool_chunk *c, size_t k);
   /* Record results: item k succeeded with these bytes. Items are posted in
    * order k = 0, 1, ...: each item exactly once, by result or error. */
@@ -66,7 +67,8 @@ typedef struct mp__pool_backend {
   /* At mp_pool_new: checks the options and decides the number of workers
    * (*nproc holds opts->processes, maybe 0 for the default). Returns 0 with
    * *state set, or a negative code (MP_ENOTSUP with mp_last_error() saying
-   * why). */
+   * why). The pool then has *nproc * depth proxies, w = 0 .. : proxy w
+   * serves worker w % *nproc. */
   int (*open)(const mp_pool_opts *o, int *nproc, void **state);
   /* On proxy thread w: runs chunk c and posts each item. Returns 0 or
    * MP__POOL_SLOT_GONE. */
@@ -77,6 +79,8 @@ typedef struct mp__pool_backend {
   /* The pool is finished (no proxy is left); state is released. */
   void (*close)(void *state);
   const char *worker_prefix; /* proxy names: "<prefix>-N" */
+  int depth;                 /* chunks in flight per worker (proxies per
+                              * worker); 0 means 1 */
 } mp__pool_backend;
 
 /* Registers ops under the start method name (a string that lives as long

@@ -302,7 +302,9 @@ typedef struct pool__worker {
 
 struct mp_pool {
   pid_t owner;
-  int nproc;
+  int nproc;            /* worker slots (a backend's: its proxies) */
+  int nworkers;         /* what mp_pool_processes says: nproc, or a
+                         * backend's workers (nproc / its depth) */
   int method;           /* POOL__M_* */
   const char *method_name;
   const mp__pool_backend *backend; /* POOL__M_BACKEND */

@@ -15,24 +15,8 @@
 
 #include "mproc.h"
 #include "mproc/mpi.h"
+#include "mpi_test.h"
 #include "pool_test_tasks.h" /* square, inv, echo_upper */
-
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);          \
-      exit(1);                                                                 \
-    }                                                                          \
-  } while (0)
-#define CHECK_RC(expr, want)                                                   \
-  do {                                                                         \
-    int rc_ = (expr);                                                          \
-    if (rc_ != (want)) {                                                       \
-      fprintf(stderr, "FAIL %s:%d: %s = %d (%s), want %s\n", __FILE__,        \
-              __LINE__, #expr, rc_, mp_err_name(rc_), #want);                 \
-      exit(1);                                                                 \
-    }                                                                          \
-  } while (0)
 
 /* ---- tasks (they run in the serving ranks' local pool workers) -------------- */
 
