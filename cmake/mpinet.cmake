@@ -4,7 +4,8 @@
 #   mpi_hello         plain MPI ring + gather (tests/mpi/hello.c)
 #   test_netns        ranks on 2-3 network-namespace "hosts" over TCP
 #   test_mpich        src/mpi and the programs on it build and run with MPICH
-#   kill_prog         the map tests/mpi/kill_rank.sh SIGKILLs a rank of
+#   kill_prog         the map tests/mpi/test_kill_rank.sh SIGKILLs a rank of
+#   test_kill_rank    its 20 rounds with --enable-recovery, 5 without
 #   bench/bench_mpi_raw  the raw MPI rows of `make bench` (bench/mpi/)
 #   bench/bench_mpi_pool the "mpi" pool's rows (needs mproc_mpi)
 find_package(MPI COMPONENTS C QUIET)
@@ -19,7 +20,7 @@ if(MPI_C_FOUND)
     mp_mpi_plain_program(mpi_hello ${PROJECT_SOURCE_DIR}/tests/mpi/hello.c)
     # tests/mpi/test_<x>.sh BUILD SRC; area/mpi's cmake/mproc_mpi.cmake
     # registers every tests/mpi/test_*.sh the same way: then it is done.
-    foreach(t netns mpich)
+    foreach(t netns mpich kill_rank)
       if(NOT TEST test_${t})
         add_test(NAME test_${t}
           COMMAND bash ${PROJECT_SOURCE_DIR}/tests/mpi/test_${t}.sh ${PROJECT_BINARY_DIR} ${PROJECT_SOURCE_DIR})

@@ -1,4 +1,4 @@
-/* kill_prog.c: the program tests/mpi/kill_rank.sh kills a rank of, using
+/* kill_prog.c: the program tests/mpi/test_kill_rank.sh kills a rank of, using
  * only mproc's public API. Under `mpirun -n N kill_prog ITEMS [MARKER]`:
  *
  * - every rank first writes its pid to $MP_KILL_DIR/rank.<R> (R from

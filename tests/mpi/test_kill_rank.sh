@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# kill_rank.sh BUILD SRC [ROUNDS] [netns]: SIGKILL of a serving rank in the
-# middle of a map on the "mpi" pool, many rounds (default 20), with the
+# test_kill_rank.sh BUILD SRC [ROUNDS] [netns]: SIGKILL of a serving rank in the
+# middle of a map on the "mpi" pool, many rounds (default $MP_KILL_ROUNDS or 20), with the
 # program tests/mpi/kill_prog.c (3 ranks, run through tests/mpi/run.sh on
 # shared memory; with "netns", on 3 namespace hosts over TCP through
 # tests/mpi/netns.sh):
@@ -14,16 +14,16 @@
 #   workers: found by a marker word unique to the round in their command
 #   line) may be left 5 s later.
 #
-# The rank to kill is drawn at random among the serving ranks that have
-# started a task. Leftover processes of a failed round are killed by pid.
+# The rank to kill is drawn at random among the serving ranks; it is killed
+# once it has started a task. Leftover processes of a failed round are killed by pid.
 # Prints one line per round and a summary; exits 1 when a round failed,
 # 77 when mpirun or the program is missing.
 set -u
-build="${1:?build dir}"; src="${2:?source dir}"; rounds="${3:-20}"; where="${4:-local}"
+build="${1:?build dir}"; src="${2:?source dir}"; rounds="${3:-${MP_KILL_ROUNDS:-20}}"; where="${4:-local}"
 prog="$build/kill_prog"
 run="$src/tests/mpi/run.sh"
-command -v mpirun >/dev/null || { echo "kill_rank: SKIP: mpirun not installed"; exit 77; }
-[ -x "$prog" ] || { echo "kill_rank: SKIP: $prog not built (no mpi library)"; exit 77; }
+command -v mpirun >/dev/null || { echo "test_kill_rank: SKIP: mpirun not installed"; exit 77; }
+[ -x "$prog" ] || { echo "test_kill_rank: SKIP: $prog not built (no mpi library)"; exit 77; }
 ranks=3 items=200
 work="$(mktemp -d "${TMPDIR:-/tmp}/mpkill.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
@@ -47,7 +47,7 @@ hung() {
       timeout 20 gdb -batch -p "$p" -ex 'thread apply all bt 12' 2>/dev/null | grep -E '^(Thread|#)'
   done
 }
-started_any() { compgen -G "$dir/started.[1-9]*" >/dev/null; }
+started() { [ -e "$dir/started.$victim" ]; }
 ended() { ! kill -0 "$job" 2>/dev/null; }
 
 # round N MODE (recovery|abort): prints "round N MODE: ok|FAIL ..."
@@ -63,13 +63,11 @@ round() {
       "$prog" "$items" "$marker" >"$dir/out" 2>"$dir/err" &
   fi
   job=$!
-  if ! wait_for 30 started_any; then
-    echo "round $n $mode: FAIL: no serving rank started a task in 30 s"; sed 's/^/    /' "$dir/out" "$dir/err"
+  victim=$(( 1 + RANDOM % (ranks - 1) ))
+  if ! wait_for 30 started; then
+    echo "round $n $mode: FAIL: rank $victim started no task in 30 s"; sed 's/^/    /' "$dir/out" "$dir/err"
     kill -TERM "$job" 2>/dev/null; wait "$job"; fails=$((fails + 1)); return
   fi
-  local cands=()
-  for f in "$dir"/started.*; do cands+=("${f##*.}"); done
-  victim="${cands[RANDOM % ${#cands[@]}]}"
   pid="$(cat "$dir/rank.$victim" 2>/dev/null)"
   if [ -z "$pid" ] || ! kill -KILL "$pid"; then
     echo "round $n $mode: FAIL: rank $victim left no pid to kill ($dir/rank.$victim)"
@@ -115,5 +113,5 @@ round() {
 aborts=$(( rounds / 4 > 2 ? rounds / 4 : 2 ))
 for i in $(seq 1 "$rounds"); do round "$i" recovery; done
 for i in $(seq 1 "$aborts"); do round "a$i" abort; done
-echo "kill_rank ($where): $rounds rounds with --enable-recovery, $aborts without: $fails failed"
+echo "test_kill_rank ($where): $rounds rounds with --enable-recovery, $aborts without: $fails failed"
 [ "$fails" -eq 0 ]
