@@ -336,10 +336,11 @@ static bool unpack_result(const mp__pool_chunk *c, int rank, const char *buf,
   size_t k = 0, off = sizeof *h;
   bool ok = len >= sizeof *h && h->count == c->count && h->out_size == c->out_size;
   if (ok && c->out_size) { /* the outputs, then the failed items */
-    ok = (len - off) / c->out_size >= c->count;
+    size_t outs = c->count * c->out_size; /* no overflow: the chunk exists */
+    ok = len - off >= MPIW_PAD8(outs);
     if (ok) { /* the chunk's elements are contiguous */
-      memcpy(core->output(c, 0), buf + off, c->count * c->out_size);
-      off += c->count * c->out_size;
+      memcpy(core->output(c, 0), buf + off, outs);
+      off += MPIW_PAD8(outs);
     }
   }
   for (uint32_t i = 0; ok && i < h->nitems; i++) {

@@ -70,7 +70,8 @@ typedef struct mpiw_stop {
 typedef struct mpiw_result {
   uint64_t bytes;          /* this section, head included */
   uint32_t count, nitems;  /* nitems mpiw_item entries follow */
-  uint64_t out_size;       /* > 0: count * out_size output bytes first */
+  uint64_t out_size;       /* > 0: count * out_size output bytes first
+                            * (padded to 8) */
 } mpiw_result;
 
 /* One item's outcome: code 0 and len result bytes (record outputs), or a

@@ -150,8 +150,8 @@ static void answer_job(mbuf *b, ljob *j) {
   if (!mb_add(b, sizeof(mpiw_result)))
     return;
   size_t outs = b->len;
-  if (j->out_size && !mb_add(b, (size_t)j->count * j->out_size))
-    return;
+  if (j->out_size && !mb_add(b, MPIW_PAD8((size_t)j->count * j->out_size)))
+    return; /* padded: sections and items stay 8-aligned */
   uint32_t nitems = 0;
   const void *all = NULL;
   size_t all_len = 0;

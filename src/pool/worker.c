@@ -314,7 +314,9 @@ static int backend_chunk(wctx *c) {
     nv++;
   }
   int rc = nv ? p->backend->run(p->bstate, c->w, v, nv) : 0;
-  for (size_t i = 0; i < nv; i++) {
+  /* Terminated: run() returned before its items were posted; they fail
+   * as the pool's abort says, not as finished. */
+  for (size_t i = 0; i < nv && !POOL__LOAD(&p->shm->stop); i++) {
     const pool__cell *ti = b[i].t;
     if (ti->out_kind == POOL__OUT_FIXED)
       post(c, POOL__REC_DONE, POOL__F_LAST, ti->token, ti->first,
