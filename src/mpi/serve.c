@@ -175,7 +175,9 @@ static void answer_job(mbuf *b, ljob *j) {
         continue;
       }
       e = rc ? mp_result_item_error(j->r, k) : NULL;
-      if (rc && !e) {
+      if (rc && !e) /* a failure of the whole job (terminated, broken) */
+        e = mp_result_error(j->r);
+      if (rc && (!e || e->code != rc)) {
         mp_error_set(&fallback, rc, 0, -1, "%s", mp_strerror(rc));
         e = &fallback;
       }

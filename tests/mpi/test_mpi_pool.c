@@ -59,6 +59,10 @@ static int init_set(void *arg) {
   g_inited = *(const int *)arg;
   return 0;
 }
+static int init_fails(void *arg) {
+  (void)arg;
+  return 3;
+}
 static int read_init(const void *arg, size_t len, mp_task_out *out) {
   (void)arg, (void)len;
   return mp_task_out_set(out, &g_inited, sizeof g_inited);
@@ -259,6 +263,17 @@ static void t_initializer_maxtasks(void) {
   /* A bare pointer as initarg means nothing on another rank. */
   o.initarg_len = 0;
   CHECK(mp_pool_new(&o) == NULL && errno == EINVAL);
+  /* An initializer that fails: every task fails, nothing hangs. */
+  p = mp_pool_new(&(mp_pool_opts){.start_method = MP_START_MPI,
+                                  .initializer = init_fails});
+  CHECK(p);
+  mp_error e;
+  CHECK_RC(mp_pool_map(p, square, in, 10, sizeof(int), out, sizeof(int), NULL, &e),
+           MP_EWORKERDIED);
+  if (!strstr(e.message, "initializer"))
+    fprintf(stderr, "message: %s\n", e.message);
+  CHECK(strstr(e.message, "initializer") != NULL);
+  mp_pool_free(p);
 }
 
 static void t_terminate(void) {
