@@ -256,34 +256,36 @@ static void fail_rest(const mp__pool_chunk *c, size_t from, const mp_error *e) {
     mpiw_g.core->set_progress(c, c->count);
 }
 
-/* Packs chunk c into a CHUNK message; NULL when out of memory. */
-static void *pack_chunk(const mp__pool_chunk *c, uint32_t pool, uint64_t id,
-                        size_t *lenp) {
-  const mp__pool_core *core = mpiw_g.core;
-  size_t bytes = 0, n = c->count;
+static void fail_all(const mp__pool_chunk *c, size_t n, const mp_error *e) {
+  for (size_t i = 0; i < n; i++)
+    fail_rest(&c[i], 0, e);
+}
+
+/* The bytes of chunk c's section in a CHUNK message. */
+static size_t chunk_bytes(const mp__pool_chunk *c) {
+  size_t bytes = 0;
   if (c->in_size) {
-    bytes = n * c->in_size;
+    bytes = c->count * c->in_size;
   } else {
-    for (size_t k = 0; k < n; k++) {
+    for (size_t k = 0; k < c->count; k++) {
       size_t l;
-      core->input(c, k, &l);
+      mpiw_g.core->input(c, k, &l);
       bytes += l;
     }
-    bytes += n * sizeof(uint64_t);
+    bytes += c->count * sizeof(uint64_t);
   }
-  size_t len = sizeof(mpiw_chunk) + bytes;
-  if (len > INT32_MAX) { /* one MPI message counts in int */
-    errno = E2BIG;
-    return NULL;
-  }
-  mpiw_chunk *m = malloc(len);
-  if (!m)
-    return NULL;
-  *m = (mpiw_chunk){.magic = MPIW_MAGIC, .pool = pool, .id = id, .fn = c->fn,
-                    .first = c->first, .count = (uint32_t)n,
-                    .in_size = c->in_size, .out_size = c->out_size};
-  char *p = (char *)(m + 1);
-  size_t l;
+  return MPIW_PAD8(sizeof(mpiw_chunk) + bytes);
+}
+
+/* Writes chunk c's section (size bytes) at p. */
+static void pack_one(const mp__pool_chunk *c, char *p, size_t size) {
+  const mp__pool_core *core = mpiw_g.core;
+  mpiw_chunk *m = (mpiw_chunk *)p;
+  *m = (mpiw_chunk){.bytes = size, .fn = c->fn, .first = c->first,
+                    .count = (uint32_t)c->count, .in_size = c->in_size,
+                    .out_size = c->out_size};
+  p += sizeof *m;
+  size_t l, n = c->count;
   if (c->in_size) {
     const void *in = core->input(c, 0, &l);
     memcpy(p, in, n * c->in_size);
@@ -298,23 +300,47 @@ static void *pack_chunk(const mp__pool_chunk *c, uint32_t pool, uint64_t id,
       d += l;
     }
   }
+}
+
+/* Packs the n chunks into one CHUNK message; NULL when out of memory (or
+ * errno E2BIG: over what one MPI message counts). */
+static void *pack_batch(const mp__pool_chunk *c, size_t n, uint32_t pool,
+                        uint64_t id, size_t *lenp) {
+  size_t len = sizeof(mpiw_batch);
+  for (size_t i = 0; i < n; i++)
+    len += chunk_bytes(&c[i]);
+  if (len > INT32_MAX) {
+    errno = E2BIG;
+    return NULL;
+  }
+  char *m = calloc(1, len);
+  if (!m)
+    return NULL;
+  *(mpiw_batch *)m = (mpiw_batch){MPIW_MAGIC, pool, id, (uint32_t)n, 0};
+  size_t off = sizeof(mpiw_batch);
+  for (size_t i = 0; i < n; i++) {
+    size_t b = chunk_bytes(&c[i]);
+    pack_one(&c[i], m + off, b);
+    off += b;
+  }
   *lenp = len;
   return m;
 }
 
-/* Posts what a RESULT says; a malformed one fails what it did not cover. */
-static void unpack_result(const mp__pool_chunk *c, int rank, uint64_t id,
-                          const char *buf, size_t len) {
+/* Posts what a RESULT section says; a malformed one fails what it did not
+ * cover. Returns whether it was well formed. */
+static bool unpack_result(const mp__pool_chunk *c, int rank, const char *buf,
+                          size_t len) {
   const mp__pool_core *core = mpiw_g.core;
   const mpiw_result *h = (const mpiw_result *)buf;
   size_t k = 0, off = sizeof *h;
-  bool ok = len >= sizeof *h && h->magic == MPIW_MAGIC && h->id == id &&
-            h->count == c->count && h->out_size == c->out_size;
+  bool ok = len >= sizeof *h && h->count == c->count && h->out_size == c->out_size;
   if (ok && c->out_size) { /* the outputs, then the failed items */
-    ok = (len - off) / c->out_size >= c->count;
+    size_t outs = c->count * c->out_size; /* no overflow: the chunk exists */
+    ok = len - off >= MPIW_PAD8(outs);
     if (ok) { /* the chunk's elements are contiguous */
-      memcpy(core->output(c, 0), buf + off, c->count * c->out_size);
-      off += c->count * c->out_size;
+      memcpy(core->output(c, 0), buf + off, outs);
+      off += MPIW_PAD8(outs);
     }
   }
   for (uint32_t i = 0; ok && i < h->nitems; i++) {
@@ -353,6 +379,34 @@ static void unpack_result(const mp__pool_chunk *c, int rank, uint64_t id,
   } else if (c->out_size) {
     core->set_progress(c, c->count);
   }
+  return ok;
+}
+
+/* Posts a whole RESULT message, section by section. */
+static void unpack_batch(const mp__pool_chunk *c, size_t n, int rank,
+                         uint64_t id, const char *buf, size_t len) {
+  const mpiw_batch *h = (const mpiw_batch *)buf;
+  size_t i = 0, off = sizeof *h;
+  if (len >= sizeof *h && h->magic == MPIW_MAGIC && h->id == id && h->n == n) {
+    for (; i < n; i++) {
+      uint64_t b;
+      if (len - off < sizeof b)
+        break;
+      memcpy(&b, buf + off, sizeof b);
+      if (b < sizeof(mpiw_result) || b > len - off ||
+          !unpack_result(&c[i], rank, buf + off, (size_t)b)) {
+        i++; /* unpack_result failed what it left */
+        break;
+      }
+      off += (size_t)b;
+    }
+  }
+  if (i < n) {
+    mp_error e;
+    mp_error_set(&e, MP_EPROTO, 0, -1, "MPI rank %d (host %s) sent a "
+                 "malformed result message (%zu bytes)", rank, host_of(rank), len);
+    fail_all(c + i, n - i, &e);
+  }
 }
 
 /* Frees a request nobody holds any more; one whose buffer MPI may still
@@ -365,7 +419,7 @@ static void req_free(ereq *q) {
   free(q);
 }
 
-static int be_run(void *state, int w, mp__pool_chunk *c) {
+static int be_run(void *state, int w, mp__pool_chunk *c, size_t n) {
   epool *ep = state;
   eslot *s = &ep->slots[w];
   int rank = ep->slot_rank[w];
@@ -379,17 +433,17 @@ static int be_run(void *state, int w, mp__pool_chunk *c) {
     free(q);
     mp_error_set(&e, MP_EWORKERDIED, 0, -1, "MPI rank %d (host %s) is gone "
                  "(%s)", rank, host_of(rank), E.ranks[rank].why);
-    fail_rest(c, 0, &e);
+    fail_all(c, n, &e);
     return MP__POOL_SLOT_GONE;
   }
   size_t len = 0;
-  void *msg = q ? pack_chunk(c, ep->id, id, &len) : NULL;
+  void *msg = q ? pack_batch(c, n, ep->id, id, &len) : NULL;
   if (!msg) {
     int code = errno == E2BIG ? MP_ETOOBIG : -ENOMEM;
     free(q);
-    mp_error_set(&e, code, 0, -1, "cannot pack a chunk of %zu items for MPI "
-                 "rank %d: %s", c->count, rank, mp_strerror(code));
-    fail_rest(c, 0, &e);
+    mp_error_set(&e, code, 0, -1, "cannot pack %zu items for MPI rank %d: %s",
+                 c->count, rank, mp_strerror(code));
+    fail_all(c, n, &e);
     return 0;
   }
   *q = (ereq){.rank = rank, .tag = MPIW_CHUNK, .id = id, .msg = msg,
@@ -412,12 +466,15 @@ static int be_run(void *state, int w, mp__pool_chunk *c) {
     return 0;
   int rc = 0;
   if (st == RQ_DONE) {
-    unpack_result(c, rank, id, reply, reply_len);
+    unpack_batch(c, n, rank, id, reply, reply_len);
   } else {
+    size_t items = 0;
+    for (size_t i = 0; i < n; i++)
+      items += c[i].count;
     mp_error_set(&e, MP_EWORKERDIED, 0, -1, "MPI rank %d (host %s) is gone "
-                 "(%s) while it held items %zu..%zu", rank, host_of(rank),
-                 E.ranks[rank].why, c->first, c->first + c->count - 1);
-    fail_rest(c, 0, &e);
+                 "(%s) while it held %zu items from item %zu on", rank,
+                 host_of(rank), E.ranks[rank].why, items, c->first);
+    fail_all(c, n, &e);
     rc = MP__POOL_SLOT_GONE;
   }
   free(reply);
@@ -483,7 +540,7 @@ static ereq *inflight_take(int r, uint64_t id) {
 static void on_message(int src, int tag, char *buf, int n) {
   pthread_mutex_lock(&E.mu);
   E.ranks[src].heard_ns = mpiw_now_ns();
-  const mpiw_result *h = (const mpiw_result *)buf;
+  const mpiw_batch *h = (const mpiw_batch *)buf;
   if (tag == MPIW_RESULT && (size_t)n >= sizeof *h && h->magic == MPIW_MAGIC) {
     ereq *q = inflight_take(src, h->id);
     if (q) {

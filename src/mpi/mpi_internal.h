@@ -6,7 +6,8 @@
  * the same program, so the same architecture; a magic word catches a
  * stranger). A serving rank only ever talks to rank 0:
  *   0 -> r  OPEN   a pool gets slots on r: make its local pool
- *   0 -> r  CHUNK  items to run; answered by one RESULT
+ *   0 -> r  CHUNK  chunks of items to run (a batch: one or several small
+ *                  ones); answered by one RESULT with a section each
  *   0 -> r  END    the pool is finished (or terminated): drop it
  *   0 -> r  STOP   exit
  *   r -> 0  RESULT the chunk's results, all items at once
@@ -38,9 +39,17 @@ typedef struct mpiw_open {
   /* initarg_len bytes follow */
 } mpiw_open;
 
-typedef struct mpiw_chunk {
+/* The head of CHUNK and RESULT messages: n sections follow, each a
+ * mpiw_chunk (or mpiw_result) with its data, `bytes` long (a multiple
+ * of 8). */
+typedef struct mpiw_batch {
   uint32_t magic, pool;
   uint64_t id;             /* rank 0's request id, echoed in the RESULT */
+  uint32_t n, pad;
+} mpiw_batch;
+
+typedef struct mpiw_chunk {
+  uint64_t bytes;          /* this section, head included */
   mp__fnref fn;
   uint64_t first;
   uint32_t count, pad;
@@ -59,10 +68,10 @@ typedef struct mpiw_stop {
 } mpiw_stop;
 
 typedef struct mpiw_result {
-  uint32_t magic, pool;
-  uint64_t id;
+  uint64_t bytes;          /* this section, head included */
   uint32_t count, nitems;  /* nitems mpiw_item entries follow */
-  uint64_t out_size;       /* > 0: count * out_size output bytes first */
+  uint64_t out_size;       /* > 0: count * out_size output bytes first
+                            * (padded to 8) */
 } mpiw_result;
 
 /* One item's outcome: code 0 and len result bytes (record outputs), or a

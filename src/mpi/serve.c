@@ -33,30 +33,47 @@ typedef struct lpool {
   void *initarg;
 } lpool;
 
+/* One chunk of a batch: a local job, or a failure for all its items. */
 typedef struct ljob {
-  struct ljob *next;
-  uint64_t id;
-  uint32_t pool, count;
+  uint32_t count;
   uint64_t out_size;
-  mp_result *r;
+  mp_result *r;        /* set by the callback */
+  bool failed;
+  mp_error err;
+  struct lbatch *b;
 } ljob;
+
+/* One CHUNK message: answered once all its jobs are done. */
+typedef struct lbatch {
+  struct lbatch *next; /* S.done */
+  uint64_t id;
+  uint32_t pool, n;
+  uint32_t left;       /* jobs not finished, +1 while submitting (S.mu) */
+  ljob jobs[];
+} lbatch;
 
 static struct {
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  ljob *done;          /* finished local jobs, from the callbacks */
+  lbatch *done;        /* finished batches, from the callbacks */
   lpool *pools;
-  size_t running;      /* local jobs not yet answered */
 } S = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+/* One job of b is finished (or the submitter let go). */
+static void batch_release(lbatch *b) {
+  pthread_mutex_lock(&S.mu);
+  if (--b->left == 0) {
+    b->next = S.done;
+    S.done = b;
+    pthread_cond_signal(&S.cv);
+  }
+  pthread_mutex_unlock(&S.mu);
+}
 
 static void on_done(mp_result *r, void *ctx) {
   ljob *j = ctx;
-  pthread_mutex_lock(&S.mu);
-  j->r = r;
-  j->next = S.done;
-  S.done = j;
-  pthread_cond_signal(&S.cv);
-  pthread_mutex_unlock(&S.mu);
+  j->r = r; /* read by the main thread after the release below */
+  batch_release(j->b);
 }
 
 static lpool *find_pool(uint32_t id) {
@@ -127,69 +144,80 @@ static void mb_item(mbuf *b, uint32_t k, const mp_error *e, const void *data,
   }
 }
 
-/* Answers a chunk whose items all failed with e. */
-static void answer_failed(const mpiw_chunk *c, const mp_error *e) {
-  mbuf b = {0};
-  mpiw_result *h = mb_add(&b, sizeof *h);
-  if (h)
-    *h = (mpiw_result){MPIW_MAGIC, c->pool, c->id, c->count, c->count, c->out_size};
-  if (c->out_size)
-    mb_add(&b, (size_t)c->count * c->out_size);
-  for (uint32_t k = 0; k < c->count; k++)
-    mb_item(&b, k, e, NULL, 0);
-  if (!b.oom)
-    send_to_0(MPIW_RESULT, b.p, b.len);
-  free(b.p);
-}
-
-static void answer_job(ljob *j) {
-  /* The callback that queued it may still be returning: ready first. */
-  mp_result_wait(j->r, MP_FOREVER);
-  mbuf b = {0};
-  mpiw_result *h = mb_add(&b, sizeof *h);
-  if (h)
-    *h = (mpiw_result){MPIW_MAGIC, j->pool, j->id, j->count, 0, j->out_size};
-  size_t outs = b.len;
-  if (j->out_size)
-    mb_add(&b, (size_t)j->count * j->out_size);
+/* Appends job j's RESULT section. */
+static void answer_job(mbuf *b, ljob *j) {
+  size_t start = b->len;
+  if (!mb_add(b, sizeof(mpiw_result)))
+    return;
+  size_t outs = b->len;
+  if (j->out_size && !mb_add(b, MPIW_PAD8((size_t)j->count * j->out_size)))
+    return; /* padded: sections and items stay 8-aligned */
   uint32_t nitems = 0;
   const void *all = NULL;
   size_t all_len = 0;
-  bool whole = j->out_size && !b.oom && mp_result_get(j->r, 0, &all, &all_len) == 0 &&
+  if (j->r) /* the callback that finished it may still be returning */
+    mp_result_wait(j->r, MP_FOREVER);
+  bool whole = !j->failed && j->out_size &&
+               mp_result_get(j->r, 0, &all, &all_len) == 0 &&
                all_len == (size_t)j->count * j->out_size;
   if (whole) /* no failure: the outputs in one copy */
-    memcpy(b.p + outs, all, all_len);
-  for (uint32_t k = 0; k < j->count && !b.oom && !whole; k++) {
+    memcpy(b->p + outs, all, all_len);
+  for (uint32_t k = 0; k < j->count && !b->oom && !whole; k++) {
     const void *data = NULL;
     size_t len = 0;
-    int rc = mp_result_item(j->r, k, &data, &len);
-    if (rc == 0 && j->out_size) {
-      memcpy(b.p + outs + (size_t)k * j->out_size, data,
-             len < j->out_size ? len : j->out_size);
-      continue;
-    }
-    const mp_error *e = rc ? mp_result_item_error(j->r, k) : NULL;
+    const mp_error *e = &j->err;
     mp_error fallback;
-    if (rc && !e) {
-      mp_error_set(&fallback, rc, 0, -1, "%s", mp_strerror(rc));
-      e = &fallback;
+    if (!j->failed) {
+      int rc = mp_result_item(j->r, k, &data, &len);
+      if (rc == 0 && j->out_size) {
+        memcpy(b->p + outs + (size_t)k * j->out_size, data,
+               len < j->out_size ? len : j->out_size);
+        continue;
+      }
+      e = rc ? mp_result_item_error(j->r, k) : NULL;
+      if (rc && !e) /* a failure of the whole job (terminated, broken) */
+        e = mp_result_error(j->r);
+      if (rc && (!e || e->code != rc)) {
+        mp_error_set(&fallback, rc, 0, -1, "%s", mp_strerror(rc));
+        e = &fallback;
+      }
     }
-    mb_item(&b, k, e, data, len);
+    mb_item(b, k, e, data, len);
     nitems++;
   }
-  if (!b.oom) {
-    ((mpiw_result *)b.p)->nitems = nitems;
-    send_to_0(MPIW_RESULT, b.p, b.len);
-  } else {
-    mp_error e;
-    mpiw_chunk c = {.pool = j->pool, .id = j->id, .count = j->count,
-                    .out_size = j->out_size};
-    mp_error_set(&e, -ENOMEM, 0, -1, "no memory for the results");
-    answer_failed(&c, &e);
+  if (!b->oom)
+    *(mpiw_result *)(b->p + start) =
+        (mpiw_result){b->len - start, j->count, nitems, j->out_size};
+}
+
+static void answer_batch(lbatch *bt) {
+  mbuf b = {0};
+  mpiw_batch h = {MPIW_MAGIC, bt->pool, bt->id, bt->n, 0};
+  void *at = mb_add(&b, sizeof h);
+  if (at)
+    memcpy(at, &h, sizeof h);
+  for (uint32_t i = 0; i < bt->n; i++)
+    answer_job(&b, &bt->jobs[i]);
+  if (b.oom) { /* say so in the smallest answer: every item failed */
+    b.len = 0;
+    b.oom = false;
+    if ((at = mb_add(&b, sizeof h)))
+      memcpy(at, &h, sizeof h);
+    for (uint32_t i = 0; i < bt->n; i++) {
+      ljob *j = &bt->jobs[i];
+      mp_result_free(j->r);
+      j->r = NULL;
+      j->failed = true;
+      mp_error_set(&j->err, -ENOMEM, 0, -1, "no memory for the results");
+      answer_job(&b, j);
+    }
   }
+  if (!b.oom)
+    send_to_0(MPIW_RESULT, b.p, b.len);
   free(b.p);
-  mp_result_free(j->r);
-  free(j);
+  for (uint32_t i = 0; i < bt->n; i++)
+    mp_result_free(bt->jobs[i].r);
+  free(bt);
 }
 
 /* ---- Messages from rank 0 ------------------------------------------------------------ */
@@ -251,97 +279,110 @@ static void on_end(const char *buf, size_t len) {
   }
 }
 
-static void on_chunk(const char *buf, size_t len) {
+/* Starts job j for the section at buf (len bytes) or marks it failed. */
+static void chunk_job(lbatch *bt, ljob *j, const char *buf, size_t len) {
   mpiw_chunk c;
-  if (len < sizeof c)
+  mp_error *e = &j->err;
+  j->failed = true;
+  if (len < sizeof c) {
+    mp_error_set(e, MP_EPROTO, 0, -1, "a malformed chunk message");
     return;
+  }
   memcpy(&c, buf, sizeof c);
-  if (c.magic != MPIW_MAGIC)
-    return;
+  j->count = c.count;
+  j->out_size = c.out_size;
   const char *p = buf + sizeof c;
   size_t left = len - sizeof c, n = c.count;
-  mp_error e;
-  /* The inputs, checked against the message's size. */
+  /* The inputs, checked against the section's size. */
   struct iovec *iov = NULL;
-  bool ok = n > 0 && n <= UINT32_MAX;
+  bool ok = n > 0;
   if (ok && c.in_size) {
     ok = left / c.in_size >= n;
+    if (ok && !c.out_size && (iov = malloc(n * sizeof *iov))) /* imap */
+      for (size_t k = 0; k < n; k++)
+        iov[k] = (struct iovec){(void *)(p + k * c.in_size), c.in_size};
   } else if (ok) {
     ok = left / sizeof(uint64_t) >= n;
     const uint64_t *lens = (const uint64_t *)p;
     const char *d = p + n * sizeof(uint64_t);
     size_t have = ok ? left - n * sizeof(uint64_t) : 0;
-    if (ok && !(iov = malloc(n * sizeof *iov))) {
-      mp_error_set(&e, -ENOMEM, 0, -1, "no memory for %zu items", n);
-      answer_failed(&c, &e);
-      return;
-    }
-    for (size_t k = 0; ok && k < n; k++) {
-      uint64_t l;
-      memcpy(&l, lens + k, sizeof l);
-      if (l > have) {
-        ok = false;
-        break;
+    if (ok && (iov = malloc(n * sizeof *iov)))
+      for (size_t k = 0; ok && k < n; k++) {
+        uint64_t l;
+        memcpy(&l, lens + k, sizeof l);
+        ok = l <= have;
+        iov[k] = (struct iovec){(void *)d, (size_t)(ok ? l : 0)};
+        d += ok ? l : 0;
+        have -= ok ? l : 0;
       }
-      iov[k] = (struct iovec){(void *)d, (size_t)l};
-      d += l;
-      have -= l;
-    }
   }
   if (!ok || (c.out_size && !c.in_size)) {
     free(iov);
-    if (n > 0 && n <= UINT32_MAX) {
-      mp_error_set(&e, MP_EPROTO, 0, -1, "a malformed chunk message");
-      answer_failed(&c, &e);
-    }
+    mp_error_set(e, MP_EPROTO, 0, -1, "a malformed chunk message");
     return;
   }
-  lpool *lp = find_pool(c.pool);
+  if (!c.out_size && !iov) {
+    mp_error_set(e, -ENOMEM, 0, -1, "no memory for %zu items", n);
+    return;
+  }
+  lpool *lp = find_pool(bt->pool);
   void *fn = NULL;
-  if (!lp) {
-    mp_error_set(&e, MP_EPROTO, 0, -1, "no pool %u here", c.pool);
-  } else if (!lp->pool) {
-    e = lp->err;
-  } else if (mpiw_g.core->fnref_resolve(&c.fn, &fn) != 0) {
-    mp_error_set(&e, MP_ESTALE, 0, -1, "the task function is not in this "
+  if (!lp)
+    mp_error_set(e, MP_EPROTO, 0, -1, "no pool %u here", bt->pool);
+  else if (!lp->pool)
+    *e = lp->err;
+  else if (mpiw_g.core->fnref_resolve(&c.fn, &fn) != 0)
+    mp_error_set(e, MP_ESTALE, 0, -1, "the task function is not in this "
                  "rank's program (another build?)");
-  }
-  if (!lp || !lp->pool || !fn) {
+  if (!fn) {
     free(iov);
-    answer_failed(&c, &e);
     return;
   }
-  ljob *j = calloc(1, sizeof *j);
-  if (!j) {
-    free(iov);
-    mp_error_set(&e, -ENOMEM, 0, -1, "no memory for a chunk");
-    answer_failed(&c, &e);
-    return;
-  }
-  *j = (ljob){.id = c.id, .pool = c.pool, .count = c.count, .out_size = c.out_size};
   mp_call_opts co = {.callback = on_done, .error_callback = on_done, .ctx = j};
-  mp_result *r;
-  if (c.out_size) {
-    r = mp_pool_map_async(lp->pool, (mp_task_fn)fn, p, n, c.in_size, NULL,
-                          c.out_size, &co);
-  } else if (c.in_size) { /* fixed inputs, results of any size (imap) */
-    if ((iov = malloc(n * sizeof *iov)))
-      for (size_t k = 0; k < n; k++)
-        iov[k] = (struct iovec){(void *)(p + k * c.in_size), c.in_size};
-    r = iov ? mp_pool_map_bytes_async(lp->pool, (mp_task_fn)fn, iov, n, &co) : NULL;
-  } else {
-    r = mp_pool_map_bytes_async(lp->pool, (mp_task_fn)fn, iov, n, &co);
-  }
+  pthread_mutex_lock(&S.mu);
+  bt->left++; /* the callback's */
+  pthread_mutex_unlock(&S.mu);
+  mp_result *r = c.out_size
+                     ? mp_pool_map_async(lp->pool, (mp_task_fn)fn, p, n, c.in_size,
+                                         NULL, c.out_size, &co)
+                     : mp_pool_map_bytes_async(lp->pool, (mp_task_fn)fn, iov, n, &co);
   free(iov);
   if (!r) {
     int code = mp_errno_code(errno ? errno : ENOMEM);
-    free(j);
-    mp_error_set(&e, code, 0, -1, "the local pool refused the chunk: %s",
+    mp_error_set(e, code, 0, -1, "the local pool refused the chunk: %s",
                  mp_strerror(code));
-    answer_failed(&c, &e);
+    batch_release(bt); /* no callback will */
     return;
   }
-  S.running++;
+  j->failed = false;
+}
+
+static void on_batch(const char *buf, size_t len) {
+  mpiw_batch h;
+  if (len < sizeof h)
+    return;
+  memcpy(&h, buf, sizeof h);
+  if (h.magic != MPIW_MAGIC || h.n == 0 || h.n > (len - sizeof h) / sizeof(mpiw_chunk))
+    return; /* not from our rank 0: nothing to answer to */
+  lbatch *bt = calloc(1, sizeof *bt + h.n * sizeof(ljob));
+  if (!bt) {
+    mpiw_log("no memory for a batch of %u chunks: leaving", h.n);
+    _exit(1); /* rank 0 would wait for an answer forever */
+  }
+  *bt = (lbatch){.id = h.id, .pool = h.pool, .n = h.n, .left = 1};
+  size_t off = sizeof h;
+  for (uint32_t i = 0; i < h.n; i++) {
+    ljob *j = &bt->jobs[i];
+    j->b = bt;
+    uint64_t b = 0;
+    if (len - off >= sizeof b)
+      memcpy(&b, buf + off, sizeof b);
+    if (b < sizeof(mpiw_chunk) || b > len - off)
+      break; /* count 0 here and after: rank 0 fails them as malformed */
+    chunk_job(bt, j, buf + off, (size_t)b);
+    off += (size_t)b;
+  }
+  batch_release(bt); /* the submitter's hold */
 }
 
 /* Ends the local pools and leaves: 0 after MPI_Finalize, else at once. */
@@ -390,7 +431,7 @@ static bool receive(int64_t *heard) {
       on_open(buf, len);
       break;
     case MPIW_CHUNK:
-      on_chunk(buf, len);
+      on_batch(buf, len);
       break;
     case MPIW_END:
       on_end(buf, len);
@@ -416,13 +457,12 @@ _Noreturn void mpiw_serve(void) {
   for (;;) {
     bool busy = receive(&heard);
     pthread_mutex_lock(&S.mu);
-    ljob *done = S.done;
+    lbatch *done = S.done;
     S.done = NULL;
     pthread_mutex_unlock(&S.mu);
-    for (ljob *j = done, *next; j; j = next) {
-      next = j->next;
-      S.running--;
-      answer_job(j);
+    for (lbatch *bt = done, *next; bt; bt = next) {
+      next = bt->next;
+      answer_batch(bt);
       busy = true;
     }
     int64_t now = mpiw_now_ns();

@@ -70,9 +70,10 @@ typedef struct mp__pool_backend {
    * why). The pool then has *nproc * depth proxies, w = 0 .. : proxy w
    * serves worker w % *nproc. */
   int (*open)(const mp_pool_opts *o, int *nproc, void **state);
-  /* On proxy thread w: runs chunk c and posts each item. Returns 0 or
-   * MP__POOL_SLOT_GONE. */
-  int (*run)(void *state, int w, mp__pool_chunk *c);
+  /* On proxy thread w: runs the n chunks c[0..n) (one, or several small
+   * ones gathered for one trip) and posts each item. Returns 0 or
+   * MP__POOL_SLOT_GONE (then every item of every chunk was posted). */
+  int (*run)(void *state, int w, mp__pool_chunk *c, size_t n);
   /* terminate: slot w's run() should return soon (its unposted items are
    * dropped by the core). Any thread. */
   void (*stop)(void *state, int w);

@@ -5,7 +5,9 @@
 #   tests/mpi/run.sh NRANKS TRANSPORT [MPIRUN-OPTION...] -- PROGRAM [ARG...]
 #
 # TRANSPORT is Open MPI's BTL list: "vader,self" (shared memory) or
-# "tcp,self" (loopback TCP); "-" leaves the default. Options before "--" go
+# "tcp,self" (TCP on the loopback interface only); "-" leaves the default
+# and the environment alone (set OMPI_MCA_btl and *_if_include yourself for
+# other interfaces, e.g. between network namespaces). Options before "--" go
 # to mpirun (e.g. --enable-recovery). Exits 77 (skip) when mpirun is absent.
 # MP_MPI_WATCHDOG (seconds, default 120) bounds the whole run: timeout then
 # SIGKILLs mpirun 5 s after its SIGTERM.
@@ -42,4 +44,12 @@ root=()
 if mpirun --version 2>/dev/null | grep -qi "open mpi"; then
   root=(--oversubscribe --allow-run-as-root)
 fi
-exec timeout -k 5 "${MP_MPI_WATCHDOG:-120}" mpirun "${root[@]}" "${opts[@]}" -n "$n" "$@"
+# Open MPI's session files and shared-memory segments go into a folder of
+# this run, removed after it: a rank killed by a test leaves its segment
+# behind otherwise (in /dev/shm).
+work=$(mktemp -d "${TMPDIR:-/tmp}/mpirun.XXXXXX") || exit 1
+export OMPI_MCA_orte_tmpdir_base="$work" OMPI_MCA_btl_vader_backing_directory="$work"
+timeout -k 5 "${MP_MPI_WATCHDOG:-120}" mpirun "${root[@]}" "${opts[@]}" -n "$n" "$@"
+rc=$?
+rm -rf "$work"
+exit $rc

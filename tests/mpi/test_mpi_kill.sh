@@ -4,7 +4,8 @@
 #   rank 0 returns, the dead rank's items fail naming it, the rest is right
 #   (MP_MPI_KILL_ROUNDS rounds, default 2).
 # - The same without recovery: mpirun ends the job within seconds.
-# - Rank 0 SIGKILLs itself: the job ends within seconds.
+# - Rank 0 SIGKILLs itself: the job ends within seconds (under recovery
+#   too: the serving ranks notice rank 0's silence).
 # - Started without mpirun: a clear MP_ENOTSUP.
 # After each run no process of the program may be left. Skips (77) when
 # mpirun is missing.
@@ -66,6 +67,10 @@ expect "kill a serving rank, no recovery" nonzero 30 "rank 2" -- \
   bash "$run" 3 vader,self -- "$prog" kill-rank
 expect "rank 0 kills itself" nonzero 30 "rank 0" -- \
   bash "$run" 3 vader,self -- "$prog" kill-root
+# Under recovery mpirun lets the serving ranks live on: they leave by
+# themselves once rank 0 is silent (mpirun then exits 0).
+expect "rank 0 kills itself, recovery" 0 30 "no word from rank 0" -- \
+  bash "$run" 3 vader,self --enable-recovery -- "$prog" kill-root
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 expect "singleton" 0 30 "ok singleton" -- timeout -k 5 60 "$prog" singleton
 exit $fail

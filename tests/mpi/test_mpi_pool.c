@@ -59,6 +59,10 @@ static int init_set(void *arg) {
   g_inited = *(const int *)arg;
   return 0;
 }
+static int init_fails(void *arg) {
+  (void)arg;
+  return 3;
+}
 static int read_init(const void *arg, size_t len, mp_task_out *out) {
   (void)arg, (void)len;
   return mp_task_out_set(out, &g_inited, sizeof g_inited);
@@ -259,6 +263,17 @@ static void t_initializer_maxtasks(void) {
   /* A bare pointer as initarg means nothing on another rank. */
   o.initarg_len = 0;
   CHECK(mp_pool_new(&o) == NULL && errno == EINVAL);
+  /* An initializer that fails: every task fails, nothing hangs. */
+  p = mp_pool_new(&(mp_pool_opts){.start_method = MP_START_MPI,
+                                  .initializer = init_fails});
+  CHECK(p);
+  mp_error e;
+  CHECK_RC(mp_pool_map(p, square, in, 10, sizeof(int), out, sizeof(int), NULL, &e),
+           MP_EWORKERDIED);
+  if (!strstr(e.message, "initializer"))
+    fprintf(stderr, "message: %s\n", e.message);
+  CHECK(strstr(e.message, "initializer") != NULL);
+  mp_pool_free(p);
 }
 
 static void t_terminate(void) {
@@ -365,6 +380,30 @@ static void t_context_and_errors(void) {
   end_pool(p);
 }
 
+/* Two pools at once, each with its own local pools on the ranks; many
+ * small applies (batched) interleaved with a map on the other pool. */
+static void t_two_pools(void) {
+  mp_pool *a = mpi_pool(0), *b = mpi_pool(2);
+  enum { N = 2000 };
+  static mp_result *rs[N];
+  static int in[N], out[N];
+  for (int i = 0; i < N; i++) {
+    in[i] = i;
+    CHECK((rs[i] = mp_pool_apply_async(a, square, &in[i], sizeof(int), NULL)));
+  }
+  CHECK_RC(mp_pool_map(b, square, in, N, sizeof(int), out, sizeof(int),
+                       &(mp_call_opts){.chunksize = 1}, NULL), 0);
+  for (int i = 0; i < N; i++) {
+    const void *d;
+    CHECK(out[i] == i * i);
+    CHECK_RC(mp_result_get(rs[i], 60, &d, NULL), 0);
+    CHECK(*(const int *)d == i * i);
+    mp_result_free(rs[i]);
+  }
+  end_pool(a);
+  end_pool(b);
+}
+
 typedef struct tcase {
   const char *name;
   void (*fn)(void);
@@ -390,6 +429,7 @@ int main(int argc, char **argv) {
       {"many_tiny", t_many_tiny},
       {"crash_timeout", t_crash_timeout},
       {"context_and_errors", t_context_and_errors},
+      {"two_pools", t_two_pools},
   };
   const char *only = argc > 1 ? argv[1] : NULL;
   int n = 0;
