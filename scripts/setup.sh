@@ -14,6 +14,15 @@ want=(gnuplot-nox python3)
 # The bench's peer columns (bench/peer/): ZeroMQ, Boost.Interprocess (C++
 # headers, and g++ to build them), Redis with the hiredis client.
 want+=(g++ libzmq3-dev libboost-dev redis-server libhiredis-dev)
+# Open MPI runs the "mpi" pool's tests (tests/mpi/: mpirun, mpicc); iproute2
+# gives `ip netns` for the several-hosts test.
+need+=(openmpi-bin libopenmpi-dev iproute2)
+# MPICH: the MPI library must also build against it (tests/mpi/test_mpich.sh);
+# Open MPI keeps mpicc/mpirun (its alternatives priority is higher).
+need+=(mpich)
+# mpi4py for the MPI rows' CPython column: Debian's package serves Debian's
+# /usr/bin/python3, which bench/python/bench_mpi.py finds by itself.
+want+=(python3-mpi4py)
 [ "${1:-}" = "--bench" ] && need+=("${want[@]}")
 # `make docs` only: Doxygen builds the reference manual.
 [ "${1:-}" = "--docs" ] && need+=(doxygen)

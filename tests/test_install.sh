@@ -145,5 +145,38 @@ else
   esac
 fi
 
+# ---- the MPI pool library, when it was built: mproc::mpi, mproc-mpi ------
+if [ -f "$(dirname "${pcfile:-$prefix/lib/pkgconfig/x}")/mproc-mpi.pc" ]; then
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+  runmpi() { # NAME PROGRAM: a singleton, "mproc-mpi <version> ok"
+    local out
+    if ! out="$(LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" timeout 60 "$2" 2>&1)" ||
+       [[ "$out" != *"mproc-mpi "*" ok"* ]]; then
+      die "$1: $out"
+    else
+      echo "$1: ${out##*$'\n'}"
+    fi
+  }
+  dir="$tmp/cmake-mpi"
+  step "CMake consumer linking mproc::mpi"
+  if cmake -S "$src/tests/install/mpi" -B "$dir" -DCMAKE_PREFIX_PATH="$prefix" \
+       -DCMAKE_C_COMPILER="$cc" -DCMAKE_C_FLAGS="$cflags" >"$dir.log" 2>&1 &&
+     cmake --build "$dir" >>"$dir.log" 2>&1; then
+    runmpi "cmake mproc::mpi" "$dir/consumer_mpi"
+  else
+    cat "$dir.log"
+    die "CMake consumer with mproc::mpi did not build"
+  fi
+  step "pkg-config consumer of mproc-mpi"
+  if flags="$(pkg-config --cflags --libs mproc-mpi 2>&1)" &&
+     $cc $cflags -o "$tmp/consumer-mpi-pc" "$src/tests/install/mpi/main.c" $flags \
+       >"$tmp/pc-mpi.log" 2>&1; then
+    runmpi "pkg-config mproc-mpi" "$tmp/consumer-mpi-pc"
+  else
+    cat "$tmp/pc-mpi.log" 2>/dev/null
+    die "the pkg-config consumer of mproc-mpi did not build: $flags"
+  fi
+fi
+
 [ $fail -eq 0 ] && echo "PASS: installed package usable with CMake and pkg-config"
 exit $fail

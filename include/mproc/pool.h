@@ -77,6 +77,19 @@
  *   terminate cannot stop a running task: it stops the workers between
  *   tasks, fails what is outstanding with MP_ECLOSED, and waits for the
  *   tasks that were running to return.
+ * - "mpi" (MP_START_MPI, with libmproc_mpi: mproc/mpi.h, docs/mpi.md):
+ *   workers on other MPI ranks, each rank running its share in a local
+ *   fork pool; this process holds proxy threads ("MPIPoolWorker-N").
+ *   processes defaults to the sum of the serving ranks' usable CPUs. What
+ *   differs: the initializer, maxtasksperchild, task_timeout and
+ *   max_memory_per_child apply in the serving ranks' local workers; initarg
+ *   must be bytes or NULL (-EINVAL); functions travel as with spawn
+ *   (MP_ESTALE on a rank with another build); mp_task_index() is the index
+ *   within the chunk; a chunk's results come back at once (imap and the
+ *   progress bar advance per chunk); a chunk's message is at most 2 GiB
+ *   (MP_ETOOBIG). A rank that dies fails the items it held with
+ *   MP_EWORKERDIED naming the rank, and the rest completes elsewhere.
+ *   Without mp_mpi_init under mpirun with 2 or more ranks: MP_ENOTSUP.
  *
  * Threads: a pool may be used from several threads of the process that
  * created it at once. Callbacks run on the pool's result thread, one at a
@@ -151,8 +164,8 @@ MP_EXPORT size_t mp_task_index(const mp_task_out *out);
  * - maxtasksperchild: a worker exits after this many tasks (chunks, as in
  *   Python) and a fresh one replaces it; 0: workers live as long as the pool.
  * - start_method: how workers start (Python's Pool(context=...)): "fork",
- *   "spawn", "forkserver" or "thread" (MP_START_*; EINVAL for another
- *   name). NULL: the method mp_set_start_method set, else "fork"; unlike
+ *   "spawn", "forkserver" or "thread" (MP_START_*), or "mpi" once
+ *   libmproc_mpi registered it (EINVAL for another name). NULL: the method mp_set_start_method set, else "fork"; unlike
  *   Python's Pool(), creating a pool does not fix the default. See "Start
  *   methods" below.
  * - task_timeout: seconds a task may run; one that runs longer has its

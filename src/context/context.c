@@ -36,6 +36,28 @@ static mp_context *find(const char *method) {
   return NULL;
 }
 
+/* Pool-only methods a backend registered (src/pool/pool_backend.h): a
+ * context for mp_context_pool_new, never a default or a process method. */
+static mp_context g_added[4];
+static unsigned g_nadded; /* published after the entry */
+
+void mp__context_add(const char *method) {
+  pthread_mutex_lock(&g_lock);
+  if (g_nadded < MP__ARRAY_SIZE(g_added)) {
+    g_added[g_nadded].method = method;
+    __atomic_store_n(&g_nadded, g_nadded + 1, __ATOMIC_RELEASE);
+  }
+  pthread_mutex_unlock(&g_lock);
+}
+
+static mp_context *find_added(const char *method) {
+  unsigned n = __atomic_load_n(&g_nadded, __ATOMIC_ACQUIRE);
+  for (unsigned i = 0; i < n; i++)
+    if (strcmp(method, g_added[i].method) == 0)
+      return &g_added[i];
+  return NULL;
+}
+
 const char *mp__start_method_default(void) {
   /* Fast path: once fixed it never changes except by a forced set. */
   const char *m = __atomic_load_n(&g_default, __ATOMIC_ACQUIRE);
@@ -51,6 +73,8 @@ const char *mp__start_method_default(void) {
 
 MP_EXPORT mp_context *mp_get_context(const char *method) {
   mp_context *c = find(method ? method : mp__start_method_default());
+  if (!c && method)
+    c = find_added(method);
   if (!c)
     errno = EINVAL;
   return c;

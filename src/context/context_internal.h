@@ -53,6 +53,9 @@ int mp__fnref_resolve(const mp__fnref *ref, void **fn);
 int mp__fn_name(const void *fn, char *buf, size_t n);
 
 /* ---- the program spawn runs (context.c) -------------------------------------- */
+/* A pool-only start method of a registered pool backend: mp_get_context
+ * finds it (the name must live as long as the process). */
+void mp__context_add(const char *method);
 void mp__executable_copy(char *buf, size_t n);
 
 #endif

@@ -194,7 +194,14 @@ static void handle_rec(mp_pool *p, int w, const pool__rec *r, pool__col *c) {
     int code = r->type != POOL__REC_ERROR ? -ENOMEM
                : r->flags & POOL__F_STALE ? MP_ESTALE
                                           : MP_ETASK;
-    if (r->type == POOL__REC_ERROR)
+    pool__rec_err h;
+    if (r->type == POOL__REC_ERROR && (r->flags & POOL__F_CODE) &&
+        r->len >= sizeof h && !flen) { /* a backend's: code and all */
+      memcpy(&h, payload, sizeof h);
+      code = h.code < 0 ? h.code : MP_ETASK;
+      mp_error_set(&e, code, h.signo, h.status, "%.*s",
+                   (int)(r->len - sizeof h), payload + sizeof h);
+    } else if (r->type == POOL__REC_ERROR)
       mp_error_set(&e, code, 0, r->status, "%.*s", (int)(len - flen), payload);
     else
       mp_error_set(&e, -ENOMEM, 0, -1, "no memory for a result of %zu bytes", len);

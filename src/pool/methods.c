@@ -22,7 +22,52 @@ static const char *const g_names[] = {
 
 const char *pool__method_name(int method) { return g_names[method]; }
 
-int pool__method(const mp_pool_opts *o) {
+/* ---- Backends (pool_backend.h) ------------------------------------------------ */
+
+#define MAX_BACKENDS 4
+static struct {
+  const char *name;
+  const mp__pool_backend *ops;
+} g_backends[MAX_BACKENDS];
+static unsigned g_nbackends; /* published after the entry */
+static pthread_mutex_t g_backends_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static const mp__pool_backend *backend_find(const char *name) {
+  unsigned n = POOL__LOAD(&g_nbackends);
+  for (unsigned i = 0; i < n; i++)
+    if (strcmp(name, g_backends[i].name) == 0)
+      return g_backends[i].ops;
+  return NULL;
+}
+
+MP_EXPORT int mp__pool_backend_register(const char *name,
+                                        const mp__pool_backend *ops,
+                                        const mp__pool_core **core) {
+  if (!name || !ops || !ops->open || !ops->run || !ops->stop || !ops->close)
+    return -EINVAL;
+  for (int i = 0; i < (int)MP__ARRAY_SIZE(g_names); i++)
+    if (strcmp(name, g_names[i]) == 0)
+      return -EINVAL;
+  int rc = 0;
+  pthread_mutex_lock(&g_backends_mu);
+  if (backend_find(name))
+    rc = -EEXIST;
+  else if (g_nbackends == MAX_BACKENDS)
+    rc = -ENOSPC;
+  else {
+    g_backends[g_nbackends].name = name;
+    g_backends[g_nbackends].ops = ops;
+    POOL__STORE(&g_nbackends, g_nbackends + 1);
+    mp__context_add(name); /* mp_get_context(name) finds it now */
+  }
+  pthread_mutex_unlock(&g_backends_mu);
+  if (!rc && core)
+    *core = &pool__core;
+  return rc;
+}
+
+int pool__method(const mp_pool_opts *o, const mp__pool_backend **be,
+                 const char **method_name) {
   const char *name = o->start_method;
   if (!name) /* the default method, without fixing it (see pool.h) */
     name = mp_get_start_method(true);
@@ -32,8 +77,20 @@ int pool__method(const mp_pool_opts *o) {
   for (int i = 0; i < (int)MP__ARRAY_SIZE(g_names); i++)
     if (strcmp(name, g_names[i]) == 0)
       m = i;
-  if (m < 0)
-    return -EINVAL;
+  if (m < 0) {
+    const mp__pool_backend *ops = backend_find(name);
+    if (!ops)
+      return -EINVAL;
+    if (be)
+      *be = ops;
+    if (method_name)
+      *method_name = name;
+    /* Initializer, time limits and memory limits apply on the remote end;
+     * a bare pointer as initarg means nothing there. */
+    return o->initarg && !o->initarg_len ? -EINVAL : POOL__M_BACKEND;
+  }
+  if (method_name)
+    *method_name = g_names[m];
   bool limit = o->task_timeout > 0 && !isinf(o->task_timeout);
   if (m == POOL__M_THREAD && (limit || o->max_memory_per_child))
     return MP_ENOTSUP;

@@ -81,7 +81,7 @@ static int check_opts(const mp_pool_opts *o) {
     return -EINVAL;
   if (o->initarg_len && !o->initarg)
     return -EINVAL;
-  int m = pool__method(o);
+  int m = pool__method(o, NULL, NULL);
   return m < 0 ? m : 0;
 }
 
@@ -145,13 +145,32 @@ mp_pool *mp_pool_new(const mp_pool_opts *opts) {
   if (!p)
     return NULL;
   p->owner = pool__getpid();
-  p->method = pool__method(&o);
-  p->exec_fns = p->method == POOL__M_SPAWN || p->method == POOL__M_FORKSERVER;
+  p->method = pool__method(&o, &p->backend, &p->method_name);
+  /* A backend's chunks leave this program: functions go as references. */
+  p->exec_fns = p->method == POOL__M_SPAWN || p->method == POOL__M_FORKSERVER ||
+                p->method == POOL__M_BACKEND;
   p->opts = o;
   p->nproc = o.processes ? o.processes : mp_cpu_count_usable();
-  if (o.task_timeout > 0 && o.task_timeout < 9e9)
+  p->nworkers = p->nproc;
+  if (o.task_timeout > 0 && o.task_timeout < 9e9 && !p->backend)
     p->timeout_ns = (int64_t)(o.task_timeout * 1e9) + 1;
   p->ctl_fd = -1;
+  if (p->backend) { /* the backend decides the default size */
+    p->nproc = o.processes;
+    rc = p->backend->open(&o, &p->nproc, &p->bstate);
+    int depth = p->backend->depth > 0 ? p->backend->depth : 1;
+    if (!rc && (p->nproc <= 0 || p->nproc > POOL__MAX_PROCS / depth))
+      rc = -EINVAL;
+    p->nworkers = p->nproc;
+    p->nproc *= depth; /* proxies: depth chunks in flight per worker */
+    if (rc) {
+      if (p->bstate)
+        p->backend->close(p->bstate);
+      mp__free(p);
+      errno = -rc;
+      return NULL;
+    }
+  }
   p->efd = -1;
   pthread_sigmask(SIG_SETMASK, NULL, &p->sigmask);
   pthread_mutex_init(&p->mu, NULL);
@@ -203,6 +222,8 @@ mp_pool *mp_pool_new(const mp_pool_opts *opts) {
         int sig, st;
         pool__reap(p, i, &sig, &st);
       }
+    if (p->backend)
+      p->backend->close(p->bstate);
     pool_release(p);
     errno = -rc;
     return NULL;
@@ -211,7 +232,7 @@ mp_pool *mp_pool_new(const mp_pool_opts *opts) {
   return p;
 }
 
-int mp_pool_processes(const mp_pool *p) { return p ? p->nproc : 0; }
+int mp_pool_processes(const mp_pool *p) { return p ? p->nworkers : 0; }
 
 /* ---- Jobs ------------------------------------------------------------------ */
 
@@ -445,7 +466,7 @@ mp_result *mp_pool_apply_async(mp_pool *p, mp_task_fn fn, const void *arg,
 }
 
 static size_t default_chunksize(const mp_pool *p, size_t n) {
-  size_t per = 4 * (size_t)p->nproc;
+  size_t per = 4 * (size_t)p->nworkers;
   return n / per + (n % per ? 1 : 0);
 }
 

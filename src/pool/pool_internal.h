@@ -34,6 +34,7 @@
 
 #include "context/context_internal.h"
 #include "mproc/pool.h"
+#include "pool_backend.h"
 #include "mproc/process.h"
 #include "runtime/runtime_internal.h"
 
@@ -85,6 +86,7 @@ enum {
 #define POOL__F_LAST 1u /* the chunk is finished after this record */
 #define POOL__F_MORE 2u /* a fragment: the payload continues */
 #define POOL__F_STALE 4u /* the task function is not in the worker's program */
+#define POOL__F_CODE 8u  /* a backend's error: payload = pool__rec_err, message */
 
 typedef struct pool__rec {
   uint32_t size; /* whole record, header included, multiple of 8 */
@@ -95,10 +97,17 @@ typedef struct pool__rec {
   uint32_t len; /* payload bytes */
 } pool__rec;
 
+/* The payload head of a POOL__F_CODE error record (then the message). */
+typedef struct pool__rec_err {
+  int32_t code, signo, status, pad;
+} pool__rec_err;
+
 /* POOL__W_SETUP_FAILED: a spawned worker could not map the pool or find
  * its initializer; init_status holds the library code. */
+/* POOL__W_GONE: a backend's proxy whose remote end is gone for good (no
+ * replacement). */
 enum { POOL__W_STARTING = 0, POOL__W_READY, POOL__W_INIT_FAILED,
-       POOL__W_SETUP_FAILED };
+       POOL__W_SETUP_FAILED, POOL__W_GONE };
 
 typedef struct pool__slot {
   /* Written by the worker. */
@@ -152,7 +161,10 @@ typedef struct pool__fntab {
 } pool__fntab;
 
 /* How the workers start: mp_pool_opts.start_method. */
-enum { POOL__M_FORK = 0, POOL__M_SPAWN, POOL__M_FORKSERVER, POOL__M_THREAD };
+/* POOL__M_BACKEND: a registered backend (pool_backend.h) runs the chunks;
+ * the workers are proxy threads. */
+enum { POOL__M_FORK = 0, POOL__M_SPAWN, POOL__M_FORKSERVER, POOL__M_THREAD,
+       POOL__M_BACKEND };
 
 /* ---- Arena (arena.c) ------------------------------------------------------------- */
 
@@ -290,8 +302,13 @@ typedef struct pool__worker {
 
 struct mp_pool {
   pid_t owner;
-  int nproc;
+  int nproc;            /* worker slots (a backend's: its proxies) */
+  int nworkers;         /* what mp_pool_processes says: nproc, or a
+                         * backend's workers (nproc / its depth) */
   int method;           /* POOL__M_* */
+  const char *method_name;
+  const mp__pool_backend *backend; /* POOL__M_BACKEND */
+  void *bstate;         /* the backend's, from open() */
   bool exec_fns;        /* spawn, forkserver: cells carry fntab indices */
   bool in_worker;       /* a spawned worker's view of the pool (methods.c) */
   mp_pool_opts opts;
@@ -352,11 +369,16 @@ pid_t pool__getpid(void);
 /* worker.c: the body of a worker process; returns its exit code. */
 int pool__worker_main(mp_pool *p, int w);
 
+/* worker.c: what a backend's proxy offers it (pool_backend.h). */
+extern const mp__pool_core pool__core;
+
 /* spawn.c: the worker processes. */
 int pool__spawn(mp_pool *p, int w);
 /* methods.c: start methods. The method of opts (POOL__M_*), or -EINVAL /
- * MP_ENOTSUP for options that method cannot honour. */
-int pool__method(const mp_pool_opts *o);
+ * MP_ENOTSUP for options that method cannot honour. *be (may be NULL) gets
+ * the backend for POOL__M_BACKEND, *name the method's name. */
+int pool__method(const mp_pool_opts *o, const mp__pool_backend **be,
+                 const char **name);
 /* The byte size of the control region for p's nproc and method. */
 size_t pool__ctl_size(int nproc, bool exec_fns);
 /* Sets p->shm, slots, rings, fntab from the mapping at m. */
@@ -372,7 +394,7 @@ mp_task_fn pool__fn_resolve(mp_pool *p, uint64_t id, void ***cache);
  * the control region, arena and eventfd cross as passed descriptors, the
  * rest in the argument bytes. NULL with errno. */
 mp_process *pool__exec_process(mp_pool *p, int w, const mp_process_opts *po);
-/* The method's name ("fork", ...). */
+/* The method's name ("fork", ...) of a built-in method. */
 const char *pool__method_name(int method);
 /* Reaps an ended worker: *signo (0 if it exited) and *status (exit status,
  * or -1). Releases the process. */

@@ -142,7 +142,7 @@ void pool__refill(mp_pool *p) {
     fill_cell(p, cell, c);
     /* A2: publish; the claimer's acquire sees the fields. */
     POOL__STORE(&cell->state, POOL__STATE(p->prod_pos, POOL__TAG_READY));
-    p->prod_pos++;
+    POOL__STORER(&p->prod_pos, p->prod_pos + 1); /* proxies read it (worker.c) */
     published++;
   }
   if (!published)

@@ -3,7 +3,9 @@
  * named as CPython names them, watched through their sentinel (a pidfd; an
  * eventfd for a thread) by the result thread, killed through it, reaped by
  * join. Fork and thread workers run on this very pool object; spawn and
- * forkserver workers rebuild a view of it (methods.c). */
+ * forkserver workers rebuild a view of it (methods.c). A backend's workers
+ * are proxy threads (pool_backend.h); killing one asks the backend to stop
+ * its chunk. */
 #include <stdio.h>
 #include <string.h>
 
@@ -33,6 +35,12 @@ static void set_name(mp_pool *p, mp_process *proc) {
   if (!num)
     return;
   char buf[sizeof p->workers[0].name];
+  if (p->backend) { /* a proxy thread: the backend's name for its workers */
+    snprintf(buf, sizeof buf, "%s%.*s", p->backend->worker_prefix,
+             (int)strcspn(num, " "), num);
+    mp_process_set_name(proc, buf);
+    return;
+  }
   snprintf(buf, sizeof buf, "%s%.*s%s", prefix[p->method],
            (int)strcspn(num, " "), num,
            p->method == POOL__M_THREAD ? " (worker)" : "");
@@ -41,12 +49,14 @@ static void set_name(mp_pool *p, mp_process *proc) {
 
 int pool__spawn(mp_pool *p, int w) {
   pool__worker *wk = &p->workers[w];
+  /* A backend's proxies are threads running the worker loop. */
   mp_process_opts po = {.daemon = MP_DAEMON_YES,
-                        .start_method = pool__method_name(p->method)};
+                        .start_method = p->backend ? MP_START_THREAD
+                                                   : pool__method_name(p->method)};
   mp_process *proc;
-  if (p->exec_fns) {
+  if (p->exec_fns && !p->backend) {
     proc = pool__exec_process(p, w, &po);
-  } else { /* fork and thread: the worker uses this very pool object */
+  } else { /* fork, thread, proxies: the worker uses this very pool object */
     worker_arg a = {p, w};
     proc = mp_process_new(worker_target, &a, sizeof a, &po);
   }
@@ -67,7 +77,9 @@ int pool__spawn(mp_pool *p, int w) {
 }
 
 void pool__kill(mp_pool *p, int w) {
-  if (p->workers[w].proc)
+  if (p->backend)
+    p->backend->stop(p->bstate, w);
+  else if (p->workers[w].proc)
     mp_process_kill(p->workers[w].proc);
 }
 

@@ -132,11 +132,24 @@ static void on_death(mp_pool *p, int w, pool__col *c) {
   s->seq = s->running = 0;
   s->started_ns = 0;
   s->progress = 0;
-  s->state = POOL__W_STARTING;
+  s->state = wstate == POOL__W_GONE ? POOL__W_GONE : POOL__W_STARTING;
   s->tail = s->head = s->prod_waiting = 0;
   wk->kill_timeout = false;
   wk->dead = false;
-  wk->respawn_at = 1; /* as soon as the loop says it should run */
+  /* A backend's proxy whose remote end is gone is not replaced; when none
+   * is left the pool cannot run anything more. */
+  wk->respawn_at = wstate == POOL__W_GONE ? 0 : 1;
+  if (wstate == POOL__W_GONE && !p->broken) {
+    int alive = 0;
+    for (int i = 0; i < p->nproc; i++)
+      alive += p->slots[i].state != POOL__W_GONE;
+    if (!alive) {
+      p->broken = true;
+      mp_error_set(&p->broken_err, MP_EWORKERDIED, 0, -1,
+                   "every worker of the pool is gone (%s: no remote end "
+                   "is left)", p->method_name);
+    }
+  }
 }
 
 /* ---- Time limits --------------------------------------------------------------------- */
@@ -387,6 +400,8 @@ void *pool__collector_main(void *arg) {
     last_check = mp__now_ns();
   }
   pthread_mutex_unlock(&p->mu);
+  if (p->backend) /* no proxy is left: the remote ends may go */
+    p->backend->close(p->bstate);
   mp__free(c.copies);
   mp__free(fds);
   mp__free(who);

@@ -104,7 +104,9 @@ static void post(wctx *c, int type, unsigned flags, uint64_t token,
 
 /* ---- Claiming work ---------------------------------------------------------------- */
 
-static bool claim(wctx *c) {
+/* Claims the next published cell into the slot, or (dst not NULL: a
+ * backend's proxy gathering a batch, which no death settles) into dst. */
+static bool claim_cell(wctx *c, pool__cell *dst) {
   pool__shm *sh = c->p->shm;
   for (;;) {
     uint64_t pos = POOL__LOAD(&sh->cons_pos);
@@ -121,9 +123,13 @@ static bool claim(wctx *c) {
       __atomic_compare_exchange_n(&sh->cons_pos, &exp, pos + 1, false,
                                   __ATOMIC_RELEASE, __ATOMIC_RELAXED);
       pool__slot *s = c->slot;
-      memcpy(&s->task, cell, sizeof s->task);
-      POOL__STORER(&s->progress, 0);
-      POOL__STORE(&s->seq, pos + 1); /* the copy is complete before seq */
+      if (dst) {
+        memcpy(dst, cell, sizeof *dst);
+      } else {
+        memcpy(&s->task, cell, sizeof s->task);
+        POOL__STORER(&s->progress, 0);
+        POOL__STORE(&s->seq, pos + 1); /* the copy is complete before seq */
+      }
       /* Free the cell for the producer's next lap: the slot now says what
        * we hold. A3: pairs with the producer's acquire of the state. */
       POOL__STORE(&cell->state, POOL__STATE(pos + POOL__NCELLS, POOL__TAG_FREE));
@@ -139,6 +145,8 @@ static bool claim(wctx *c) {
     return false; /* the cell at the hint is not published yet: empty */
   }
 }
+
+static bool claim(wctx *c) { return claim_cell(c, NULL); }
 
 /* A chunk to run, or false when the pool shuts down. Spins a little,
  * then yields the CPU between looks (the parent that feeds us may be
@@ -190,6 +198,132 @@ static void fail_stale(wctx *c, const pool__cell *t) {
   if (fixed_out)
     post(c, POOL__REC_DONE, POOL__F_LAST, t->token, t->first,
          (int32_t)t->count, NULL, 0);
+}
+
+/* ---- A backend's proxy (pool_backend.h) ------------------------------------------ */
+
+typedef struct bchunk {
+  wctx *c;
+  const pool__cell *t;
+} bchunk;
+
+static const void *core_input(const mp__pool_chunk *v, size_t k, size_t *len) {
+  const bchunk *b = v->impl;
+  const pool__cell *t = b->t;
+  char *abase = b->c->p->abase;
+  *len = 0;
+  if (k >= t->count)
+    return NULL;
+  if (t->in_kind == POOL__IN_FIXED) {
+    *len = t->in_size;
+    return abase + t->in_off + k * t->in_size;
+  }
+  if (t->in_kind == POOL__IN_INLINE) {
+    *len = t->in_size;
+    return t->inl;
+  }
+  const pool__iov *e = (const pool__iov *)(abase + t->in_off) + k;
+  *len = e->len;
+  return abase + e->off;
+}
+
+static void *core_output(const mp__pool_chunk *v, size_t k) {
+  const bchunk *b = v->impl;
+  const pool__cell *t = b->t;
+  if (t->out_kind != POOL__OUT_FIXED || k >= t->count)
+    return NULL;
+  return b->c->p->abase + t->out_off + k * t->out_size;
+}
+
+static void core_post_result(const mp__pool_chunk *v, size_t k,
+                             const void *data, size_t len) {
+  const bchunk *b = v->impl;
+  const pool__cell *t = b->t;
+  if (t->out_kind == POOL__OUT_FIXED || k >= t->count)
+    return;
+  post(b->c, POOL__REC_RESULT, k + 1 == t->count ? POOL__F_LAST : 0, t->token,
+       t->first + k, 0, data, len);
+  POOL__STORE(&b->c->slot->progress, (uint32_t)k + 1);
+}
+
+static void core_post_error(const mp__pool_chunk *v, size_t k,
+                            const mp_error *e) {
+  const bchunk *b = v->impl;
+  const pool__cell *t = b->t;
+  if (k >= t->count)
+    return;
+  const bool fixed_out = t->out_kind == POOL__OUT_FIXED;
+  struct {
+    pool__rec_err h;
+    char msg[MP_ERROR_MESSAGE_MAX];
+  } buf = {.h = {e->code, e->signo, e->status, 0}};
+  size_t n = strnlen(e->message, sizeof e->message);
+  memcpy(buf.msg, e->message, n);
+  unsigned last = k + 1 == t->count && !fixed_out ? POOL__F_LAST : 0;
+  post(b->c, POOL__REC_ERROR, last | POOL__F_CODE, t->token, t->first + k,
+       e->status, &buf, sizeof buf.h + n);
+  if (!fixed_out)
+    POOL__STORE(&b->c->slot->progress, (uint32_t)k + 1);
+}
+
+static void core_set_progress(const mp__pool_chunk *v, size_t done) {
+  const bchunk *b = v->impl;
+  POOL__STORE(&b->c->slot->progress, (uint32_t)done);
+}
+
+const mp__pool_core pool__core = {
+    .input = core_input, .output = core_output,
+    .post_result = core_post_result, .post_error = core_post_error,
+    .set_progress = core_set_progress, .fnref_make = mp__fnref_make,
+    .fnref_resolve = mp__fnref_resolve,
+    .error_record = mp__error_record};
+
+/* The proxy's run_chunk: the backend runs the held chunk elsewhere, with
+ * more of the chunks already published when many are: so tiny tasks
+ * travel many per message. A batch takes at most a quarter of a fair share
+ * of the backlog (as the default chunksize gives each worker four chunks),
+ * and at most POOL__BATCH chunks, so that work stays spread when task
+ * times vary. */
+#define POOL__BATCH 64
+static int backend_chunk(wctx *c) {
+  mp_pool *p = c->p;
+  pool__slot *s = c->slot;
+  pool__cell t[POOL__BATCH];
+  bchunk b[POOL__BATCH];
+  mp__pool_chunk v[POOL__BATCH];
+  t[0] = s->task;
+  uint64_t backlog = POOL__LOADR(&p->prod_pos) - POOL__LOADR(&p->shm->cons_pos);
+  uint64_t share = backlog / (4 * (uint64_t)p->nproc);
+  size_t n = 1, most = share < POOL__BATCH ? (size_t)share + 1 : POOL__BATCH;
+  while (n < most && claim_cell(c, &t[n]))
+    n++;
+  size_t nv = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (t[i].fn >= POOL__LOAD(&p->fntab->n)) { /* garbage: never shipped */
+      fail_stale(c, &t[i]);
+      continue;
+    }
+    const bool fixed_in = t[i].in_kind == POOL__IN_FIXED || t[i].in_kind == POOL__IN_INLINE;
+    const bool fixed_out = t[i].out_kind == POOL__OUT_FIXED;
+    b[nv] = (bchunk){c, &t[i]};
+    v[nv] = (mp__pool_chunk){.fn = p->fntab->refs[t[i].fn], .token = t[i].token,
+                             .first = t[i].first, .count = t[i].count,
+                             .in_size = fixed_in ? t[i].in_size : 0,
+                             .out_size = fixed_out ? t[i].out_size : 0,
+                             .impl = &b[nv]};
+    nv++;
+  }
+  int rc = nv ? p->backend->run(p->bstate, c->w, v, nv) : 0;
+  /* Terminated: run() returned before its items were posted; they fail
+   * as the pool's abort says, not as finished. */
+  for (size_t i = 0; i < nv && !POOL__LOAD(&p->shm->stop); i++) {
+    const pool__cell *ti = b[i].t;
+    if (ti->out_kind == POOL__OUT_FIXED)
+      post(c, POOL__REC_DONE, POOL__F_LAST, ti->token, ti->first,
+           (int32_t)ti->count, NULL, 0);
+  }
+  POOL__STORE(&s->seq, 0);
+  return rc;
 }
 
 static void run_chunk(wctx *c) {
@@ -285,6 +419,16 @@ int pool__worker_main(mp_pool *p, int w) {
   /* A replacement is forked by the result thread, which blocks every
    * signal: run tasks with the mask of the thread that made the pool. */
   pthread_sigmask(SIG_SETMASK, &p->sigmask, NULL);
+  if (p->backend) { /* a proxy: the initializer and limits apply remotely */
+    POOL__STORE(&c.slot->state, POOL__W_READY);
+    while (get_work(&c))
+      if (backend_chunk(&c) == MP__POOL_SLOT_GONE) {
+        POOL__STORE(&c.slot->state, POOL__W_GONE);
+        break;
+      }
+    mp__free(c.scratch);
+    return 0;
+  }
   if (p->opts.initializer) {
     int r = p->opts.initializer(p->opts.initarg);
     if (r != 0) {
