@@ -14,7 +14,9 @@
  *       p.join()
  *
  * A context leaves the program's default start method alone: what a
- * library should use. The queue crosses to the spawned child as a handle. */
+ * library should use. The queue crosses to the spawned child in one call
+ * on each side: mp_process_pass(p, q) and mp_inherited(0, &q) (a handle
+ * underneath, as Python pickles it). */
 #include <stdio.h>
 
 #include <mproc.h>
@@ -22,11 +24,8 @@
 static int foo(void *arg, size_t len) {
   (void)arg;
   (void)len;
-  mp_handle h;
-  if (mp_inherited_handle(0, &h) != 0)
-    return 1;
-  mp_queue *q = mp_queue_open(&h);
-  if (!q)
+  mp_queue *q;
+  if (mp_inherited(0, &q) != 0) /* the queue the parent passed */
     return 1;
   int rc = mp_queue_put(q, "hello", 5, MP_FOREVER);
   mp_queue_free(q);
@@ -37,9 +36,7 @@ int main(void) {
   mp_context *ctx = mp_get_context(MP_START_SPAWN);
   mp_queue *q = mp_context_queue_new(ctx, 0);
   mp_process *p = mp_context_process_new(ctx, foo, NULL, 0, NULL);
-  mp_handle h;
-  if (!q || !p || mp_queue_handle(q, &h) != 0 ||
-      mp_process_pass_handle(p, &h) < 0 || mp_process_start(p) != 0) {
+  if (!q || !p || mp_process_pass(p, q) < 0 || mp_process_start(p) != 0) {
     fprintf(stderr, "could not start the process\n");
     return 1;
   }

@@ -7,7 +7,7 @@
  *   `hasattr(f1, '_h')` becomes "calling _h fails with MP_EATTR".
  * - the generator baz() is a type with a __next__ method (the proxytype
  *   GeneratorProxy exposes only it); the end of the iteration, Python's
- *   StopIteration, is the MP_EINDEX code.
+ *   StopIteration, is MP_ESTOP (the code every area gives it).
  * - the operator module is a type with add and pow (not all of operator's
  *   functions), so op._exposed_ lists those two; op.pow(2, 94) is 2**94,
  *   which does not fit a 64-bit int: the server reports OverflowError
@@ -55,7 +55,7 @@ static int baz_next(void *self, mp_method_call *c) {
   baz_state *s = self;
   if (s->i >= 10) {
     snprintf(c->message, sizeof c->message, "StopIteration");
-    return MP_EINDEX;
+    return MP_ESTOP;
   }
   c->result = mp_obj_int((int64_t)s->i * s->i);
   s->i++;
@@ -153,13 +153,18 @@ int main(void) {
   mp_proxy *it;
   mp_manager_create(manager, "baz", NULL, &it);
   mp_obj *v;
-  while (mp_proxy_call(it, "__next__", NULL, &v) == 0) {
+  int rc;
+  while ((rc = mp_proxy_call(it, "__next__", NULL, &v)) == 0) {
     int64_t i;
     mp_obj_int_value(v, &i);
     printf("<%lld> ", (long long)i);
     mp_obj_free(v);
   }
   printf("\n");
+  if (rc != MP_ESTOP) { /* for o in baz(): ends at StopIteration only */
+    fprintf(stderr, "baz: %s\n", mp_strerror(rc));
+    return 1;
+  }
 
   line();
   mp_proxy *op;

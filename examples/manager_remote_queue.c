@@ -11,7 +11,10 @@
  *
  * Here the server serves from a thread of the main process on 127.0.0.1
  * (port 0: the system picks a free one, so runs never collide), and the
- * two clients are child processes that connect to it over TCP. */
+ * two clients are child processes that connect to it over TCP. A client
+ * registers nothing (Python's client-side register('get_queue') only adds
+ * the method to its class): mp_manager_create asks the server, whose
+ * registration (create, methods_of = "Queue") gives the proxy its methods. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>

@@ -175,7 +175,7 @@ int main(void) {
   int i;
   for (i = 0; i < 10; i++) {
     rc = mp_imap_next(it, MP_FOREVER, NULL, NULL);
-    if (rc == MP_EEOF)
+    if (rc == MP_ESTOP)
       break;
     if (rc == 0 && i == 5)
       expected("IMapIterator.next()");
@@ -208,7 +208,7 @@ int main(void) {
     rc = mp_imap_next(it, 0.02, &s, NULL);
     if (rc == 0)
       printf("\n\t%s", (const char *)s);
-    else if (rc == MP_EEOF)
+    else if (rc == MP_ESTOP)
       break;
     else
       printf(".");

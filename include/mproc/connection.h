@@ -264,8 +264,15 @@ typedef struct mp_wait_item {
   bool ready;
 } mp_wait_item;
 
+/* C builds a compound literal; C++ (which has none before C++20's
+ * designators, and no compound literals at all) an aggregate temporary. */
+#ifdef __cplusplus
+#define MP_WAIT_CONN(c) (mp_wait_item{(c), -1, false})
+#define MP_WAIT_FD(d) (mp_wait_item{NULL, (d), false})
+#else
 #define MP_WAIT_CONN(c) ((mp_wait_item){.conn = (c), .fd = -1, .ready = false})
 #define MP_WAIT_FD(d) ((mp_wait_item){.conn = NULL, .fd = (d), .ready = false})
+#endif
 
 /* Python's multiprocessing.connection.wait(object_list, timeout): waits
  * until at least one of the n items is ready, or timeout seconds passed
@@ -355,11 +362,21 @@ typedef struct mp_conn_opts {
   bool authenticate;
   const void *authkey;
   size_t authkey_len;
+  /* Listener only: how long an accepted peer has to complete the
+   * handshake, in seconds from its connect (0: MP_HANDSHAKE_TIMEOUT;
+   * MP_FOREVER: no limit, as in Python). A peer that has not answered by
+   * then is closed and accept goes on with the others: peers are
+   * authenticated side by side, so one that sends nothing, or trickles,
+   * delays nobody. Negative or NaN: mp_listener_new fails with EINVAL. */
+  double handshake_timeout;
   /* codec: how send_obj/recv_obj encode objects on the connections made
    * (mp_conn_set_codec); MP_CONN_CODEC_DEFAULT is pickle, what a Python
    * peer's send()/recv() use. */
   mp_conn_codec codec;
 } mp_conn_opts;
+
+/* The default handshake deadline of a listener with a key, in seconds. */
+#define MP_HANDSHAKE_TIMEOUT 5.0
 
 /* Python's Listener(address, family, backlog, authkey): a socket bound to
  * address and listening. address NULL picks one: for AF_UNIX a fresh path in
@@ -376,7 +393,13 @@ MP_EXPORT mp_listener *mp_listener_new(const mp_address *address,
  * listener has a key (deliver, then answer: Python's order) and returns the
  * new connection (free with mp_conn_free). NULL with errno -MP_EAUTH when
  * authentication failed (the connection is closed; the listener stays
- * usable), -MP_ECLOSED when the listener is closed, or another errno. */
+ * usable), -MP_ECLOSED when the listener is closed, or another errno.
+ * With a key, peers that connect are challenged at once and handled side
+ * by side: the first to complete the handshake is returned, and a peer
+ * that does not complete it within handshake_timeout (mp_conn_opts) is
+ * closed without an error; peers still in their handshake wait in the
+ * listener for the next accept (at most 1024; more wait in the kernel's
+ * backlog). Calls from several threads on one listener take turns. */
 MP_EXPORT mp_conn *mp_listener_accept(mp_listener *l);
 
 /* Python's close(): closes the socket and removes the AF_UNIX path (and

@@ -180,6 +180,7 @@ MP_EXPORT int mp_obj_len(const mp_obj *o, size_t *len);
 
 /* ---- Scalar accessors (wrong type: MP_ETYPE) --------------------------- */
 
+/* A bool's value into *out (an int is not a bool here: MP_ETYPE). */
 MP_EXPORT int mp_obj_bool_value(const mp_obj *o, bool *out);
 /* An int, or a bool as 0/1 (in Python bool is a subtype of int). */
 MP_EXPORT int mp_obj_int_value(const mp_obj *o, int64_t *out);

@@ -3,8 +3,9 @@
  * paths (a private temporary one when none is given, Linux abstract names
  * too) and AF_INET host and port, SO_REUSEADDR as CPython sets it, and the
  * handshake in CPython's order: the listener delivers the first challenge,
- * the client the second. */
+ * the client the second (a listener with a key accepts in accept.c). */
 #include <arpa/inet.h>
+#include <math.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
@@ -33,6 +34,8 @@ struct mp_listener {
   pid_t owner;          /* only the creating process removes the path */
   bool unlink_path;
   char tmpdir[MP_ADDRESS_PATH_MAX]; /* the private directory of a picked path */
+  mp__handshakes *hs;   /* with a key: the peers in their handshake */
+  double hs_timeout;
 };
 
 /* ---- Addresses ------------------------------------------------------------- */
@@ -284,7 +287,13 @@ mp_listener *mp_listener_new(const mp_address *address, const mp_conn_opts *opts
       return NULL;
     }
   }
-  int rc = listener_open(l, address, o);
+  double hst = o->handshake_timeout;
+  int rc = isnan(hst) || hst < 0 ? -EINVAL : 0;
+  l->hs_timeout = hst == 0 ? MP_HANDSHAKE_TIMEOUT : hst;
+  if (!rc && l->auth && !(l->hs = mp__handshakes_new()))
+    rc = -ENOMEM;
+  if (!rc)
+    rc = listener_open(l, address, o);
   if (rc) {
     mp_listener_free(l);
     errno = -rc;
@@ -300,6 +309,8 @@ int mp_listener_close(mp_listener *l) {
     return 0;
   int rc = mp__close(l->fd);
   l->fd = -1;
+  mp__handshakes_free(l->hs); /* the peers still in their handshake */
+  l->hs = NULL;
   if (getpid() == l->owner) {
     if (l->unlink_path)
       unlink(l->address.path);
@@ -346,6 +357,15 @@ mp_conn *mp_listener_accept(mp_listener *l) {
   }
   struct sockaddr_storage ss;
   socklen_t len;
+  if (l->auth) {
+    mp_conn *c = mp__accept_auth(l->fd, l->hs, l->key, l->keylen, l->hs_timeout, &ss, &len);
+    if (c) {
+      c->codec = l->codec;
+      from_sockaddr(&ss, len, &l->last);
+      l->has_last = true;
+    }
+    return c;
+  }
   int fd;
   do {
     len = sizeof ss;
@@ -356,19 +376,8 @@ mp_conn *mp_listener_accept(mp_listener *l) {
   from_sockaddr(&ss, len, &l->last);
   l->has_last = true;
   mp_conn *c = mp_conn_from_fd(fd, true, true);
-  if (!c)
-    return NULL;
-  c->codec = l->codec;
-  if (l->auth) {
-    int rc = mp_deliver_challenge(c, l->key, l->keylen);
-    if (!rc)
-      rc = mp_answer_challenge(c, l->key, l->keylen);
-    if (rc) {
-      mp_conn_free(c);
-      errno = -rc;
-      return NULL;
-    }
-  }
+  if (c)
+    c->codec = l->codec;
   return c;
 }
 
