@@ -12,8 +12,28 @@
 /* ---- Strings ------------------------------------------------------------------ */
 
 int mp__pk_utf8_str(mp__arena *a, const char *s, size_t n, mp_obj **out) {
-  if (!mp__utf8_valid(s, n))
+  /* A short str (a dict key, say) is copied and checked for ASCII in one
+   * pass; anything else, or a str that is not ASCII, is validated first. */
+  bool copied = false;
+  if (n <= 32) {
+    *out = a ? mp__arena_str(a, MP_OBJ_STR, n) : mp__obj_alloc_str(MP_OBJ_STR, n);
+    if (!*out)
+      return -ENOMEM;
+    unsigned char high = 0, *q = (unsigned char *)(*out)->u.s.data;
+    for (size_t i = 0; i < n; i++)
+      high |= q[i] = (unsigned char)s[i];
+    if (!(high & 0x80))
+      return 0;
+    copied = true;
+  }
+  if (!mp__utf8_valid(s, n)) {
+    if (copied)
+      mp_obj_unref(*out);
+    *out = NULL;
     return mp__pk_fail("str is not valid UTF-8 (a lone surrogate?)");
+  }
+  if (copied)
+    return 0;
   *out = a ? mp__arena_str(a, MP_OBJ_STR, n) : mp__obj_alloc_str(MP_OBJ_STR, n);
   if (!*out)
     return -ENOMEM;
