@@ -728,10 +728,11 @@ static void *engine_main(void *arg) {
       pthread_mutex_unlock(&E.mu);
       continue;
     }
-    /* While something is in flight: poll for SPIN_NS after the last
-     * activity, then nap in growing steps; with nothing in flight sleep
-     * until the next beat (a proxy's submission wakes us). */
-    if ((inflight || sending) && now - last_busy < SPIN_NS) {
+    /* Poll for SPIN_NS after the last activity (a program that just got
+     * a result often submits the next at once: no wake-up then), then nap
+     * in growing steps while something is in flight, else sleep until the
+     * next beat (a proxy's submission wakes us). */
+    if (now - last_busy < SPIN_NS) {
       pthread_mutex_unlock(&E.mu);
       sched_yield();
       continue;
