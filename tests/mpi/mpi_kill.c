@@ -127,6 +127,12 @@ static int kill_root(void) {
 }
 
 int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "singleton") == 0) {
+    /* Before mp_mpi_init: the method is known and says what is missing. */
+    mp_pool *p = mp_pool_new(&(mp_pool_opts){.start_method = MP_START_MPI});
+    CHECK(!p && mp_errno_code(errno) == MP_ENOTSUP);
+    CHECK(strstr(mp_last_error()->message, "mp_mpi_init") != NULL);
+  }
   int rc = mp_mpi_init(&argc, &argv);
   if (rc) {
     fprintf(stderr, "mp_mpi_init: %s\n", mp_strerror(rc));
