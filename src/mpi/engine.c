@@ -597,8 +597,10 @@ static bool send_outbox(ereq **sending) {
     next = q->next;
     bool chunk = q->tag == MPIW_CHUNK;
     pthread_mutex_lock(&E.mu);
-    bool dead = E.ranks[q->rank].dead || (chunk && E.stop);
-    if (q->proxy_left || (dead && !chunk)) {
+    /* Control messages go to dead ranks too: one declared dead by mistake
+     * (a long stall) must still hear END and STOP, and leave. */
+    bool dead = chunk && (E.ranks[q->rank].dead || E.stop);
+    if (q->proxy_left) {
       req_free(q);
       pthread_mutex_unlock(&E.mu);
       continue;
@@ -677,14 +679,13 @@ static void beat(int64_t now) {
       rank_dead(r, why);
     }
   }
-  bool dead[mpiw_g.size];
-  for (int r = 1; r < mpiw_g.size; r++)
-    dead[r] = E.ranks[r].dead;
   pthread_mutex_unlock(&E.mu);
+  /* Dead ranks too: one declared dead by mistake must not leave for want
+   * of word from rank 0 (with mpirun's default, its exit would end the
+   * job). It gets no more work. */
   for (int r = 1; r < mpiw_g.size; r++) {
     MPI_Request rq;
-    if (!dead[r] && MPI_Isend(&one, 1, MPI_INT, r, MPIW_BEAT, MPI_COMM_WORLD,
-                              &rq) == MPI_SUCCESS)
+    if (MPI_Isend(&one, 1, MPI_INT, r, MPIW_BEAT, MPI_COMM_WORLD, &rq) == MPI_SUCCESS)
       MPI_Request_free(&rq); /* the buffer is constant: never waited for */
   }
 }
@@ -777,13 +778,9 @@ void mpiw_engine_stop(void) {
   /* After a loss the serving ranks must not wait in MPI_Finalize for the
    * dead one either. */
   mpiw_stop stop = {MPIW_MAGIC, E.lost};
-  bool dead[mpiw_g.size];
-  for (int r = 1; r < mpiw_g.size; r++)
-    dead[r] = E.ranks[r].dead;
   pthread_mutex_unlock(&E.mu);
   for (int r = 1; r < mpiw_g.size; r++)
-    if (!dead[r])
-      send_control(r, MPIW_STOP, &stop, sizeof stop);
+    send_control(r, MPIW_STOP, &stop, sizeof stop);
   pthread_mutex_lock(&E.mu);
   E.stop = true;
   /* Proxies still waiting (a pool not freed before finalize) end now. */
