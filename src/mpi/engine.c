@@ -58,6 +58,7 @@ typedef struct ereq {
 
 typedef struct erank {
   int64_t heard_ns;
+  int64_t dead_ns;     /* when it was declared dead */
   bool dead;
   char why[96];        /* why it is gone */
   ereq *inflight;
@@ -518,11 +519,10 @@ static void rank_dead(int r, const char *why) {
   if (k->dead)
     return;
   k->dead = true;
+  k->dead_ns = mpiw_now_ns();
   snprintf(k->why, sizeof k->why, "%s", why);
-  if (!E.stop) {
-    E.lost = true;
+  if (!E.stop)
     mpiw_log("rank %d (host %s) is gone: %s", r, host_of(r), why);
-  }
   abandon(r);
 }
 
@@ -774,11 +774,24 @@ int mpiw_engine_start(void) {
 void mpiw_engine_stop(void) {
   if (!E.started)
     return;
-  pthread_mutex_lock(&E.mu);
-  /* After a loss the serving ranks must not wait in MPI_Finalize for the
-   * dead one either. */
+  /* A rank is lost when it was declared dead and is not heard from again
+   * within the dead timeout (one that was only stalled speaks again: wait
+   * for that). After a loss the serving ranks must not wait in
+   * MPI_Finalize for the dead one either. */
+  int64_t until = mpiw_now_ns() + mpiw_g.dead_ns;
+  for (;;) {
+    bool lost = false;
+    pthread_mutex_lock(&E.mu);
+    for (int r = 1; r < mpiw_g.size; r++)
+      lost |= E.ranks[r].dead && E.ranks[r].heard_ns <= E.ranks[r].dead_ns;
+    E.lost = lost;
+    pthread_mutex_unlock(&E.mu);
+    if (!lost || mpiw_now_ns() >= until)
+      break;
+    struct timespec ts = {0, 10000000};
+    nanosleep(&ts, NULL);
+  }
   mpiw_stop stop = {MPIW_MAGIC, E.lost};
-  pthread_mutex_unlock(&E.mu);
   for (int r = 1; r < mpiw_g.size; r++)
     send_control(r, MPIW_STOP, &stop, sizeof stop);
   pthread_mutex_lock(&E.mu);

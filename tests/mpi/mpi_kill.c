@@ -5,6 +5,9 @@
  *               rank's items fail with MP_EWORKERDIED naming the rank, every
  *               other item is right; the pool and a new pool go on with the
  *               survivors. Prints "ok kill-rank failed=N".
+ *   stall-rank  rank 0 SIGSTOPs the last serving rank past the dead
+ *               timeout, then SIGCONTs it: taken for dead, the job still
+ *               ends cleanly (no recovery mode needed).
  *   kill-root   rank 0 SIGKILLs itself mid-map: the job must end (the
  *               script checks that no process is left).
  *   singleton   started without mpirun: a pool on "mpi" fails with
@@ -111,6 +114,43 @@ static int kill_rank(void) {
   return 0;
 }
 
+/* SIGSTOP the last serving rank for longer than MP_MPI_DEAD_TIMEOUT (the
+ * script sets 1 s), then SIGCONT: it is taken for dead (its items fail
+ * naming it), the rest completes, and the job still ends cleanly. */
+static int stall_rank(void) {
+  int victim = mp_mpi_size() - 1;
+  mp_pool *p = mp_pool_new(&(mp_pool_opts){.start_method = MP_START_MPI});
+  CHECK(p);
+  pid_t pid = pid_of_rank(p, victim);
+  CHECK(pid > 0);
+  enum { N = 200 };
+  static int in[N], out[N];
+  for (int i = 0; i < N; i++)
+    in[i] = i;
+  mp_result *r = mp_pool_map_async(p, slow_triple, in, N, sizeof(int), out,
+                                   sizeof(int), &(mp_call_opts){.chunksize = 2});
+  CHECK(r);
+  nap_ms(200);
+  CHECK(kill(pid, SIGSTOP) == 0);
+  nap_ms(1500);
+  CHECK(kill(pid, SIGCONT) == 0);
+  CHECK(mp_result_get(r, 60, NULL, NULL) == MP_EWORKERDIED);
+  int failed = 0;
+  for (int i = 0; i < N; i++) {
+    if (mp_result_item(r, (size_t)i, NULL, NULL))
+      failed++;
+    else
+      CHECK(out[i] == 3 * i);
+  }
+  CHECK(failed > 0 && failed < N);
+  mp_result_free(r);
+  mp_pool_free(p);
+  printf("ok stall-rank failed=%d\n", failed);
+  fflush(stdout);
+  mp_mpi_finalize();
+  return 0;
+}
+
 static int kill_root(void) {
   mp_pool *p = mp_pool_new(&(mp_pool_opts){.start_method = MP_START_MPI});
   CHECK(p);
@@ -156,6 +196,8 @@ int main(int argc, char **argv) {
     return kill_rank();
   if (strcmp(mode, "kill-root") == 0)
     return kill_root();
+  if (strcmp(mode, "stall-rank") == 0)
+    return stall_rank();
   fprintf(stderr, "unknown mode %s\n", mode);
   return 2;
 }
