@@ -8,7 +8,7 @@ BENCH_BUILD?= build-bench
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all setup build demo test test-compilers test-normal test-asan bench install clean fuzz
+.PHONY: all setup build demo docs test test-compilers test-normal test-asan bench install clean fuzz
 
 all: build
 
@@ -19,8 +19,20 @@ build: setup
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS) >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
-demo: build
-	@bash scripts/run-examples.sh $(BUILD)
+# demo builds only the library and the examples, quietly (the log is in
+# $(BUILD)/demo-build.log), then runs and checks every example.
+demo: setup
+	@bash scripts/run-examples.sh --build $(BUILD)
+
+# docs: the HTML reference manual from the headers (Doxygen, installed by
+# setup only for this target) in $(BUILD)/docs/html; `make install` copies
+# it to share/doc/mproc/html once built.
+docs:
+	@bash scripts/setup.sh --docs
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS) >/dev/null
+	cmake --build $(BUILD) --target docs
+	@cat $(BUILD)/docs/warnings.log
+	@echo "reference manual: $(BUILD)/docs/html/index.html"
 
 test-normal: build
 	bash scripts/ctest-checked.sh $(BUILD)

@@ -151,7 +151,9 @@ static int pingpong_pipe(void *ctx) {
   return 0;
 }
 
-static double pingpong(int raw) {
+/* Prints the ping-pong rows (latency and CPU per round trip, see
+ * bench_spin_rows) of column mproc, or raw for the pipes. */
+static void pingpong(int raw) {
   pp x;
   x.a = mp_queue_new(0);
   x.b = mp_queue_new(0);
@@ -178,7 +180,8 @@ static double pingpong(int raw) {
       }
     }
   }
-  double ns = bench_ns_per_op(raw ? pingpong_pipe : pingpong_queue, &x, NULL);
+  bench_spin_rows("queue.pingpong.16B", "us", 1e3, raw ? "raw" : "mproc",
+                  raw ? pingpong_pipe : pingpong_queue, &x, NULL);
   check(mp_queue_put(x.a, "", 0, MP_FOREVER), "stop");
   close(x.fa[1]);
   reap(k);
@@ -187,7 +190,6 @@ static double pingpong(int raw) {
   close(x.fb[1]);
   mp_queue_free(x.a);
   mp_queue_free(x.b);
-  return ns;
 }
 
 /* ---- one big item ------------------------------------------------------------- */
@@ -270,6 +272,11 @@ static double memcpy_rate(void) {
 }
 
 int main(void) {
+  if (bench_nospin()) { /* the MP_SPIN=0 run: the spinning rows only */
+    pingpong(0);
+    pingpong(1);
+    return 0;
+  }
   bench_desc("queue.stream.16B", "Queue 1 producer -> 1 consumer process, 16 B items");
   bench_desc("queue.simple.stream.16B", "SimpleQueue 1 -> 1 process, 16 B items");
   bench_desc("queue.stream.16B.4p1c", "Queue 4 producers -> 1 consumer, 16 B items");
@@ -280,12 +287,13 @@ int main(void) {
   bench_row("queue.stream.16B", "msg/s", "raw", stream_rate(2, 1));
   bench_row("queue.simple.stream.16B", "msg/s", "mproc", stream_rate(1, 1));
   bench_row("queue.stream.16B.4p1c", "msg/s", "mproc", stream_rate(0, 4));
-  bench_row("queue.pingpong.16B", "us", "mproc", pingpong(0) / 1e3);
-  bench_row("queue.pingpong.16B", "us", "raw", pingpong(1) / 1e3);
+  pingpong(0);
+  pingpong(1);
   bench_row("queue.item.64MiB", "MB/s", "mproc", big_item(1));
-  double mc = memcpy_rate();
-  bench_row("queue.item.64MiB", "MB/s", "raw", mc);
+  memcpy_rate();
+  bench_stats mc = bench_last_stats(); /* one floor for both rows */
+  bench_row_stats("queue.item.64MiB", "MB/s", "raw", mc);
   bench_row("queue.item.64MiB.copy", "MB/s", "mproc", big_item(0));
-  bench_row("queue.item.64MiB.copy", "MB/s", "raw", mc);
-  return 0;
+  bench_row_stats("queue.item.64MiB.copy", "MB/s", "raw", mc);
+  return bench_rerun_nospin();
 }

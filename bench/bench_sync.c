@@ -142,6 +142,24 @@ static void stop(pid_t pid) {
   waitpid(pid, NULL, 0);
 }
 
+/* The Event and Barrier rows: latency and CPU per cycle (bench_spin_rows);
+ * the only rows of the MP_SPIN=0 run. */
+static void spinning_rows(void) {
+  g_ping = mp_event_new();
+  g_pong = mp_event_new();
+  g_bar = mp_barrier_new(2, NULL, NULL, MP_FOREVER);
+  if (!g_ping || !g_pong || !g_bar)
+    bench_fail("new", mp_errno_code(errno));
+  bench_desc("sync.event.pingpong", "Event ping-pong between 2 processes, round trip");
+  pid_t pid = start_partner(pong_loop);
+  bench_spin_rows("sync.event.pingpong", "us", 1e3, "mproc", pingpong_op, NULL, NULL);
+  stop(pid);
+  bench_desc("sync.barrier.cycle_2proc", "Barrier(2) wait, 2 processes, one cycle");
+  pid = start_partner(barrier_loop);
+  bench_spin_rows("sync.barrier.cycle_2proc", "us", 1e3, "mproc", barrier_op, NULL, NULL);
+  stop(pid);
+}
+
 int main(void) {
   g_sh = mmap(NULL, sizeof *g_sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (g_sh == MAP_FAILED)
@@ -154,6 +172,14 @@ int main(void) {
   g_lock = mp_lock_new();
   if (!g_lock)
     bench_fail("mp_lock_new", mp_errno_code(errno));
+  if (bench_nospin()) { /* the lock spins before it sleeps too */
+    bench_desc("sync.lock.counter_2proc.nospin",
+               "sync.lock.counter_2proc with MP_SPIN=0: the lock sleeps at once when taken");
+    bench_row("sync.lock.counter_2proc.nospin", "ns", "mproc", counter_ns(incr_mp));
+    bench_row("sync.lock.counter_2proc.nospin", "ns", "raw", counter_ns(incr_raw));
+    spinning_rows();
+    return 0;
+  }
 
   bench_desc("sync.lock.uncontended", "Lock acquire+release, uncontended, one process");
   bench_row("sync.lock.uncontended", "ns", "mproc", bench_ns_per_op(mp_lock_op, NULL, NULL));
@@ -164,27 +190,12 @@ int main(void) {
   bench_row("sync.lock.counter_2proc", "ns", "mproc", counter_ns(incr_mp));
   bench_row("sync.lock.counter_2proc", "ns", "raw", counter_ns(incr_raw));
 
-  g_ping = mp_event_new();
-  g_pong = mp_event_new();
-  g_bar = mp_barrier_new(2, NULL, NULL, MP_FOREVER);
-  if (!g_ping || !g_pong || !g_bar)
-    bench_fail("new", mp_errno_code(errno));
-  bench_desc("sync.event.pingpong", "Event ping-pong between 2 processes, round trip");
-  pid_t pid = start_partner(pong_loop);
-  bench_row("sync.event.pingpong", "us", "mproc",
-            bench_ns_per_op(pingpong_op, NULL, NULL) / 1e3);
-  stop(pid);
-  bench_desc("sync.barrier.cycle_2proc", "Barrier(2) wait, 2 processes, one cycle");
-  pid = start_partner(barrier_loop);
-  bench_row("sync.barrier.cycle_2proc", "us", "mproc",
-            bench_ns_per_op(barrier_op, NULL, NULL) / 1e3);
-  stop(pid);
-
+  spinning_rows();
   check(0, "done");
   mp_event_free(g_ping);
   mp_event_free(g_pong);
   mp_barrier_free(g_bar);
   mp_lock_free(g_lock);
   munmap(g_sh, sizeof *g_sh);
-  return 0;
+  return bench_rerun_nospin();
 }

@@ -23,6 +23,7 @@
 #include <stdio.h>
 
 #include <mproc.h>
+#include "check.h"
 
 static void print_array(const int *v, size_t n) {
   printf("array('i', [");
@@ -33,23 +34,20 @@ static void print_array(const int *v, size_t n) {
 
 int main(void) {
   mp_conn *a, *b;
-  if (mp_pipe(true, &a, &b) != 0)
-    return 1;
+  CHECK(mp_pipe(true, &a, &b));
 
   mp_obj *sent = mp_obj_build("[i s N]", 1, "hello");
-  mp_conn_send_obj(a, sent);
+  CHECK(mp_conn_send_obj(a, sent));
   mp_obj_free(sent);
   mp_obj *got;
-  if (mp_conn_recv_obj(b, &got) != 0)
-    return 1;
+  CHECK(mp_conn_recv_obj(b, &got));
   mp_obj_print(got, stdout); /* [1, 'hello', None] */
   mp_obj_free(got);
 
-  mp_conn_send_bytes(b, "thank you", 9);
+  CHECK(mp_conn_send_bytes(b, "thank you", 9));
   void *msg;
   size_t len;
-  if (mp_conn_recv_bytes(a, &msg, &len, MP_CONN_NOLIMIT) != 0)
-    return 1;
+  CHECK(mp_conn_recv_bytes(a, &msg, &len, MP_CONN_NOLIMIT));
   mp_obj *bytes = mp_obj_bytes(msg, len); /* printed as Python prints bytes */
   mp_obj_print(bytes, stdout);            /* b'thank you' */
   mp_obj_free(bytes);
@@ -57,10 +55,9 @@ int main(void) {
 
   int arr1[5] = {0, 1, 2, 3, 4};
   int arr2[10] = {0};
-  mp_conn_send_bytes(a, arr1, sizeof arr1);
+  CHECK(mp_conn_send_bytes(a, arr1, sizeof arr1));
   size_t count;
-  if (mp_conn_recv_bytes_into(b, arr2, sizeof arr2, 0, &count) != 0)
-    return 1;
+  CHECK(mp_conn_recv_bytes_into(b, arr2, sizeof arr2, 0, &count));
   assert(count == sizeof arr1);
   print_array(arr2, 10); /* array('i', [0, 1, 2, 3, 4, 0, 0, 0, 0, 0]) */
 

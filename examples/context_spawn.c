@@ -14,32 +14,29 @@
  *       p.join()
  *
  * A context leaves the program's default start method alone: what a
- * library should use. The queue crosses to the spawned child as a handle. */
+ * library should use. The queue crosses to the spawned child in one call
+ * on each side: mp_process_pass(p, q) and mp_inherited(0, &q) (a handle
+ * underneath, as Python pickles it). */
 #include <stdio.h>
 
 #include <mproc.h>
+#include "check.h"
 
 static int foo(void *arg, size_t len) {
   (void)arg;
   (void)len;
-  mp_handle h;
-  if (mp_inherited_handle(0, &h) != 0)
-    return 1;
-  mp_queue *q = mp_queue_open(&h);
-  if (!q)
-    return 1;
+  mp_queue *q;
+  CHECK(mp_inherited(0, &q)); /* the queue the parent passed */
   int rc = mp_queue_put(q, "hello", 5, MP_FOREVER);
   mp_queue_free(q);
   return rc == 0 ? 0 : 1;
 }
 
 int main(void) {
-  mp_context *ctx = mp_get_context(MP_START_SPAWN);
-  mp_queue *q = mp_context_queue_new(ctx, 0);
+  mp_context *ctx = CHECKP(mp_get_context(MP_START_SPAWN));
+  mp_queue *q = CHECKP(mp_context_queue_new(ctx, 0));
   mp_process *p = mp_context_process_new(ctx, foo, NULL, 0, NULL);
-  mp_handle h;
-  if (!q || !p || mp_queue_handle(q, &h) != 0 ||
-      mp_process_pass_handle(p, &h) < 0 || mp_process_start(p) != 0) {
+  if (!q || !p || mp_process_pass(p, q) < 0 || mp_process_start(p) != 0) {
     fprintf(stderr, "could not start the process\n");
     return 1;
   }
@@ -51,7 +48,7 @@ int main(void) {
     return 1;
   }
   printf("%.*s\n", (int)len, buf); /* print(q.get()) */
-  mp_process_join(p, MP_FOREVER);
+  CHECK(mp_process_join(p, MP_FOREVER));
   mp_process_free(p);
   mp_queue_free(q);
   return 0;

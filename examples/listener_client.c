@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include <mproc.h>
+#include "check.h"
 
 static const char AUTHKEY[] = "secret password";
 
@@ -43,23 +44,20 @@ static int client(void *arg, size_t len) {
     return 1;
   }
   mp_obj *obj;
-  if (mp_conn_recv_obj(conn, &obj) != 0)
-    return 1;
+  CHECK(mp_conn_recv_obj(conn, &obj));
   mp_obj_print(obj, stdout); /* [2.25, None, 'junk', 'float'] */
   mp_obj_free(obj);
 
   void *msg;
   size_t n;
-  if (mp_conn_recv_bytes(conn, &msg, &n, MP_CONN_NOLIMIT) != 0)
-    return 1;
+  CHECK(mp_conn_recv_bytes(conn, &msg, &n, MP_CONN_NOLIMIT));
   mp_obj *bytes = mp_obj_bytes(msg, n);
   mp_obj_print(bytes, stdout); /* b'hello' */
   mp_obj_free(bytes);
   mp_free(msg);
 
   int arr[5] = {0, 0, 0, 0, 0};
-  if (mp_conn_recv_bytes_into(conn, arr, sizeof arr, 0, &n) != 0)
-    return 1;
+  CHECK(mp_conn_recv_bytes_into(conn, arr, sizeof arr, 0, &n));
   printf("%zu\n", n); /* 8 */
   printf("array('i', [%d, %d, %d, %d, %d])\n", arr[0], arr[1], arr[2], arr[3],
          arr[4]);
@@ -86,22 +84,22 @@ int main(void) {
     return 1;
   }
   char from[128];
-  mp_address_format(mp_listener_last_accepted(listener), from, sizeof from);
+  CHECK(mp_address_format(mp_listener_last_accepted(listener), from, sizeof from));
   printf("connection accepted from %s\n", from);
   fflush(stdout); /* before the client, which prints after our sends */
 
   mp_obj *obj = mp_obj_build("[f N s s]", 2.25, "junk", "float");
-  mp_conn_send_obj(conn, obj);
+  CHECK(mp_conn_send_obj(conn, obj));
   mp_obj_free(obj);
-  mp_conn_send_bytes(conn, "hello", 5);
+  CHECK(mp_conn_send_bytes(conn, "hello", 5));
   int arr[2] = {42, 1729};
-  mp_conn_send_bytes(conn, arr, sizeof arr);
+  CHECK(mp_conn_send_bytes(conn, arr, sizeof arr));
   mp_conn_free(conn);
   mp_listener_free(listener);
 
-  mp_process_join(p, MP_FOREVER);
+  CHECK(mp_process_join(p, MP_FOREVER));
   int code = 1;
-  mp_process_exitcode(p, &code);
+  CHECK(mp_process_exitcode(p, &code));
   mp_process_free(p);
   return code;
 }

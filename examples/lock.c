@@ -24,12 +24,13 @@
 #include <unistd.h>
 
 #include <mproc.h>
+#include "check.h"
 
 static void f(mp_lock *l, int i) {
-  mp_lock_acquire(l, MP_FOREVER);
+  CHECK(mp_lock_acquire(l, MP_FOREVER));
   printf("hello world %d\n", i);
   fflush(stdout);
-  mp_lock_release(l);
+  CHECK(mp_lock_release(l));
 }
 
 int main(void) {

@@ -7,7 +7,7 @@
  *   `hasattr(f1, '_h')` becomes "calling _h fails with MP_EATTR".
  * - the generator baz() is a type with a __next__ method (the proxytype
  *   GeneratorProxy exposes only it); the end of the iteration, Python's
- *   StopIteration, is the MP_EINDEX code.
+ *   StopIteration, is MP_ESTOP (the code every area gives it).
  * - the operator module is a type with add and pow (not all of operator's
  *   functions), so op._exposed_ lists those two; op.pow(2, 94) is 2**94,
  *   which does not fit a 64-bit int: the server reports OverflowError
@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include <mproc.h>
+#include "check.h"
 
 static int say(const char *what) {
   printf("you called Foo.%s()\n", what);
@@ -55,7 +56,7 @@ static int baz_next(void *self, mp_method_call *c) {
   baz_state *s = self;
   if (s->i >= 10) {
     snprintf(c->message, sizeof c->message, "StopIteration");
-    return MP_EINDEX;
+    return MP_ESTOP;
   }
   c->result = mp_obj_int((int64_t)s->i * s->i);
   s->i++;
@@ -117,7 +118,7 @@ static void print_exposed(const char *label, mp_proxy *p) {
 }
 
 int main(void) {
-  mp_manager *manager = mp_manager_new(NULL);
+  mp_manager *manager = CHECKP(mp_manager_new(NULL));
   mp_type_def defs[] = {
       {.type_id = "Foo1", .create = foo_new, .methods = foo_methods, .n_methods = 3},
       {.type_id = "Foo2", .create = foo_new, .methods = foo_methods, .n_methods = 3,
@@ -129,44 +130,48 @@ int main(void) {
        .n_methods = 2},
   };
   for (size_t i = 0; i < 4; i++)
-    mp_manager_register(manager, &defs[i]);
-  if (mp_manager_start(manager) < 0)
-    return 1;
+    CHECK(mp_manager_register(manager, &defs[i]));
+  CHECK(mp_manager_start(manager));
 
   line();
   mp_proxy *f1;
-  mp_manager_create(manager, "Foo1", NULL, &f1);
-  mp_proxy_call(f1, "f", NULL, NULL);
-  mp_proxy_call(f1, "g", NULL, NULL);
+  CHECK(mp_manager_create(manager, "Foo1", NULL, &f1));
+  CHECK(mp_proxy_call(f1, "f", NULL, NULL));
+  CHECK(mp_proxy_call(f1, "g", NULL, NULL));
   if (mp_proxy_call(f1, "_h", NULL, NULL) != MP_EATTR) /* not hasattr(f1, '_h') */
     return 1;
 
   line();
   mp_proxy *f2;
-  mp_manager_create(manager, "Foo2", NULL, &f2);
-  mp_proxy_call(f2, "g", NULL, NULL);
-  mp_proxy_call(f2, "_h", NULL, NULL);
+  CHECK(mp_manager_create(manager, "Foo2", NULL, &f2));
+  CHECK(mp_proxy_call(f2, "g", NULL, NULL));
+  CHECK(mp_proxy_call(f2, "_h", NULL, NULL));
   if (mp_proxy_call(f2, "f", NULL, NULL) != MP_EATTR) /* not hasattr(f2, 'f') */
     return 1;
 
   line();
   mp_proxy *it;
-  mp_manager_create(manager, "baz", NULL, &it);
+  CHECK(mp_manager_create(manager, "baz", NULL, &it));
   mp_obj *v;
-  while (mp_proxy_call(it, "__next__", NULL, &v) == 0) {
+  int rc;
+  while ((rc = mp_proxy_call(it, "__next__", NULL, &v)) == 0) {
     int64_t i;
-    mp_obj_int_value(v, &i);
+    CHECK(mp_obj_int_value(v, &i));
     printf("<%lld> ", (long long)i);
     mp_obj_free(v);
   }
   printf("\n");
+  if (rc != MP_ESTOP) { /* for o in baz(): ends at StopIteration only */
+    fprintf(stderr, "baz: %s\n", mp_strerror(rc));
+    return 1;
+  }
 
   line();
   mp_proxy *op;
-  mp_manager_create(manager, "operator", NULL, &op);
-  mp_proxy_callf(op, "add", &v, "(i i)", 23, 45);
+  CHECK(mp_manager_create(manager, "operator", NULL, &op));
+  CHECK(mp_proxy_callf(op, "add", &v, "(i i)", 23, 45));
   char *r;
-  mp_obj_repr(v, &r, NULL);
+  CHECK(mp_obj_repr(v, &r, NULL));
   printf("op.add(23, 45) = %s\n", r);
   mp_free(r);
   mp_obj_free(v);

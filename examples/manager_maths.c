@@ -14,6 +14,7 @@
 #include <stdio.h>
 
 #include <mproc.h>
+#include "check.h"
 
 static int two_ints(mp_method_call *c, int64_t *x, int64_t *y) {
   mp_obj *a, *b;
@@ -55,20 +56,18 @@ static const mp_method_def maths_methods[] = {{"add", add, NULL},
                                               {"mul", mul, NULL}};
 
 int main(void) {
-  mp_manager *manager = mp_manager_new(NULL);
+  mp_manager *manager = CHECKP(mp_manager_new(NULL));
   mp_type_def maths_class = {.type_id = "Maths", .create = maths_new,
                              .methods = maths_methods, .n_methods = 2};
-  mp_manager_register(manager, &maths_class);
-  if (mp_manager_start(manager) < 0)
-    return 1;
+  CHECK(mp_manager_register(manager, &maths_class));
+  CHECK(mp_manager_start(manager));
   mp_proxy *maths;
-  if (mp_manager_create(manager, "Maths", NULL, &maths) < 0)
-    return 1;
+  CHECK(mp_manager_create(manager, "Maths", NULL, &maths));
   mp_obj *r;
-  mp_proxy_callf(maths, "add", &r, "(i i)", 4, 3);
+  CHECK(mp_proxy_callf(maths, "add", &r, "(i i)", 4, 3));
   mp_obj_print(r, stdout); /* prints 7 */
   mp_obj_free(r);
-  mp_proxy_callf(maths, "mul", &r, "(i i)", 7, 8);
+  CHECK(mp_proxy_callf(maths, "mul", &r, "(i i)", 7, 8));
   mp_obj_print(r, stdout); /* prints 56 */
   mp_obj_free(r);
   mp_proxy_free(maths);

@@ -13,19 +13,20 @@
 #include <stdio.h>
 
 #include <mproc.h>
+#include "check.h"
 
 int main(void) {
-  mp_manager *manager = mp_manager_start_new(NULL);
+  mp_manager *manager = CHECKP(mp_manager_start_new(NULL));
   mp_proxy *global = manager ? mp_manager_namespace(manager) : NULL;
   if (!global) {
     fprintf(stderr, "manager: %s\n", mp_strerror(mp_errno_code(errno)));
     return 1;
   }
   mp_obj *x = mp_obj_int(10), *y = mp_obj_str("hello"), *z = mp_obj_float(12.3);
-  mp_proxy_setattr(global, "x", x);
-  mp_proxy_setattr(global, "y", y);
-  mp_proxy_setattr(global, "_z", z);
-  mp_proxy_print(global, stdout);
+  CHECK(mp_proxy_setattr(global, "x", x));
+  CHECK(mp_proxy_setattr(global, "y", y));
+  CHECK(mp_proxy_setattr(global, "_z", z));
+  CHECK(mp_proxy_print(global, stdout));
   mp_obj_free(x), mp_obj_free(y), mp_obj_free(z);
   mp_proxy_free(global);
   mp_manager_free(manager);

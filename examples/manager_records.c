@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include <mproc.h>
+#include "check.h"
 
 static mp_proxy *records;
 
@@ -26,17 +27,16 @@ static int insert_record(void *arg, size_t len) {
 static int print_records(void *arg, size_t len) {
   (void)arg, (void)len;
   mp_obj *all = NULL;
-  if (mp_proxy_getvalue(records, &all) < 0)
-    return 1;
+  CHECK(mp_proxy_getvalue(records, &all));
   for (size_t i = 0; i < mp_obj_list_len(all); i++) {
     mp_obj *rec, *name, *score;
     const char *s;
     int64_t n;
-    mp_obj_list_get(all, (ptrdiff_t)i, &rec);
-    mp_obj_tuple_get(rec, 0, &name);
-    mp_obj_tuple_get(rec, 1, &score);
-    mp_obj_str_value(name, &s, NULL);
-    mp_obj_int_value(score, &n);
+    CHECK(mp_obj_list_get(all, (ptrdiff_t)i, &rec));
+    CHECK(mp_obj_tuple_get(rec, 0, &name));
+    CHECK(mp_obj_tuple_get(rec, 1, &score));
+    CHECK(mp_obj_str_value(name, &s, NULL));
+    CHECK(mp_obj_int_value(score, &n));
     printf("Name: %s\nScore: %lld\n\n", s, (long long)n);
   }
   mp_obj_free(all);
@@ -44,9 +44,9 @@ static int print_records(void *arg, size_t len) {
 }
 
 static void run(mp_target_fn f) {
-  mp_process *p = mp_process_new(f, NULL, 0, NULL);
-  mp_process_start(p);
-  mp_process_join(p, MP_FOREVER);
+  mp_process *p = CHECKP(mp_process_new(f, NULL, 0, NULL));
+  CHECK(mp_process_start(p));
+  CHECK(mp_process_join(p, MP_FOREVER));
   mp_process_free(p);
 }
 
@@ -58,7 +58,7 @@ int main(void) {
   }
   mp_obj *init = mp_obj_build("[(s i) (s i) (s i)]", "Sam", 10, "Adam", 9,
                               "Kevin", 9);
-  records = mp_manager_list(manager, init);
+  records = CHECKP(mp_manager_list(manager, init));
   mp_obj_free(init);
   fflush(stdout);
   run(insert_record);

@@ -11,12 +11,16 @@
  *
  * Here the server serves from a thread of the main process on 127.0.0.1
  * (port 0: the system picks a free one, so runs never collide), and the
- * two clients are child processes that connect to it over TCP. */
+ * two clients are child processes that connect to it over TCP. A client
+ * registers nothing (Python's client-side register('get_queue') only adds
+ * the method to its class): mp_manager_create asks the server, whose
+ * registration (create, methods_of = "Queue") gives the proxy its methods. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 
 #include <mproc.h>
+#include "check.h"
 
 static void *queue;         /* the server's queue.Queue */
 static mp_address address;  /* where the server listens */
@@ -30,10 +34,10 @@ static int get_queue(void *ctx, mp_method_call *c) {
 static mp_proxy *connect_queue(mp_manager **m) {
   mp_manager_opts o = {.address = &address, .authkey = "abracadabra",
                        .authkey_len = 11};
-  *m = mp_manager_new(&o);
+  *m = CHECKP(mp_manager_new(&o));
   mp_proxy *q = NULL;
   if (mp_manager_connect(*m) == 0)
-    mp_manager_create(*m, "get_queue", NULL, &q);
+    CHECK(mp_manager_create(*m, "get_queue", NULL, &q));
   return q;
 }
 
@@ -57,7 +61,7 @@ static int client_get(void *arg, size_t len) {
   int rc = q ? mp_proxy_get(q, true, MP_FOREVER, &item) : -1;
   if (rc == 0) {
     char *r;
-    mp_obj_repr(item, &r, NULL);
+    CHECK(mp_obj_repr(item, &r, NULL));
     printf("%s\n", r); /* 'hello' */
     mp_free(r);
   }
@@ -68,27 +72,26 @@ static int client_get(void *arg, size_t len) {
 }
 
 static void *serve(void *s) {
-  mp_server_serve_forever(s);
+  CHECK(mp_server_serve_forever(s));
   return NULL;
 }
 
 static void run(mp_target_fn f) {
-  mp_process *p = mp_process_new(f, NULL, 0, NULL);
-  mp_process_start(p);
-  mp_process_join(p, MP_FOREVER);
+  mp_process *p = CHECKP(mp_process_new(f, NULL, 0, NULL));
+  CHECK(mp_process_start(p));
+  CHECK(mp_process_join(p, MP_FOREVER));
   mp_process_free(p);
 }
 
 int main(void) {
-  if (mp_manager_builtin_new("Queue", NULL, &queue) < 0)
-    return 1;
+  CHECK(mp_manager_builtin_new("Queue", NULL, &queue));
   mp_address where = mp_address_inet("127.0.0.1", 0);
   mp_manager_opts o = {.address = &where, .authkey = "abracadabra",
                        .authkey_len = 11};
-  mp_manager *m = mp_manager_new(&o);
+  mp_manager *m = CHECKP(mp_manager_new(&o));
   mp_type_def def = {.type_id = "get_queue", .create = get_queue,
                      .methods_of = "Queue"};
-  mp_manager_register(m, &def);
+  CHECK(mp_manager_register(m, &def));
   mp_server *s = mp_manager_get_server(m);
   if (!s) {
     fprintf(stderr, "server: %s\n", mp_strerror(mp_errno_code(errno)));

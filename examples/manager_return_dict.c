@@ -16,6 +16,7 @@
 #include <stdio.h>
 
 #include <mproc.h>
+#include "check.h"
 
 static mp_proxy *return_dict;
 
@@ -38,23 +39,23 @@ int main(void) {
   }
   mp_process *jobs[5];
   for (int i = 0; i < 5; i++) {
-    jobs[i] = mp_process_new(worker, &i, sizeof i, NULL);
-    mp_process_start(jobs[i]);
+    jobs[i] = CHECKP(mp_process_new(worker, &i, sizeof i, NULL));
+    CHECK(mp_process_start(jobs[i]));
   }
   for (int i = 0; i < 5; i++) {
-    mp_process_join(jobs[i], MP_FOREVER);
+    CHECK(mp_process_join(jobs[i], MP_FOREVER));
     mp_process_free(jobs[i]);
   }
   mp_obj *values = mp_obj_list_new(), *keys = NULL;
-  mp_proxy_call(return_dict, "keys", NULL, &keys);
-  mp_obj_list_sort(keys, false);
+  CHECK(mp_proxy_call(return_dict, "keys", NULL, &keys));
+  CHECK(mp_obj_list_sort(keys, false));
   for (size_t i = 0; i < mp_obj_list_len(keys); i++) {
     mp_obj *k, *v;
-    mp_obj_list_get(keys, (ptrdiff_t)i, &k);
-    mp_proxy_getitem(return_dict, k, &v);
-    mp_obj_list_append_steal(values, v);
+    CHECK(mp_obj_list_get(keys, (ptrdiff_t)i, &k));
+    CHECK(mp_proxy_getitem(return_dict, k, &v));
+    CHECK(mp_obj_list_append_steal(values, v));
   }
-  mp_obj_print(values, stdout);
+  CHECK(mp_obj_print(values, stdout));
   mp_obj_free(keys);
   mp_obj_free(values);
   mp_proxy_free(return_dict);

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 
 #include <mproc.h>
+#include "check.h"
 
 typedef struct {
   mp_proxy *d, *l;
@@ -27,13 +28,13 @@ static int f(void *arg, size_t len) {
   (void)len;
   mp_obj *k, *v;
   k = mp_obj_int(1), v = mp_obj_str("1");
-  mp_proxy_setitem(a->d, k, v);
+  CHECK(mp_proxy_setitem(a->d, k, v));
   mp_obj_free(k), mp_obj_free(v);
   k = mp_obj_str("2"), v = mp_obj_int(2);
-  mp_proxy_setitem(a->d, k, v);
+  CHECK(mp_proxy_setitem(a->d, k, v));
   mp_obj_free(k), mp_obj_free(v);
   k = mp_obj_float(0.25);
-  mp_proxy_setitem(a->d, k, mp_obj_none());
+  CHECK(mp_proxy_setitem(a->d, k, mp_obj_none()));
   mp_obj_free(k);
   return mp_proxy_call(a->l, "reverse", NULL, NULL) < 0;
 }
@@ -46,19 +47,19 @@ int main(void) {
   }
   mp_obj *range = mp_obj_list_new();
   for (int i = 0; i < 10; i++)
-    mp_obj_list_append_steal(range, mp_obj_int(i));
+    CHECK(mp_obj_list_append_steal(range, mp_obj_int(i)));
   args a = {mp_manager_dict(manager, NULL), mp_manager_list(manager, range)};
   mp_obj_free(range);
   if (!a.d || !a.l)
     return 1;
 
-  mp_process *p = mp_process_new(f, &a, sizeof a, NULL);
-  mp_process_start(p);
-  mp_process_join(p, MP_FOREVER);
+  mp_process *p = CHECKP(mp_process_new(f, &a, sizeof a, NULL));
+  CHECK(mp_process_start(p));
+  CHECK(mp_process_join(p, MP_FOREVER));
   mp_process_free(p);
 
-  mp_proxy_print(a.d, stdout);
-  mp_proxy_print(a.l, stdout);
+  CHECK(mp_proxy_print(a.d, stdout));
+  CHECK(mp_proxy_print(a.l, stdout));
 
   mp_proxy_free(a.d);
   mp_proxy_free(a.l);

@@ -19,6 +19,7 @@
 #include <stdio.h>
 
 #include <mproc.h>
+#include "check.h"
 
 static int f(void *arg, size_t len) {
   (void)len;
@@ -26,14 +27,13 @@ static int f(void *arg, size_t len) {
   mp_obj *msg = mp_obj_build("[i N s]", 42, "hello");
   int rc = mp_conn_send_obj(conn, msg);
   mp_obj_free(msg);
-  mp_conn_close(conn);
+  CHECK(mp_conn_close(conn));
   return rc == 0 ? 0 : 1;
 }
 
 int main(void) {
   mp_conn *parent_conn, *child_conn;
-  if (mp_pipe(true, &parent_conn, &child_conn) != 0)
-    return 1;
+  CHECK(mp_pipe(true, &parent_conn, &child_conn));
   mp_process *p = mp_process_new(f, &child_conn, sizeof child_conn, NULL);
   if (!p || mp_process_start(p) != 0) {
     fprintf(stderr, "could not start the process\n");
@@ -47,7 +47,7 @@ int main(void) {
   }
   mp_obj_print(msg, stdout); /* prints "[42, None, 'hello']" */
   mp_obj_free(msg);
-  mp_process_join(p, MP_FOREVER);
+  CHECK(mp_process_join(p, MP_FOREVER));
   mp_process_free(p);
   mp_conn_free(parent_conn);
   mp_conn_free(child_conn);

@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include <mproc.h>
+#include "check.h"
 
 static const char *const msgs[] = {"hello", "hey", "hru?", "END"};
 
@@ -44,7 +45,7 @@ static int sender(void *arg, size_t len) {
       return 1;
     printf("Sent the message: %s\n", msgs[i]);
   }
-  mp_conn_close(conn);
+  CHECK(mp_conn_close(conn));
   return 0;
 }
 
@@ -53,12 +54,10 @@ static int receiver(void *arg, size_t len) {
   mp_conn *conn = *(mp_conn **)arg;
   for (;;) {
     mp_obj *msg;
-    if (mp_conn_recv_obj(conn, &msg) != 0)
-      return 1;
+    CHECK(mp_conn_recv_obj(conn, &msg));
     const char *text;
     size_t n;
-    if (mp_obj_str_value(msg, &text, &n) != 0)
-      return 1;
+    CHECK(mp_obj_str_value(msg, &text, &n));
     bool end = strcmp(text, "END") == 0;
     if (!end)
       printf("Received the message: %s\n", text);
@@ -70,17 +69,16 @@ static int receiver(void *arg, size_t len) {
 
 int main(void) {
   mp_conn *parent_conn, *child_conn;
-  if (mp_pipe(true, &parent_conn, &child_conn) != 0)
-    return 1;
+  CHECK(mp_pipe(true, &parent_conn, &child_conn));
   mp_process *p1 = mp_process_new(sender, &parent_conn, sizeof parent_conn, NULL);
   mp_process *p2 = mp_process_new(receiver, &child_conn, sizeof child_conn, NULL);
   if (!p1 || !p2 || mp_process_start(p1) != 0 || mp_process_start(p2) != 0)
     return 1;
-  mp_process_join(p1, MP_FOREVER);
-  mp_process_join(p2, MP_FOREVER);
+  CHECK(mp_process_join(p1, MP_FOREVER));
+  CHECK(mp_process_join(p2, MP_FOREVER));
   int c1 = 1, c2 = 1;
-  mp_process_exitcode(p1, &c1);
-  mp_process_exitcode(p2, &c2);
+  CHECK(mp_process_exitcode(p1, &c1));
+  CHECK(mp_process_exitcode(p2, &c2));
   mp_process_free(p1);
   mp_process_free(p2);
   mp_conn_free(parent_conn);

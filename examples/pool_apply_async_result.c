@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include <mproc.h>
+#include "check.h"
 
 static double rnd(void) {
   static unsigned short state[3];
@@ -65,10 +66,10 @@ static int task(const void *arg, size_t len, mp_task_out *out) {
 int main(void) {
   mp_pool *pool = mp_pool_new(NULL);
   if (!pool) {
-    perror("mp_pool_new");
+    fprintf(stderr, "mp_pool_new: %s\n", mp_strerror(errno));
     return 1;
   }
-  mp_result *async_result = mp_pool_apply_async(pool, task, NULL, 0, NULL);
+  mp_result *async_result = CHECKP(mp_pool_apply_async(pool, task, NULL, 0, NULL));
   printf("Waiting for result...\n");
   const void *result;
   if (mp_result_get(async_result, MP_FOREVER, &result, NULL) == 0)

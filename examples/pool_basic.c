@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include <mproc.h>
+#include "check.h"
 
 /* Python waits 1 s for results that come at once; so a loaded machine
  * (CI running sanitizers) cannot turn them into a TimeoutError, we wait
@@ -54,29 +55,29 @@ static void print_list(const int *v, size_t n) {
 int main(void) {
   mp_pool *pool = mp_pool_new(&(mp_pool_opts){.processes = 4});
   if (!pool) {
-    perror("mp_pool_new");
+    fprintf(stderr, "mp_pool_new: %s\n", mp_strerror(errno));
     return 1;
   }
   int range10[10], out[10];
   for (int i = 0; i < 10; i++)
     range10[i] = i;
-  mp_pool_map(pool, f, range10, 10, sizeof(int), out, sizeof(int), NULL, NULL);
+  CHECK(mp_pool_map(pool, f, range10, 10, sizeof(int), out, sizeof(int), NULL, NULL));
   print_list(out, 10);
 
-  mp_imap *it = mp_pool_imap_unordered(pool, f, range10, 10, sizeof(int), NULL);
+  mp_imap *it = CHECKP(mp_pool_imap_unordered(pool, f, range10, 10, sizeof(int), NULL));
   const void *d;
   while (mp_imap_next(it, MP_FOREVER, &d, NULL) == 0)
     printf("%d\n", *(const int *)d);
   mp_imap_free(it);
 
   int ten = 10;
-  mp_result *res = mp_pool_apply_async(pool, f, &ten, sizeof ten, NULL);
+  mp_result *res = CHECKP(mp_pool_apply_async(pool, f, &ten, sizeof ten, NULL));
   if (mp_result_get(res, SURE, &d, NULL) == 0)
     printf("%d\n", *(const int *)d);
   mp_result_free(res);
 
   unsigned secs = 10;
-  res = mp_pool_apply_async(pool, sleep_task, &secs, sizeof secs, NULL);
+  res = CHECKP(mp_pool_apply_async(pool, sleep_task, &secs, sizeof secs, NULL));
   int rc = mp_result_get(res, 1, &d, NULL);
   mp_result_free(res);
   mp_pool_free(pool); /* the end of `with`: terminate */

@@ -18,6 +18,8 @@
  * reference into it (never as a raw address) and main() does not run there. */
 #include <stdio.h>
 
+#include <errno.h>
+
 #include <mproc.h>
 
 static int square(const void *arg, size_t len, mp_task_out *out) {
@@ -30,7 +32,7 @@ static int square(const void *arg, size_t len, mp_task_out *out) {
 static int run(mp_context *ctx) {
   mp_pool *pool = mp_context_pool_new(ctx, &(mp_pool_opts){.processes = 2});
   if (!pool) {
-    perror("mp_context_pool_new");
+    fprintf(stderr, "mp_context_pool_new: %s\n", mp_strerror(errno));
     return 1;
   }
   int range10[10], out[10];

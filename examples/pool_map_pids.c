@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <mproc.h>
+#include "check.h"
 
 static int worker(const void *arg, size_t len, mp_task_out *out) {
   (void)len;
@@ -30,7 +31,7 @@ static int worker(const void *arg, size_t len, mp_task_out *out) {
 int main(void) {
   mp_pool *pool = mp_pool_new(&(mp_pool_opts){.processes = 3});
   if (!pool) {
-    perror("mp_pool_new");
+    fprintf(stderr, "mp_pool_new: %s\n", mp_strerror(errno));
     return 1;
   }
   int range5[5] = {0, 1, 2, 3, 4}, pids[5];
@@ -44,8 +45,8 @@ int main(void) {
   for (int i = 0; i < 5; i++)
     printf("%s%d", i ? ", " : "", pids[i]);
   printf("]\n");
-  mp_pool_close(pool);
-  mp_pool_join(pool, MP_FOREVER);
+  CHECK(mp_pool_close(pool));
+  CHECK(mp_pool_join(pool, MP_FOREVER));
   mp_pool_free(pool);
   return 0;
 }

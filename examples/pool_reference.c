@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include <mproc.h>
+#include "check.h"
 
 /* Python waits 1 s for results that come at once; so a loaded machine
  * (CI running sanitizers) cannot turn them into a TimeoutError, we wait
@@ -46,12 +47,12 @@ static int sleep_task(const void *arg, size_t len, mp_task_out *out) {
 int main(void) {
   mp_pool *pool = mp_pool_new(&(mp_pool_opts){.processes = 4});
   if (!pool) {
-    perror("mp_pool_new");
+    fprintf(stderr, "mp_pool_new: %s\n", mp_strerror(errno));
     return 1;
   }
   const void *d;
   int ten = 10;
-  mp_result *result = mp_pool_apply_async(pool, f, &ten, sizeof ten, NULL);
+  mp_result *result = CHECKP(mp_pool_apply_async(pool, f, &ten, sizeof ten, NULL));
   if (mp_result_get(result, SURE, &d, NULL) == 0)
     printf("%d\n", *(const int *)d);
   mp_result_free(result);
@@ -59,13 +60,13 @@ int main(void) {
   int range10[10], out[10];
   for (int i = 0; i < 10; i++)
     range10[i] = i;
-  mp_pool_map(pool, f, range10, 10, sizeof(int), out, sizeof(int), NULL, NULL);
+  CHECK(mp_pool_map(pool, f, range10, 10, sizeof(int), out, sizeof(int), NULL, NULL));
   printf("[");
   for (int i = 0; i < 10; i++)
     printf("%s%d", i ? ", " : "", out[i]);
   printf("]\n");
 
-  mp_imap *it = mp_pool_imap(pool, f, range10, 10, sizeof(int), NULL);
+  mp_imap *it = CHECKP(mp_pool_imap(pool, f, range10, 10, sizeof(int), NULL));
   if (mp_imap_next(it, MP_FOREVER, &d, NULL) == 0)
     printf("%d\n", *(const int *)d);
   if (mp_imap_next(it, MP_FOREVER, &d, NULL) == 0)
@@ -75,7 +76,7 @@ int main(void) {
   mp_imap_free(it);
 
   unsigned secs = 10;
-  result = mp_pool_apply_async(pool, sleep_task, &secs, sizeof secs, NULL);
+  result = CHECKP(mp_pool_apply_async(pool, sleep_task, &secs, sizeof secs, NULL));
   int rc = mp_result_get(result, 1, &d, NULL);
   mp_result_free(result);
   mp_pool_free(pool);

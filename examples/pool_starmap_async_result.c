@@ -23,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <errno.h>
+
 #include <mproc.h>
 
 static double rnd(void) {
@@ -69,7 +71,7 @@ static int task(const void *arg, size_t len, mp_task_out *out) {
 int main(void) {
   mp_pool *pool = mp_pool_new(NULL);
   if (!pool) {
-    perror("mp_pool_new");
+    fprintf(stderr, "mp_pool_new: %s\n", mp_strerror(errno));
     return 1;
   }
   args3 args[5];

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include <mproc.h>
+#include "check.h"
 
 #define PROCESSES 4
 #define NTASKS 20
@@ -95,7 +96,7 @@ int main(void) {
   printf("Creating pool with %d processes\n\n", PROCESSES);
   mp_pool *pool = mp_pool_new(&(mp_pool_opts){.processes = PROCESSES});
   if (!pool) {
-    perror("mp_pool_new");
+    fprintf(stderr, "mp_pool_new: %s\n", mp_strerror(errno));
     return 1;
   }
 
@@ -107,8 +108,8 @@ int main(void) {
   }
   mp_result *results[NTASKS];
   for (int i = 0; i < NTASKS; i++)
-    results[i] = mp_pool_apply_async(pool, calculate, &TASKS[i], sizeof(task), NULL);
-  mp_imap *imap_it = mp_pool_imap(pool, calculate, TASKS, NTASKS, sizeof(task), NULL);
+    results[i] = CHECKP(mp_pool_apply_async(pool, calculate, &TASKS[i], sizeof(task), NULL));
+  mp_imap *imap_it = CHECKP(mp_pool_imap(pool, calculate, TASKS, NTASKS, sizeof(task), NULL));
   mp_imap *imap_unordered_it =
       mp_pool_imap_unordered(pool, calculate, TASKS, NTASKS, sizeof(task), NULL);
 
@@ -135,7 +136,7 @@ int main(void) {
 
   printf("Ordered results using pool.map() --- will block till complete:\n");
   static char lines[NTASKS][LINE];
-  mp_pool_map(pool, calculate, TASKS, NTASKS, sizeof(task), lines, LINE, NULL, NULL);
+  CHECK(mp_pool_map(pool, calculate, TASKS, NTASKS, sizeof(task), lines, LINE, NULL, NULL));
   for (int i = 0; i < NTASKS; i++)
     printf("\t %s\n", lines[i]);
   printf("\n");
@@ -161,7 +162,7 @@ int main(void) {
     expected("pool.map()");
 
   /* list(pool.imap(f, ...)): the first error ends the list. */
-  mp_imap *it = mp_pool_imap(pool, f, range10, 10, sizeof(int), NULL);
+  mp_imap *it = CHECKP(mp_pool_imap(pool, f, range10, 10, sizeof(int), NULL));
   int rc;
   while ((rc = mp_imap_next(it, MP_FOREVER, NULL, NULL)) == 0)
     ;
@@ -171,11 +172,11 @@ int main(void) {
     expected("list(pool.imap())");
   mp_imap_free(it);
 
-  it = mp_pool_imap(pool, f, range10, 10, sizeof(int), NULL);
+  it = CHECKP(mp_pool_imap(pool, f, range10, 10, sizeof(int), NULL));
   int i;
   for (i = 0; i < 10; i++) {
     rc = mp_imap_next(it, MP_FOREVER, NULL, NULL);
-    if (rc == MP_EEOF)
+    if (rc == MP_ESTOP)
       break;
     if (rc == 0 && i == 5)
       expected("IMapIterator.next()");
@@ -188,7 +189,7 @@ int main(void) {
 
   /* ---- Testing timeouts ---- */
   printf("Testing ApplyResult.get() with timeout: ");
-  mp_result *res = mp_pool_apply_async(pool, calculate, &TASKS[0], sizeof(task), NULL);
+  mp_result *res = CHECKP(mp_pool_apply_async(pool, calculate, &TASKS[0], sizeof(task), NULL));
   for (;;) {
     fflush(stdout);
     rc = mp_result_get(res, 0.02, &s, NULL);
@@ -202,13 +203,13 @@ int main(void) {
   printf("\n\n");
 
   printf("Testing IMapIterator.next() with timeout: ");
-  it = mp_pool_imap(pool, calculate, TASKS, NTASKS, sizeof(task), NULL);
+  it = CHECKP(mp_pool_imap(pool, calculate, TASKS, NTASKS, sizeof(task), NULL));
   for (;;) {
     fflush(stdout);
     rc = mp_imap_next(it, 0.02, &s, NULL);
     if (rc == 0)
       printf("\n\t%s", (const char *)s);
-    else if (rc == MP_EEOF)
+    else if (rc == MP_ESTOP)
       break;
     else
       printf(".");

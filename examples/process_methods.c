@@ -23,8 +23,10 @@
 #include <unistd.h>
 
 #include <mproc.h>
+#include "check.h"
 
 static int sleep_seconds(void *arg, size_t len) {
+  (void)len;
   unsigned s;
   memcpy(&s, arg, sizeof s);
   sleep(s);
@@ -33,21 +35,18 @@ static int sleep_seconds(void *arg, size_t len) {
 
 static void show(mp_process *p) {
   char repr[256];
-  mp_process_describe(p, repr, sizeof repr);
+  CHECK(mp_process_describe(p, repr, sizeof repr));
   printf("%s %s\n", repr, mp_process_is_alive(p) ? "True" : "False");
 }
 
 int main(void) {
   unsigned seconds = 1000;
-  mp_process *p = mp_process_new(sleep_seconds, &seconds, sizeof seconds, NULL);
-  if (!p)
-    return 1;
+  mp_process *p = CHECKP(mp_process_new(sleep_seconds, &seconds, sizeof seconds, NULL));
   show(p);
-  if (mp_process_start(p) < 0)
-    return 1;
+  CHECK(mp_process_start(p));
   show(p);
-  mp_process_terminate(p);
-  mp_process_join(p, 10.0);
+  CHECK(mp_process_terminate(p));
+  CHECK(mp_process_join(p, 10.0));
   show(p);
   int code;
   printf("%s\n", mp_process_exitcode(p, &code) == 1 && code == -SIGTERM

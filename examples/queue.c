@@ -18,6 +18,7 @@
 #include <stdio.h>
 
 #include <mproc.h>
+#include "check.h"
 
 static int f(void *arg, size_t len) {
   mp_queue *q = *(mp_queue **)arg;
@@ -31,7 +32,7 @@ static int f(void *arg, size_t len) {
 int main(void) {
   mp_queue *q = mp_queue_new(0);
   if (!q) {
-    perror("mp_queue_new");
+    fprintf(stderr, "mp_queue_new: %s\n", mp_strerror(errno));
     return 1;
   }
   mp_process *p = mp_process_new(f, &q, sizeof q, NULL);
@@ -47,7 +48,7 @@ int main(void) {
   }
   mp_obj_print(item, stdout); /* print(q.get()): "[42, None, 'hello']" */
   mp_obj_free(item);
-  mp_process_join(p, MP_FOREVER);
+  CHECK(mp_process_join(p, MP_FOREVER));
   mp_process_free(p);
   mp_queue_free(q);
   return 0;

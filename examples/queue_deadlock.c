@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include <mproc.h>
+#include "check.h"
 
 static int f(void *arg, size_t len) {
   mp_queue *q = *(mp_queue **)arg;
@@ -36,7 +37,7 @@ static int f(void *arg, size_t len) {
 int main(void) {
   mp_queue *queue = mp_queue_new(0);
   if (!queue) {
-    perror("mp_queue_new");
+    fprintf(stderr, "mp_queue_new: %s\n", mp_strerror(errno));
     return 1;
   }
   mp_process *p = mp_process_new(f, &queue, sizeof queue, NULL);
@@ -46,7 +47,7 @@ int main(void) {
   }
   mp_process_join(p, MP_FOREVER); /* does not deadlock here */
   int code = -1;
-  mp_process_exitcode(p, &code);
+  CHECK(mp_process_exitcode(p, &code));
   void *obj;
   size_t len;
   int rc = mp_queue_get(queue, &obj, &len, MP_FOREVER);

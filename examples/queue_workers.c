@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include <mproc.h>
+#include "check.h"
 
 #define NUMBER_OF_PROCESSES 4
 
@@ -75,21 +76,19 @@ static int worker(void *arg, size_t len) {
   for (;;) {
     task t;
     size_t n;
-    if (mp_queue_get_into(qs->input, &t, sizeof t, &n, MP_FOREVER) != 0)
-      return 1;
+    CHECK(mp_queue_get_into(qs->input, &t, sizeof t, &n, MP_FOREVER));
     if (n == 4 && memcmp(&t, "STOP", 4) == 0) /* iter(input.get, 'STOP') */
       return 0;
     char result[128];
     int rlen = calculate(&t, result, sizeof result);
-    if (mp_queue_put(qs->output, result, (size_t)rlen, MP_FOREVER) != 0)
-      return 1;
+    CHECK(mp_queue_put(qs->output, result, (size_t)rlen, MP_FOREVER));
   }
 }
 
 static void put_task(mp_queue *q, const char *func, int a, int b) {
   task t = {{0}, a, b};
   strncpy(t.func, func, sizeof t.func - 1);
-  mp_queue_put(q, &t, sizeof t, MP_FOREVER);
+  CHECK(mp_queue_put(q, &t, sizeof t, MP_FOREVER));
 }
 
 static void print_result(mp_queue *q) {
@@ -103,7 +102,7 @@ int main(void) {
   /* Create queues */
   queues qs = {mp_queue_new(0), mp_queue_new(0)};
   if (!qs.input || !qs.output) {
-    perror("mp_queue_new");
+    fprintf(stderr, "mp_queue_new: %s\n", mp_strerror(errno));
     return 1;
   }
   /* Submit tasks */
@@ -131,10 +130,10 @@ int main(void) {
   fflush(stdout);
   /* Tell child processes to stop */
   for (int i = 0; i < NUMBER_OF_PROCESSES; i++)
-    mp_queue_put(qs.input, "STOP", 4, MP_FOREVER);
+    CHECK(mp_queue_put(qs.input, "STOP", 4, MP_FOREVER));
   /* Python joins non-daemonic children at exit; C says so. */
   for (int i = 0; i < NUMBER_OF_PROCESSES; i++) {
-    mp_process_join(workers[i], MP_FOREVER);
+    CHECK(mp_process_join(workers[i], MP_FOREVER));
     mp_process_free(workers[i]);
   }
   mp_queue_free(qs.input);

@@ -33,6 +33,7 @@
 #define N 5
 
 static int worker(void *arg, size_t len) {
+  (void)len;
   int procnum;
   memcpy(&procnum, arg, sizeof procnum);
   printf("%d represent!\n", procnum);
@@ -40,6 +41,7 @@ static int worker(void *arg, size_t len) {
 }
 
 static int worker_pid(void *arg, size_t len) {
+  (void)len;
   int procnum;
   memcpy(&procnum, arg, sizeof procnum);
   int pid = (int)getpid();

@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include <mproc.h>
+#include "check.h"
 
 static int worker(void *arg, size_t len) {
   (void)len;
@@ -60,16 +61,14 @@ static int worker(void *arg, size_t len) {
 
 int main(void) {
   mp_conn *control, *worker_end;
-  if (mp_pipe(true, &control, &worker_end) != 0)
-    return 1;
+  CHECK(mp_pipe(true, &control, &worker_end));
   mp_process *p = mp_process_new(worker, &worker_end, sizeof worker_end, NULL);
   if (!p || mp_process_start(p) != 0) {
     fprintf(stderr, "could not start the worker\n");
     return 1;
   }
   mp_conn *a, *b;
-  if (mp_pipe(true, &a, &b) != 0) /* too late for the worker to inherit */
-    return 1;
+  CHECK(mp_pipe(true, &a, &b));
   int rc = mp_conn_send_conn(control, b);
   mp_conn_free(b);
   int fds[2];
@@ -84,16 +83,15 @@ int main(void) {
     return 1;
   }
   mp_obj *msg;
-  if (mp_conn_recv_obj(a, &msg) != 0)
-    return 1;
-  mp_obj_print(msg, stdout);
+  CHECK(mp_conn_recv_obj(a, &msg));
+  CHECK(mp_obj_print(msg, stdout));
   mp_obj_free(msg);
   char buf[100];
   ssize_t n = read(fds[0], buf, sizeof buf);
   if (n > 0)
     fwrite(buf, 1, (size_t)n, stdout);
   close(fds[0]);
-  mp_process_join(p, MP_FOREVER);
+  CHECK(mp_process_join(p, MP_FOREVER));
   mp_process_free(p);
   mp_conn_free(a);
   mp_conn_free(control);

@@ -24,6 +24,7 @@
 #include <stdio.h>
 
 #include <mproc.h>
+#include "check.h"
 
 typedef struct args {
   mp_value *n;
@@ -33,8 +34,7 @@ typedef struct args {
 static int f(void *arg, size_t len) {
   args *x = arg;
   (void)len;
-  if (mp_value_set_double(x->n, 3.1415927) != 0)
-    return 1;
+  CHECK(mp_value_set_double(x->n, 3.1415927));
   for (ptrdiff_t i = 0; i < (ptrdiff_t)mp_array_len(x->a); i++) {
     int64_t v;
     if (mp_array_get_int(x->a, i, &v) != 0 || mp_array_set_int(x->a, i, -v) != 0)
@@ -61,7 +61,7 @@ int main(void) {
   mp_process_free(p);
 
   double num;
-  mp_value_get_double(x.n, &num);
+  CHECK(mp_value_get_double(x.n, &num));
   mp_obj *o = mp_obj_float(num);
   mp_obj_print(o, stdout); /* print(num.value) */
   mp_obj_unref(o);
@@ -69,8 +69,8 @@ int main(void) {
   mp_array_read(x.a, 0, 10, arr); /* arr[:] */
   o = mp_obj_list_new();
   for (int i = 0; i < 10; i++)
-    mp_obj_list_append_steal(o, mp_obj_int(arr[i]));
-  mp_obj_print(o, stdout);
+    CHECK(mp_obj_list_append_steal(o, mp_obj_int(arr[i])));
+  CHECK(mp_obj_print(o, stdout));
   mp_obj_unref(o);
   mp_value_free(x.n);
   mp_array_free(x.a);

@@ -39,6 +39,7 @@
 #include <string.h>
 
 #include <mproc.h>
+#include "check.h"
 
 typedef struct point {
   double x, y;
@@ -66,18 +67,18 @@ static int modify(void *arg, size_t len) {
   if (mp_array_set_value(a->s, s, strlen(s)))
     return 1;
   /* for a in A: the elements themselves, under A's lock. */
-  mp_lock_acquire(mp_array_get_lock(a->A), MP_FOREVER);
+  CHECK(mp_lock_acquire(mp_array_get_lock(a->A), MP_FOREVER));
   point *A = mp_array_get_obj(a->A);
   for (size_t i = 0; i < mp_array_len(a->A); i++) {
     A[i].x *= A[i].x;
     A[i].y *= A[i].y;
   }
-  mp_lock_release(mp_array_get_lock(a->A));
+  CHECK(mp_lock_release(mp_array_get_lock(a->A)));
   return 0;
 }
 
 int main(void) {
-  mp_lock *lock = mp_lock_new();
+  mp_lock *lock = CHECKP(mp_lock_new());
   point pts[] = {{1.875, -6.25}, {-5.75, 2.0}, {2.375, 9.5}};
   args a = {
       mp_value_new(MP_CTYPE('i'), &(int){7}, NULL),
@@ -98,22 +99,22 @@ int main(void) {
   mp_process_free(p);
 
   int64_t n;
-  mp_value_get_int(a.n, &n);
+  CHECK(mp_value_get_int(a.n, &n));
   printf("%lld\n", (long long)n);
   double x = *(double *)mp_value_get_obj(a.x); /* x has no lock */
   mp_obj *o = mp_obj_float(x);
-  mp_obj_print(o, stdout);
+  CHECK(mp_obj_print(o, stdout));
   mp_obj_unref(o);
   char s[64];
-  mp_array_value(a.s, s, sizeof s, NULL);
+  CHECK(mp_array_value(a.s, s, sizeof s, NULL));
   printf("%s\n", s);
   o = mp_obj_list_new();
   for (size_t i = 0; i < mp_array_len(a.A); i++) {
     point pt;
-    mp_array_get(a.A, (ptrdiff_t)i, &pt);
-    mp_obj_list_append_steal(o, mp_obj_build("(d d)", pt.x, pt.y));
+    CHECK(mp_array_get(a.A, (ptrdiff_t)i, &pt));
+    CHECK(mp_obj_list_append_steal(o, mp_obj_build("(d d)", pt.x, pt.y)));
   }
-  mp_obj_print(o, stdout);
+  CHECK(mp_obj_print(o, stdout));
   mp_obj_unref(o);
 
   mp_value_free(a.n);

@@ -19,6 +19,7 @@
 #include <stdio.h>
 
 #include <mproc.h>
+#include "check.h"
 
 static int foo(void *arg, size_t len) {
   (void)arg;
@@ -29,7 +30,7 @@ static int foo(void *arg, size_t len) {
 
 int main(void) {
   mp_freeze_support();
-  mp_set_start_method(MP_START_SPAWN, false);
+  CHECK(mp_set_start_method(MP_START_SPAWN, false));
   mp_process *p = mp_process_new(foo, NULL, 0, NULL);
   if (!p || mp_process_start(p) != 0) {
     fprintf(stderr, "could not start the process\n");

@@ -24,6 +24,7 @@
 #include <stdio.h>
 
 #include <mproc.h>
+#include "check.h"
 
 typedef struct args {
   int mylist[4];
@@ -34,7 +35,7 @@ typedef struct args {
 /* Prints "<what>: [a, b, c, d]" as Python formats the list. */
 static void print_list(const char *what, mp_array *a) {
   int v[4];
-  mp_array_read(a, 0, 4, v);
+  CHECK(mp_array_read(a, 0, 4, v));
   mp_obj *l = mp_obj_build("[i i i i]", v[0], v[1], v[2], v[3]);
   char *s;
   size_t n;
@@ -51,15 +52,13 @@ static int square_list(void *arg, size_t len) {
   int64_t sum = 0;
   for (int idx = 0; idx < 4; idx++) {
     int num = a->mylist[idx];
-    if (mp_array_set_int(a->result, idx, num * num) != 0)
-      return 1;
+    CHECK(mp_array_set_int(a->result, idx, num * num));
     sum += num * num;
   }
-  if (mp_value_set_int(a->square_sum, sum) != 0)
-    return 1;
+  CHECK(mp_value_set_int(a->square_sum, sum));
   print_list("Result(in process p1)", a->result);
   int64_t s;
-  mp_value_get_int(a->square_sum, &s);
+  CHECK(mp_value_get_int(a->square_sum, &s));
   printf("Sum of squares(in process p1): %lld\n", (long long)s);
   return 0;
 }
@@ -80,7 +79,7 @@ int main(void) {
   mp_process_free(p1);
   print_list("Result(in main program)", a.result);
   int64_t s;
-  mp_value_get_int(a.square_sum, &s);
+  CHECK(mp_value_get_int(a.square_sum, &s));
   printf("Sum of squares(in main program): %lld\n", (long long)s);
   mp_array_free(a.result);
   mp_value_free(a.square_sum);

@@ -25,6 +25,7 @@
 #include <stdio.h>
 
 #include <mproc.h>
+#include "check.h"
 
 typedef struct args {
   mp_queue *q;
@@ -36,8 +37,7 @@ static int square_list(void *arg, size_t len) {
   (void)len;
   for (int i = 0; i < 4; i++) {
     int sq = a->mylist[i] * a->mylist[i];
-    if (mp_queue_put(a->q, &sq, sizeof sq, MP_FOREVER) != 0)
-      return 1;
+    CHECK(mp_queue_put(a->q, &sq, sizeof sq, MP_FOREVER));
   }
   return 0;
 }
@@ -49,8 +49,7 @@ static int print_queue(void *arg, size_t len) {
   while (!mp_queue_empty(a->q)) {
     int v;
     size_t n;
-    if (mp_queue_get_into(a->q, &v, sizeof v, &n, MP_FOREVER) != 0)
-      return 1;
+    CHECK(mp_queue_get_into(a->q, &v, sizeof v, &n, MP_FOREVER));
     printf("%d\n", v);
   }
   printf("Queue is now empty!\n");
@@ -61,17 +60,16 @@ static int print_queue(void *arg, size_t len) {
 int main(void) {
   args a = {mp_queue_new(0), {1, 2, 3, 4}};
   if (!a.q) {
-    perror("mp_queue_new");
+    fprintf(stderr, "mp_queue_new: %s\n", mp_strerror(errno));
     return 1;
   }
   mp_process *p1 = mp_process_new(square_list, &a, sizeof a, NULL);
   mp_process *p2 = mp_process_new(print_queue, &a, sizeof a, NULL);
   if (!p1 || !p2 || mp_process_start(p1) != 0)
     return 1;
-  mp_process_join(p1, MP_FOREVER);
-  if (mp_process_start(p2) != 0)
-    return 1;
-  mp_process_join(p2, MP_FOREVER);
+  CHECK(mp_process_join(p1, MP_FOREVER));
+  CHECK(mp_process_start(p2));
+  CHECK(mp_process_join(p2, MP_FOREVER));
   mp_process_free(p1);
   mp_process_free(p2);
   mp_queue_free(a.q);

@@ -15,33 +15,31 @@
  *
  * A spawned child runs this program again but never enters main: the
  * library recognises it first and runs foo. A pointer to the queue would
- * mean nothing there, so the queue is passed explicitly, as a handle
- * (Python pickles it the same way); foo opens it from its inherited list. */
+ * mean nothing there, so the queue is passed explicitly, in one call on
+ * each side: mp_process_pass(p, q) here, mp_inherited(0, &q) in foo (a
+ * handle underneath, as Python pickles it; the handle calls
+ * mp_queue_handle / mp_process_pass_handle / mp_inherited_handle /
+ * mp_queue_open are the general form). */
 #include <stdio.h>
 
 #include <mproc.h>
+#include "check.h"
 
 static int foo(void *arg, size_t len) {
   (void)arg;
   (void)len;
-  mp_handle h;
-  if (mp_inherited_handle(0, &h) != 0)
-    return 1;
-  mp_queue *q = mp_queue_open(&h);
-  if (!q)
-    return 1;
+  mp_queue *q;
+  CHECK(mp_inherited(0, &q)); /* the queue the parent passed */
   int rc = mp_queue_put(q, "hello", 5, MP_FOREVER);
   mp_queue_free(q);
   return rc == 0 ? 0 : 1;
 }
 
 int main(void) {
-  mp_set_start_method(MP_START_SPAWN, false);
-  mp_queue *q = mp_queue_new(0);
+  CHECK(mp_set_start_method(MP_START_SPAWN, false));
+  mp_queue *q = CHECKP(mp_queue_new(0));
   mp_process *p = mp_process_new(foo, NULL, 0, NULL);
-  mp_handle h;
-  if (!q || !p || mp_queue_handle(q, &h) != 0 ||
-      mp_process_pass_handle(p, &h) < 0 || mp_process_start(p) != 0) {
+  if (!q || !p || mp_process_pass(p, q) < 0 || mp_process_start(p) != 0) {
     fprintf(stderr, "could not start the process\n");
     return 1;
   }
@@ -53,7 +51,7 @@ int main(void) {
     return 1;
   }
   printf("%.*s\n", (int)len, buf); /* print(q.get()) */
-  mp_process_join(p, MP_FOREVER);
+  CHECK(mp_process_join(p, MP_FOREVER));
   mp_process_free(p);
   mp_queue_free(q);
   return 0;

@@ -34,6 +34,7 @@
 #include <stdio.h>
 
 #include <mproc.h>
+#include "check.h"
 
 #define N 4
 
@@ -48,7 +49,7 @@ static int foo(void *arg, size_t len) {
     if (rc)
       return 1;
   }
-  mp_conn_close(w);
+  CHECK(mp_conn_close(w));
   return 0;
 }
 
@@ -58,8 +59,7 @@ int main(void) {
   size_t nreaders = 0;
   for (int i = 0; i < N; i++) {
     mp_conn *r, *w;
-    if (mp_pipe(false, &r, &w) != 0)
-      return 1;
+    CHECK(mp_pipe(false, &r, &w));
     readers[nreaders++] = r;
     procs[i] = mp_process_new(foo, &w, sizeof w, NULL);
     if (!procs[i] || mp_process_start(procs[i]) != 0)
@@ -73,8 +73,7 @@ int main(void) {
     mp_wait_item items[N];
     for (size_t i = 0; i < nreaders; i++)
       items[i] = MP_WAIT_CONN(readers[i]);
-    if (mp_wait(items, nreaders, MP_FOREVER) < 0)
-      return 1;
+    CHECK(mp_wait(items, nreaders, MP_FOREVER));
     /* Walk backwards so removing a reader keeps the others' indices. */
     for (size_t i = nreaders; i-- > 0;) {
       if (!items[i].ready)
@@ -85,7 +84,7 @@ int main(void) {
         mp_conn_free(readers[i]);
         readers[i] = readers[--nreaders];
       } else if (rc == 0) {
-        mp_obj_print(msg, stdout);
+        CHECK(mp_obj_print(msg, stdout));
         mp_obj_free(msg);
       } else {
         fprintf(stderr, "recv: %s\n", mp_strerror(rc));
@@ -94,7 +93,7 @@ int main(void) {
     }
   }
   for (int i = 0; i < N; i++) {
-    mp_process_join(procs[i], MP_FOREVER);
+    CHECK(mp_process_join(procs[i], MP_FOREVER));
     mp_process_free(procs[i]);
   }
   return 0;

@@ -1,8 +1,18 @@
 /* driver.c: runs a libFuzzer target without libFuzzer, so every fuzz target
  * also runs in `make test` (under ASan/UBSan in that build): first each file
- * of the corpus folder given as argv[1], then random inputs and mutations of
- * the corpus for MP_FUZZ_SECONDS (default 5) seconds. With clang, configure
- * with -DMP_LIBFUZZER=ON to build real coverage-guided fuzzers instead. */
+ * of the corpus folder given as argv[1] (the folder must exist and hold at
+ * least one file: a target without a corpus fails, so every corpus, with the
+ * crashing inputs kept there as regressions, is replayed under the normal
+ * build too), then random inputs and mutations of the corpus for
+ * MP_FUZZ_SECONDS (default 5) seconds. With clang, configure with
+ * -DMP_LIBFUZZER=ON to build real coverage-guided fuzzers instead.
+ *
+ * Like libFuzzer's -malloc_limit_mb, the library's allocations go through a
+ * hook that aborts on any single one over MP_FUZZ_MALLOC_MB (default 64
+ * MiB): no input here is that large, so such an allocation can only come
+ * from a length the input announced, and without the hook a normal build
+ * would let overcommit hide it (issue 13: malloc(4294967298) in the
+ * bootstrap decoder). */
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -10,7 +20,32 @@
 #include <string.h>
 #include <time.h>
 
+#include "mproc/runtime.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static size_t g_malloc_limit;
+
+static void check(size_t size) {
+  if (size > g_malloc_limit) {
+    fprintf(stderr, "fuzz driver: an allocation of %zu bytes (limit %zu): a "
+                    "decoder trusts an announced length\n",
+            size, g_malloc_limit);
+    abort();
+  }
+}
+
+static void *limited_malloc(void *ctx, size_t size) {
+  (void)ctx;
+  check(size);
+  return malloc(size);
+}
+
+static void *limited_realloc(void *ctx, void *p, size_t size) {
+  (void)ctx;
+  check(size);
+  return realloc(p, size);
+}
 
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;
 static uint64_t next(void) {
@@ -30,8 +65,10 @@ static size_t ncorpus;
 
 static void load(const char *dir) {
   DIR *d = opendir(dir);
-  if (!d)
-    return;
+  if (!d) {
+    fprintf(stderr, "fuzz driver: no corpus folder %s\n", dir);
+    exit(1);
+  }
   struct dirent *e;
   while ((e = readdir(d)) && ncorpus < 4096) {
     if (e->d_name[0] == '.')
@@ -50,9 +87,16 @@ static void load(const char *dir) {
     LLVMFuzzerTestOneInput(buf, n);
   }
   closedir(d);
+  if (!ncorpus) {
+    fprintf(stderr, "fuzz driver: the corpus folder %s is empty\n", dir);
+    exit(1);
+  }
 }
 
 int main(int argc, char **argv) {
+  const char *mb = getenv("MP_FUZZ_MALLOC_MB");
+  g_malloc_limit = (size_t)(mb ? atof(mb) : 64) << 20;
+  mp_set_allocator(&(mp_allocator){.malloc = limited_malloc, .realloc = limited_realloc});
   if (argc > 1)
     load(argv[1]);
   const char *s = getenv("MP_FUZZ_SECONDS");

@@ -7,6 +7,7 @@
 #include "mproc/errors.h"
 #include "mproc/runtime.h"
 #include "mproc/obj.h"
+#include "mproc/pickle.h"
 #include "mproc/queue.h"
 #include "mproc/shm.h"
 #include "mproc/sync.h"

@@ -5,10 +5,18 @@
 set -euo pipefail
 
 need=(cmake make gcc pkg-config libssl-dev libmsgpack-dev libcmocka-dev)
+# make test: the C++ test builds with g++ and clang++ (tests/test_cpp.sh);
+# examples run under valgrind (tests/test_valgrind.sh).
+need+=(g++ clang valgrind)
 # Optional: gnuplot draws the benchmark chart; python3 runs the CPython
 # twins of the benchmarks and the interop tests (skipped when absent).
 want=(gnuplot-nox python3)
+# The bench's peer columns (bench/peer/): ZeroMQ, Boost.Interprocess (C++
+# headers, and g++ to build them), Redis with the hiredis client.
+want+=(g++ libzmq3-dev libboost-dev redis-server libhiredis-dev)
 [ "${1:-}" = "--bench" ] && need+=("${want[@]}")
+# `make docs` only: Doxygen builds the reference manual.
+[ "${1:-}" = "--docs" ] && need+=(doxygen)
 
 missing=()
 for p in "${need[@]}"; do

@@ -8,6 +8,7 @@
 #ifndef MP_TEST_H
 #define MP_TEST_H
 
+#include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -63,6 +64,22 @@ static inline int mp_test_count_fds(void) {
     if (fcntl(fd, F_GETFD) >= 0)
       n++;
   }
+  return n;
+}
+
+/* Reads fd until end of file (or EIO: a pseudo-terminal whose last user is
+ * gone) into buf, NUL-terminated, at most cap - 1 bytes. Returns the count. */
+static inline size_t mp_test_read_all(int fd, char *buf, size_t cap) {
+  size_t n = 0;
+  for (;;) {
+    ssize_t r = read(fd, buf + n, cap - 1 - n);
+    if (r > 0 && (n += (size_t)r) < cap - 1)
+      continue;
+    if (r < 0 && errno == EINTR)
+      continue;
+    break;
+  }
+  buf[n] = 0;
   return n;
 }
 

@@ -3,7 +3,12 @@
  * Listener/Client over AF_UNIX (picked path, given path, abstract name)
  * and AF_INET on 127.0.0.1. Interop with the real python3 is in
  * test_conn_interop.sh. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <openssl/evp.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -62,6 +67,7 @@ static void test_handshake_digests(void **state) {
     /* A wrong key fails on both sides. */
     c = spawn_peer((peer_fn)answer_with, "wrong key", &pid);
     assert_int_equal(mp_deliver_challenge_digest(c, KEY, KEYLEN, digests[i]), MP_EAUTH);
+    assert_string_equal(mp_last_error()->message, "digest received was wrong");
     assert_int_equal(wait_child(pid), 1);
     mp_conn_free(c);
   }
@@ -73,6 +79,7 @@ static void test_handshake_digests(void **state) {
   mp_conn_free(c);
   c = spawn_peer((peer_fn)deliver_sha256, KEY, &pid);
   assert_int_equal(mp_answer_challenge(c, "other", 5), MP_EAUTH);
+  assert_string_equal(mp_last_error()->message, "digest sent was rejected");
   assert_int_equal(wait_child(pid), 1);
   mp_conn_free(c);
 
@@ -512,6 +519,155 @@ static void test_listener_survives_bad_clients(void **state) {
   mp_listener_free(l);
 }
 
+/* Issue 13, defect 4: one TCP peer that connected and said nothing
+ * blocked mp_listener_accept (and so every later client) forever. Here
+ * 100 silent peers and one that trickles its answer a byte at a time
+ * connect first; a good client that comes after them must be served
+ * within the handshake deadline, and the stalled ones are closed once it
+ * passes, by the next accept. */
+enum { STALLED = 100, HS_DEADLINE = 3 };
+
+typedef struct stall_run {
+  const mp_address *a;
+  int fds[STALLED + 1];   /* the last one trickles */
+  double served;          /* the good client's connect to its echo */
+  int dropped;            /* stalled peers that saw end of file */
+  int rc;
+} stall_run;
+
+static int tcp_connect(const mp_address *a) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons((uint16_t)a->port)};
+  inet_pton(AF_INET, a->host, &in.sin_addr);
+  if (fd >= 0 && connect(fd, (struct sockaddr *)&in, sizeof in) < 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/* Whether fd reaches end of file (after the challenge) within seconds. */
+static bool sees_eof(int fd, double seconds) {
+  double end = mp_monotonic() + seconds;
+  char buf[512];
+  while (mp_monotonic() < end) {
+    struct pollfd pf = {.fd = fd, .events = POLLIN};
+    if (poll(&pf, 1, 100) > 0) {
+      ssize_t n = read(fd, buf, sizeof buf);
+      if (n == 0 || (n < 0 && errno == ECONNRESET))
+        return true;
+    }
+  }
+  return false;
+}
+
+static void *stalling_clients(void *arg) {
+  stall_run *r = arg;
+  for (int i = 0; i <= STALLED; i++)
+    if ((r->fds[i] = tcp_connect(r->a)) < 0)
+      r->rc = 1;
+  /* The trickler: a valid frame header, one byte now, one later. */
+  unsigned char hdr[4] = {0, 0, 0, 40};
+  if (write(r->fds[STALLED], hdr, 1) != 1)
+    r->rc = 2;
+  mp_conn_opts o = {.authkey = KEY, .authkey_len = KEYLEN};
+  double t0 = mp_monotonic();
+  int rc = client_echo(r->a, &o);
+  r->served = mp_monotonic() - t0;
+  if (rc)
+    r->rc = 10 + rc;
+  if (write(r->fds[STALLED], hdr + 1, 1) != 1)
+    r->rc = 3;
+  /* The main thread accepts again: that accept drops them all. */
+  for (int i = 0; i <= STALLED; i++) {
+    r->dropped += sees_eof(r->fds[i], HS_DEADLINE + 10);
+    close(r->fds[i]);
+  }
+  if (client_echo(r->a, &o)) /* and ends with this one */
+    r->rc = 4;
+  return NULL;
+}
+
+/* A TCP listener with KEY and a handshake deadline. */
+static mp_listener *keyed_listener(double deadline) {
+  mp_conn_opts o = {.family = MP_AF_INET, .backlog = 256, .authkey = KEY,
+                    .authkey_len = KEYLEN, .handshake_timeout = deadline};
+  mp_listener *l = mp_listener_new(NULL, &o);
+  assert_non_null(l);
+  return l;
+}
+
+static void test_listener_stalled_peers(void **state) {
+  (void)state;
+  mp_test_watchdog(60);
+  int fds0 = mp_test_count_fds();
+  mp_listener *l = keyed_listener(HS_DEADLINE);
+  stall_run r = {.a = mp_listener_address(l)};
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, stalling_clients, &r), 0);
+  serve_one(l);
+  serve_one(l);
+  assert_int_equal(pthread_join(t, NULL), 0);
+  print_message("%d stalled peers: the good client served in %.0f ms (deadline %d "
+                "s), %d/%d stalled peers dropped\n", STALLED + 1, r.served * 1e3,
+                HS_DEADLINE, r.dropped, STALLED + 1);
+  assert_int_equal(r.rc, 0);
+  assert_true(r.served < HS_DEADLINE);
+  assert_int_equal(r.dropped, STALLED + 1);
+  mp_listener_free(l);
+  assert_int_equal(mp_test_count_fds(), fds0);
+  /* The deadline's own checks. */
+  mp_conn_opts bad = {.authenticate = true, .handshake_timeout = NAN};
+  assert_null(mp_listener_new(NULL, &bad));
+  assert_int_equal(errno, EINVAL);
+  bad.handshake_timeout = -1;
+  assert_null(mp_listener_new(NULL, &bad));
+  assert_int_equal(errno, EINVAL);
+}
+
+/* A peer that proves the key and then stalls (never sends its own
+ * challenge) holds accept until its deadline, not longer: then it is
+ * dropped and the client behind it served. */
+typedef struct holder_run {
+  const mp_address *a;
+  double served;
+  bool dropped;
+  int rc;
+} holder_run;
+
+static void *stalling_key_holder(void *arg) {
+  holder_run *r = arg;
+  mp_conn *c = mp_client(r->a, NULL);
+  if (!c || mp__answer_reply(c, KEY, KEYLEN) || mp__answer_welcome(c))
+    r->rc = 1; /* it holds the key: now silent */
+  double t0 = mp_monotonic();
+  mp_conn_opts o = {.authkey = KEY, .authkey_len = KEYLEN};
+  if (client_echo(r->a, &o))
+    r->rc = 2;
+  r->served = mp_monotonic() - t0;
+  r->dropped = c && sees_eof(mp_conn_fileno(c), 5);
+  mp_conn_free(c);
+  return NULL;
+}
+
+static void test_listener_stalled_key_holder(void **state) {
+  (void)state;
+  mp_test_watchdog(30);
+  mp_listener *l = keyed_listener(1);
+  holder_run r = {.a = mp_listener_address(l)};
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, stalling_key_holder, &r), 0);
+  serve_one(l);
+  assert_int_equal(pthread_join(t, NULL), 0);
+  print_message("a key holder stalling mid-handshake (deadline 1 s): the next "
+                "client served after %.2f s, the staller dropped: %d\n", r.served,
+                r.dropped);
+  assert_int_equal(r.rc, 0);
+  assert_true(r.dropped);
+  assert_true(r.served < 1 + 4);
+  mp_listener_free(l);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_handshake_digests),
@@ -522,6 +678,8 @@ int main(void) {
       cmocka_unit_test(test_listener_unix),
       cmocka_unit_test(test_addresses),
       cmocka_unit_test(test_listener_survives_bad_clients),
+      cmocka_unit_test(test_listener_stalled_peers),
+      cmocka_unit_test(test_listener_stalled_key_holder),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

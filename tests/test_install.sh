@@ -4,6 +4,11 @@
 # against it the ways a user would: with CMake (find_package(mproc), both the
 # shared mproc::mproc and the static mproc::mproc_static) and with pkg-config
 # (`pkg-config --cflags --libs mproc`). Each program must link and run.
+# The CMake consumer runs in a bare environment (env -i, a PATH without
+# pkg-config), the pkg-config one sees only the installed mproc.pc
+# (PKG_CONFIG_LIBDIR): neither may need msgpack-c, which the library uses
+# through its header only (checked with nm), nor anything but libcrypto and
+# threads for the static library. The licence must be installed and named.
 # Uses the build's compiler and, for a sanitizer build, its sanitizer flags
 # (an instrumented library needs an instrumented program). Skips (77) when
 # cmake or pkg-config is missing. The temporary directory is always removed.
@@ -65,14 +70,43 @@ run() {
   fi
 }
 
+# ---- what the package says about itself ---------------------------------
+step "licence, dependencies"
+[ -f "$prefix/share/doc/mproc/LICENSE" ] || die "LICENSE was not installed in share/doc/mproc"
+grep -q '^License: MIT' "${pcfile:-/dev/null}" || die "mproc.pc does not name the licence"
+grep -q 'mproc_LICENSE "MIT"' "${cfgfile:-/dev/null}" || die "mprocConfig.cmake does not name the licence"
+for f in "${pcfile:-/dev/null}" "${cfgfile:-/dev/null}"; do
+  grep -v '^[[:space:]]*#' "$f" | grep -qi msgpack && die "${f##*/} requires msgpack"
+done
+if command -v nm >/dev/null 2>&1; then
+  und="$(nm -u "$libdir/libmproc.a" 2>/dev/null | grep -i msgpack)"
+  [ -z "$und" ] || die "libmproc.a needs msgpack symbols: $und"
+  und="$(nm -D --undefined-only "$libdir/libmproc.so" | grep -i msgpack)"
+  [ -z "$und" ] || die "libmproc.so needs msgpack symbols: $und"
+fi
+
+# A PATH of links to every program on this PATH except pkg-config: the
+# CMake consumer must not need it.
+bare="$tmp/bin"
+mkdir -p "$bare"
+IFS=: read -r -a pathdirs <<<"$PATH"
+for d in "${pathdirs[@]}"; do
+  for f in "$d"/*; do
+    b="${f##*/}"
+    case "$b" in pkg-config | pkgconf | *-pkg-config | *-pkgconf) continue ;; esac
+    [ -x "$f" ] && [ ! -e "$bare/$b" ] && ln -s "$f" "$bare/$b"
+  done
+done
+bare_env=(env -i "HOME=$tmp" "PATH=$bare" "TMPDIR=${TMPDIR:-/tmp}")
+
 # ---- CMake: find_package(mproc) -> mproc::mproc / mproc::mproc_static -----
 for target in mproc::mproc mproc::mproc_static; do
   dir="$tmp/cmake-${target#mproc::}"
-  step "CMake consumer linking $target"
-  if cmake -S "$src/tests/install" -B "$dir" -DCMAKE_PREFIX_PATH="$prefix" \
+  step "CMake consumer linking $target (bare environment, no pkg-config)"
+  if "${bare_env[@]}" cmake -S "$src/tests/install" -B "$dir" -DCMAKE_PREFIX_PATH="$prefix" \
        -DCMAKE_C_COMPILER="$cc" -DCMAKE_C_FLAGS="$cflags" \
        -DMPROC_TARGET="$target" >"$dir.log" 2>&1 &&
-     cmake --build "$dir" >>"$dir.log" 2>&1; then
+     "${bare_env[@]}" cmake --build "$dir" >>"$dir.log" 2>&1; then
     run "cmake $target" "$dir/consumer"
   else
     cat "$dir.log"
@@ -81,8 +115,9 @@ for target in mproc::mproc mproc::mproc_static; do
 done
 
 # ---- pkg-config ----------------------------------------------------------
-step "pkg-config consumer"
-export PKG_CONFIG_PATH="$(dirname "${pcfile:-$prefix/lib/pkgconfig/x}")"
+step "pkg-config consumer (only mproc.pc visible)"
+export PKG_CONFIG_LIBDIR="$(dirname "${pcfile:-$prefix/lib/pkgconfig/x}")"
+unset PKG_CONFIG_PATH
 if flags="$(pkg-config --cflags --libs mproc 2>&1)"; then
   echo "pkg-config --cflags --libs mproc: $flags"
   case "$flags" in
@@ -103,6 +138,11 @@ fi
 # A static link needs the private dependencies: they must resolve.
 if ! static="$(pkg-config --static --libs mproc 2>&1)"; then
   die "pkg-config --static --libs mproc: $static"
+else
+  case " $static " in
+    *" -lcrypto "*) echo "pkg-config --static --libs mproc: $static" ;;
+    *) die "pkg-config --static does not list libcrypto: $static" ;;
+  esac
 fi
 
 # ---- the MPI pool library, when it was built: mproc::mpi, mproc-mpi ------

@@ -5,6 +5,7 @@
  * get_server/serve_forever/connect. Robustness (garbage, killed clients,
  * killed servers) is in test_manager_robust.c. */
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -132,7 +133,9 @@ static void test_list_and_nesting(void **state) {
   mp_obj_free(init);
   ASSERT_STR(l, "[0, 1, 4, 9]");
   mp_obj *v;
-  assert_int_equal(mp_proxy_callf(l, "__getslice__", &v, "(i i)", 1, 3), 0);
+  mp_obj *s13 = mp_proxy_slice(1, 3, MP_SLICE_NONE); /* l[1:3] */
+  assert_int_equal(mp_proxy_getitem(l, s13, &v), 0);
+  mp_obj_free(s13);
   char *r;
   mp_obj_repr(v, &r, NULL);
   assert_string_equal(r, "[1, 4]");
@@ -226,39 +229,47 @@ static void test_queue_and_sync(void **state) {
   mp_obj_free(v);
   assert_int_equal(mp_proxy_get(q, true, 0.05, &v), MP_EEMPTY);
   assert_int_equal(mp_proxy_get(q, false, 0, &v), MP_EEMPTY);
+  assert_int_equal(mp_proxy_get(q, true, -1, &v), MP_EEMPTY); /* polls */
+  assert_int_equal(mp_proxy_get(q, true, NAN, &v), -EINVAL);
 
   mp_proxy *lk = mp_manager_lock(m);
-  assert_int_equal(mp_proxy_acquire(lk, true, MP_FOREVER), 1);
-  assert_int_equal(mp_proxy_acquire(lk, false, 0), 0);
-  assert_int_equal(mp_proxy_acquire(lk, true, 0.05), 0);
+  assert_int_equal(mp_proxy_acquire(lk, true, MP_FOREVER), 0);
+  assert_int_equal(mp_proxy_acquire(lk, false, 0), MP_ETIMEOUT);
+  assert_int_equal(mp_proxy_acquire(lk, true, 0.05), MP_ETIMEOUT);
+  assert_int_equal(mp_proxy_acquire(lk, true, -1), MP_ETIMEOUT);
+  assert_int_equal(mp_proxy_acquire(lk, true, NAN), -EINVAL);
   assert_int_equal(mp_proxy_release(lk), 0);
-  assert_int_equal(mp_proxy_release(lk), MP_ESTATE);
+  assert_int_equal(mp_proxy_release(lk), MP_EVALUE);
   mp_proxy *rl = mp_manager_rlock(m);
-  assert_int_equal(mp_proxy_acquire(rl, true, MP_FOREVER), 1);
-  assert_int_equal(mp_proxy_acquire(rl, true, MP_FOREVER), 1);
+  assert_int_equal(mp_proxy_acquire(rl, true, MP_FOREVER), 0);
+  assert_int_equal(mp_proxy_acquire(rl, true, MP_FOREVER), 0);
   assert_int_equal(mp_proxy_release(rl), 0);
   assert_int_equal(mp_proxy_release(rl), 0);
   assert_int_equal(mp_proxy_release(rl), MP_ENOTOWNER);
   mp_proxy *sem = mp_manager_bounded_semaphore(m, 1);
-  assert_int_equal(mp_proxy_acquire(sem, false, 0), 1);
   assert_int_equal(mp_proxy_acquire(sem, false, 0), 0);
+  assert_int_equal(mp_proxy_acquire(sem, false, 0), MP_ETIMEOUT);
+  assert_int_equal(mp_proxy_acquire(sem, true, 0.02), MP_ETIMEOUT);
   assert_int_equal(mp_proxy_release(sem), 0);
   assert_int_equal(mp_proxy_release(sem), MP_EVALUE);
   mp_proxy *ev = mp_manager_event(m);
   assert_int_equal(mp_proxy_event_is_set(ev), 0);
-  assert_int_equal(mp_proxy_wait(ev, 0.05), 0);
+  assert_int_equal(mp_proxy_wait(ev, 0.05), MP_ETIMEOUT);
+  assert_int_equal(mp_proxy_wait(ev, -1), MP_ETIMEOUT);
+  assert_int_equal(mp_proxy_wait(ev, NAN), -EINVAL);
   assert_int_equal(mp_proxy_event_set(ev), 0);
-  assert_int_equal(mp_proxy_wait(ev, MP_FOREVER), 1);
+  assert_int_equal(mp_proxy_event_is_set(ev), 1);
+  assert_int_equal(mp_proxy_wait(ev, MP_FOREVER), 0);
   mp_proxy *cond = mp_manager_condition(m, lk);
   assert_non_null(cond);
   assert_int_equal(mp_proxy_wait(cond, 0.01), MP_ENOTOWNER);
-  assert_int_equal(mp_proxy_acquire(cond, true, MP_FOREVER), 1);
-  assert_int_equal(mp_proxy_wait(cond, 0.05), 0); /* timed out */
+  assert_int_equal(mp_proxy_acquire(cond, true, MP_FOREVER), 0);
+  assert_int_equal(mp_proxy_wait(cond, 0.05), MP_ETIMEOUT);
   assert_int_equal(mp_proxy_notify(cond, 1), 0);
   assert_int_equal(mp_proxy_release(cond), 0);
   /* The condition shares the lock it was given. */
-  assert_int_equal(mp_proxy_acquire(lk, false, 0), 1);
-  assert_int_equal(mp_proxy_acquire(cond, false, 0), 0);
+  assert_int_equal(mp_proxy_acquire(lk, false, 0), 0);
+  assert_int_equal(mp_proxy_acquire(cond, false, 0), MP_ETIMEOUT);
   assert_int_equal(mp_proxy_release(lk), 0);
 
   /* A child blocked in get() does not stop the parent being served; a
@@ -286,6 +297,11 @@ static void test_queue_and_sync(void **state) {
   mp_obj_free(attr);
   assert_int_equal(mp_proxy_callf(br, "abort", NULL, ""), 0);
   assert_int_equal(mp_proxy_wait(br, 1), MP_EBROKEN);
+  /* A wait's timeout breaks the barrier, as mp_barrier_wait_timeout. */
+  mp_proxy *br2 = mp_manager_barrier(m, 2, MP_FOREVER);
+  assert_int_equal(mp_proxy_wait(br2, 0.05), MP_EBROKEN);
+  assert_int_equal(mp_proxy_wait(br2, NAN), -EINVAL);
+  mp_proxy_free(br2);
   mp_obj_free(one);
   mp_proxy_free(q), mp_proxy_free(lk), mp_proxy_free(rl), mp_proxy_free(sem);
   mp_proxy_free(ev), mp_proxy_free(cond), mp_proxy_free(br);

@@ -179,7 +179,7 @@ static int c_use_proxies(void *arg, size_t len) {
   CHILD_FAIL(mp_proxy_append(px[P_LIST], v) == 0);
   mp_obj_free(v);
   /* The parent holds the Lock for our whole life. */
-  CHILD_FAIL(mp_proxy_acquire(px[P_LOCK], false, 0) == 0);
+  CHILD_FAIL(mp_proxy_acquire(px[P_LOCK], false, 0) == MP_ETIMEOUT);
   CHILD_FAIL(mp_proxy_event_set(px[P_EVENT]) == 0);
   for (int i = 0; i < NPROXIES; i++)
     mp_proxy_free(px[i]);
@@ -199,7 +199,7 @@ static void test_proxies_to_children(void **state) {
   assert_int_equal(mp_proxy_setitem(px[P_DICT], k, one), 0);
   mp_obj_free(k);
   mp_obj_free(one);
-  assert_int_equal(mp_proxy_acquire(px[P_LOCK], true, MP_FOREVER), 1);
+  assert_int_equal(mp_proxy_acquire(px[P_LOCK], true, MP_FOREVER), 0);
   void *arg;
   size_t len;
   dump_all(px, NPROXIES, &arg, &len);
@@ -364,7 +364,7 @@ static int c_notify(void *arg, size_t len) {
   int rc = load_all(arg, len, px, NW);
   if (rc)
     return rc;
-  CHILD_FAIL(mp_proxy_acquire(px[W_COND], true, 30) == 1);
+  CHILD_FAIL(mp_proxy_acquire(px[W_COND], true, 30) == 0);
   mp_obj *k = mp_obj_str("ready"), *v = mp_obj_int(1);
   CHILD_FAIL(mp_proxy_setitem(px[W_DICT], k, v) == 0);
   mp_obj_free(k);
@@ -377,16 +377,16 @@ static int c_notify(void *arg, size_t len) {
   return 0;
 }
 
-static int ready(void *arg) {
+static bool ready(void *arg) {
   mp_obj *k = mp_obj_str("ready");
   int r = mp_proxy_contains(arg, k);
   mp_obj_free(k);
-  return r;
+  return r == 1;
 }
 
-static int never(void *arg) {
+static bool never(void *arg) {
   (void)arg;
-  return 0;
+  return false;
 }
 
 static void test_wait_for_and_action(void **state) {
@@ -402,14 +402,15 @@ static void test_wait_for_and_action(void **state) {
   size_t len;
   dump_all(px, NW, &arg, &len);
   /* wait_for without a notifier: the predicate stays false, timeout. */
-  assert_int_equal(mp_proxy_acquire(px[W_COND], true, MP_FOREVER), 1);
-  assert_int_equal(mp_proxy_wait_for(px[W_COND], never, NULL, 0.05), 0);
+  assert_int_equal(mp_proxy_acquire(px[W_COND], true, MP_FOREVER), 0);
+  assert_int_equal(mp_proxy_wait_for(px[W_COND], never, NULL, 0.05),
+                   MP_ETIMEOUT);
   assert_int_equal(mp_proxy_wait_for(px[W_COND], never, NULL, NAN), -EINVAL);
   /* With one: true once the child set it. */
   mp_process *c = mp_test_process(c_notify, arg, len);
   mp_free(arg);
   assert_int_equal(mp_process_start(c), 0);
-  assert_true(mp_proxy_wait_for(px[W_COND], ready, px[W_DICT], 30) > 0);
+  assert_int_equal(mp_proxy_wait_for(px[W_COND], ready, px[W_DICT], 30), 0);
   assert_int_equal(mp_proxy_release(px[W_COND]), 0);
   assert_true(mp_proxy_wait(px[W_BARRIER], 30) >= 0);
   mp_test_join_ok(c);

@@ -3,7 +3,11 @@
  * requests, a client killed while blocked in a call, a server killed under
  * its clients (an error, not a hang), and a server whose starting process
  * is killed (it ends too). */
+#include <dirent.h>
 #include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <signal.h>
 #include <poll.h>
 #include <sys/prctl.h>
@@ -99,7 +103,7 @@ static void test_killed_client(void **state) {
   mp_manager *m = mp_manager_start_new(NULL);
   mp_proxy *lk = mp_manager_lock(m);
   mp_proxy *d = mp_manager_dict(m, NULL);
-  assert_int_equal(mp_proxy_acquire(lk, true, MP_FOREVER), 1);
+  assert_int_equal(mp_proxy_acquire(lk, true, MP_FOREVER), 0);
   pid_t pid = fork();
   if (pid == 0) {
     mp_proxy *mine = mp_manager_list(m, NULL); /* a reference of its own */
@@ -114,7 +118,7 @@ static void test_killed_client(void **state) {
   assert_int_equal(mp_proxy_release(lk), 0);
   /* The dead child's blocked acquire must not take the lock for good:
    * our acquire waits (up to 5 s) for the server to notice the death. */
-  assert_int_equal(mp_proxy_acquire(lk, true, 5), 1);
+  assert_int_equal(mp_proxy_acquire(lk, true, 5), 0);
   assert_int_equal(mp_proxy_release(lk), 0);
   size_t objs = 99, conns;
   for (int i = 0; i < 100 && objs != 2; i++) {
@@ -183,6 +187,185 @@ static void test_server_follows_parent(void **state) {
   prctl(PR_SET_CHILD_SUBREAPER, 0);
 }
 
+/* ---- Unauthenticated peers (issue 13, defect 5) ------------------------ */
+
+/* The number of descriptors process pid has open. */
+static int fds_of(pid_t pid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+  DIR *d = opendir(path);
+  assert_non_null(d);
+  int n = 0;
+  for (struct dirent *e; (e = readdir(d));)
+    n += e->d_name[0] != '.';
+  closedir(d);
+  return n;
+}
+
+/* Waits (up to `seconds`) until the server holds `want` descriptors. */
+static int server_fds_settle(pid_t pid, int want, double seconds) {
+  double end = mp_monotonic() + seconds;
+  int n;
+  while ((n = fds_of(pid)) != want && mp_monotonic() < end)
+    usleep(10000);
+  return n;
+}
+
+/* A raw connection to the manager that never authenticates. */
+static int raw_peer(mp_manager *m) {
+  mp_conn *c = mp_client(mp_manager_address(m), NULL);
+  assert_non_null(c);
+  int fd = dup(mp_conn_fileno(c));
+  mp_conn_free(c);
+  return fd;
+}
+
+/* Reads fd until end of file, for at most `seconds`: the time it took, or
+ * -1; *got counts the bytes that came first (the server's challenge). */
+static double time_to_eof(int fd, double seconds, size_t *got) {
+  double t0 = mp_monotonic(), end = t0 + seconds;
+  char buf[512];
+  *got = 0;
+  while (mp_monotonic() < end) {
+    struct pollfd pf = {.fd = fd, .events = POLLIN};
+    if (poll(&pf, 1, 50) <= 0)
+      continue;
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n == 0 || (n < 0 && errno == ECONNRESET))
+      return mp_monotonic() - t0;
+    if (n > 0)
+      *got += (size_t)n;
+  }
+  return -1;
+}
+
+/* A good client with a connection of its own, as a remote one would be. */
+static bool good_client(mp_manager *m) {
+  mp_manager_opts o = {.address = mp_manager_address(m)};
+  mp_manager *c = mp_manager_new(&o);
+  bool ok = c && mp_manager_connect(c) == 0;
+  if (ok)
+    still_serves(c);
+  mp_manager_free(c);
+  return ok;
+}
+
+typedef struct trickle {
+  int fds[5];
+  double end;
+} trickle;
+
+/* Peers that send a byte of a frame header every 100 ms: each byte would
+ * restart a per-read timeout, never the whole handshake's. */
+static void *trickler(void *arg) {
+  trickle *t = arg;
+  while (mp_monotonic() < t->end) {
+    for (int i = 0; i < 5; i++)
+      (void)!send(t->fds[i], "", 1, MSG_NOSIGNAL);
+    usleep(100000);
+  }
+  return NULL;
+}
+
+enum { IDLE = 500 };
+#define LIMIT 1.0
+
+static void test_idle_peers_dropped(void **state) {
+  (void)state;
+  mp_test_watchdog(60);
+  mp_manager *m = mp_manager_start_new(&(mp_manager_opts){.handshake_timeout = LIMIT});
+  assert_non_null(m);
+  still_serves(m);
+  pid_t srv = mp_manager_pid(m);
+  int fds0 = server_fds_settle(srv, fds_of(srv), 0);
+  int idle[IDLE];
+  double t0 = mp_monotonic();
+  for (int i = 0; i < IDLE; i++)
+    idle[i] = raw_peer(m);
+  trickle tr = {.end = t0 + LIMIT + 3};
+  for (int i = 0; i < 5; i++)
+    tr.fds[i] = raw_peer(m);
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, trickler, &tr), 0);
+  /* Good clients are served while all those are held. */
+  int good = 0;
+  for (int i = 0; i < 5; i++)
+    good += good_client(m);
+  double held = mp_monotonic() - t0;
+  /* Then every one of them is closed at the limit, not after. */
+  double worst = 0;
+  int dropped = 0;
+  size_t got;
+  for (int i = 0; i < IDLE; i++) {
+    double dt = time_to_eof(idle[i], LIMIT + 5, &got);
+    dropped += dt >= 0 && got > 0;
+    worst = mp_monotonic() - t0 > worst ? mp_monotonic() - t0 : worst;
+    close(idle[i]);
+  }
+  int tdropped = 0;
+  for (int i = 0; i < 5; i++)
+    tdropped += time_to_eof(tr.fds[i], LIMIT + 5, &got) >= 0;
+  double tworst = mp_monotonic() - t0;
+  assert_int_equal(pthread_join(t, NULL), 0);
+  for (int i = 0; i < 5; i++)
+    close(tr.fds[i]);
+  int fds1 = server_fds_settle(srv, fds0, 10);
+  good += good_client(m);
+  print_message("%d idle + 5 trickling peers (limit %.1f s): %d and %d dropped, the "
+                "last idle at %.2f s, the last trickler at %.2f s; %d/6 good clients "
+                "served (5 within %.2f s of the flood); server fds %d -> %d\n", IDLE,
+                LIMIT, dropped, tdropped, worst, tworst, good, held, fds0, fds1);
+  assert_int_equal(dropped, IDLE);
+  assert_int_equal(tdropped, 5);
+  assert_true(worst < LIMIT + 5);
+  assert_int_equal(good, 6);
+  assert_int_equal(fds1, fds0);
+  mp_manager_free(m);
+}
+
+static void test_handshake_cap(void **state) {
+  (void)state;
+  mp_test_watchdog(60);
+  enum { CAP = 20, PEERS = 50 };
+  mp_manager *m = mp_manager_start_new(
+      &(mp_manager_opts){.handshake_timeout = 5, .max_handshakes = CAP});
+  assert_non_null(m);
+  still_serves(m);
+  int fds[PEERS];
+  for (int i = 0; i < PEERS; i++)
+    fds[i] = raw_peer(m);
+  /* The first CAP were challenged; the others closed at once, unread. */
+  int refused = 0, challenged = 0;
+  for (int i = 0; i < PEERS; i++) {
+    struct pollfd pf = {.fd = fds[i], .events = POLLIN};
+    assert_int_equal(poll(&pf, 1, 3000), 1);
+    char buf[512];
+    ssize_t n = read(fds[i], buf, sizeof buf);
+    challenged += n > 0;
+    refused += n == 0 || (n < 0 && errno == ECONNRESET);
+  }
+  print_message("cap %d, %d silent peers: %d challenged, %d refused at once\n", CAP,
+                PEERS, challenged, refused);
+  assert_int_equal(challenged, CAP);
+  assert_int_equal(refused, PEERS - CAP);
+  for (int i = 0; i < PEERS; i++)
+    close(fds[i]);
+  /* Closed by their peers: the room is back, good clients are served. */
+  size_t objs, conns = 99;
+  for (int i = 0; i < 500 && conns > 0; i++) {
+    mp__mgr_info(m, &objs, &conns);
+    if (conns > 0)
+      usleep(10000);
+  }
+  assert_true(good_client(m));
+  mp_manager_free(mp_manager_new(&(mp_manager_opts){.max_handshakes = 0}));
+  errno = 0;
+  assert_null(mp_manager_new(&(mp_manager_opts){.handshake_timeout = NAN}));
+  assert_int_equal(errno, EINVAL);
+  assert_null(mp_manager_new(&(mp_manager_opts){.max_handshakes = -1}));
+  mp_manager_free(m);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   const struct CMUnitTest tests[] = {
@@ -190,6 +373,8 @@ int main(void) {
       cmocka_unit_test(test_killed_client),
       cmocka_unit_test(test_killed_server),
       cmocka_unit_test(test_server_follows_parent),
+      cmocka_unit_test(test_idle_peers_dropped),
+      cmocka_unit_test(test_handshake_cap),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -534,8 +534,8 @@ static void test_decode_errors(void **state) {
        "{1: 'b'}");
 
   /* Ext types other than the tuple's are ext values. */
-  REPR(mp_obj_decode("\xd4\x02\x01", 3, &o) == 0 ? o : NULL,
-       "ExtType(code=2, data=b'\\x01')");
+  REPR(mp_obj_decode("\xd4\x07\x01", 3, &o) == 0 ? o : NULL,
+       "ExtType(code=7, data=b'\\x01')");
   REPR(mp_obj_decode("\xc7\x00\xff", 3, &o) == 0 ? o : NULL,
        "ExtType(code=-1, data=b'')");
 

@@ -129,6 +129,10 @@ static void test_apply_async(void **state) {
   assert_int_equal(g_ecb_count, 1);
   assert_string_equal(mp_result_error(r)->message,
                       "ZeroDivisionError: float division by zero");
+  /* The same record for the thread that read it (errors.h). */
+  assert_int_equal(mp_last_error()->code, MP_ETASK);
+  assert_string_equal(mp_last_error()->message,
+                      "ZeroDivisionError: float division by zero");
   mp_result_free(r);
   /* get with a timeout on a sleeping task; successful before ready. */
   double t = 0.5;
@@ -261,7 +265,7 @@ static void test_imap(void **state) {
     assert_int_equal(*(const int *)d, i * i);
     assert_int_equal(mp_imap_index(it), i);
   }
-  assert_int_equal(mp_imap_next(it, MP_FOREVER, &d, &n), MP_EEOF);
+  assert_int_equal(mp_imap_next(it, MP_FOREVER, &d, &n), MP_ESTOP);
   mp_imap_free(it);
   /* Unordered: every result once. */
   it = mp_pool_imap_unordered(p, square, in, 10, sizeof(int),
@@ -274,7 +278,7 @@ static void test_imap(void **state) {
     seen |= 1 << k;
   }
   assert_int_equal(seen, 0x3ff);
-  assert_int_equal(mp_imap_next(it, 0, &d, &n), MP_EEOF);
+  assert_int_equal(mp_imap_next(it, 0, &d, &n), MP_ESTOP);
   mp_imap_free(it);
   /* The reference: next() yields the error at i == 5 and goes on. */
   it = mp_pool_imap(p, inv, in, 10, sizeof(int), NULL);
@@ -289,13 +293,13 @@ static void test_imap(void **state) {
       assert_null(mp_imap_error(it));
     }
   }
-  assert_int_equal(mp_imap_next(it, 0, &d, &n), MP_EEOF);
+  assert_int_equal(mp_imap_next(it, 0, &d, &n), MP_ESTOP);
   mp_imap_free(it);
   /* next with a timeout. */
   double ts[2] = {0.3, 0.0};
   it = mp_pool_imap(p, sleepy, ts, 2, sizeof(double), NULL);
   int timeouts = 0, rc;
-  while ((rc = mp_imap_next(it, 0.02, &d, &n)) != MP_EEOF) {
+  while ((rc = mp_imap_next(it, 0.02, &d, &n)) != MP_ESTOP) {
     if (rc == MP_ETIMEOUT) {
       assert_null(mp_imap_error(it));
       timeouts++;
@@ -350,7 +354,7 @@ static void test_million(void **state) {
   int rc;
   while ((rc = mp_imap_next(it, MP_FOREVER, &d, &len)) == 0)
     sum += *(const int *)d;
-  assert_int_equal(rc, MP_EEOF);
+  assert_int_equal(rc, MP_ESTOP);
   assert_true(sum == (long long)n * (long long)(n + 1) / 2);
   mp_imap_free(it);
   free(in);
@@ -466,7 +470,7 @@ static void test_close_terminate(void **state) {
     mp_result_free(rs[i]);
   }
   assert_int_equal(mp_imap_next(it, 0, NULL, NULL), MP_ECLOSED);
-  assert_int_equal(mp_imap_next(it, 0, NULL, NULL), MP_EEOF);
+  assert_int_equal(mp_imap_next(it, 0, NULL, NULL), MP_ESTOP);
   mp_imap_free(it);
   assert_int_equal(mp_pool_join(p, 10), 0);
   assert_int_equal(mp_pool_apply(p, square, &x, sizeof x, NULL, NULL, NULL), MP_ECLOSED);
@@ -550,16 +554,7 @@ static int progress_child(void) {
 
 /* Everything the child writes to fd until it is gone, then its status. */
 static int read_all(int fd, pid_t pid, char *buf, size_t cap) {
-  size_t n = 0;
-  for (;;) {
-    ssize_t r = read(fd, buf + n, cap - 1 - n);
-    if (r > 0 && (n += (size_t)r) < cap - 1)
-      continue;
-    if (r < 0 && errno == EINTR)
-      continue;
-    break; /* EOF, or EIO: the terminal's last user is gone */
-  }
-  buf[n] = 0;
+  mp_test_read_all(fd, buf, cap);
   int st;
   while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
     ;

@@ -216,7 +216,7 @@ static void core(const char *method) {
       assert_true(fabs(*(const double *)d - 1.0 / (i - 5.0)) < 1e-12);
     }
   }
-  assert_int_equal(mp_imap_next(it, 1, NULL, NULL), MP_EEOF);
+  assert_int_equal(mp_imap_next(it, 1, NULL, NULL), MP_ESTOP);
   mp_imap_free(it);
 
   /* imap_unordered: every item once. */
@@ -231,7 +231,7 @@ static void core(const char *method) {
     seen[k] = 1;
     assert_int_equal(*(const int *)d, (int)(k * k));
   }
-  assert_int_equal(mp_imap_next(it, 1, NULL, NULL), MP_EEOF);
+  assert_int_equal(mp_imap_next(it, 1, NULL, NULL), MP_ESTOP);
   mp_imap_free(it);
 
   /* starmap. */

@@ -393,6 +393,92 @@ static void test_idle_kill(void **state) {
   mp_pool_free(p);
 }
 
+/* Issue 13, defect 2: the kernel's death signal follows the thread that
+ * forked, so a pool created in a thread that exits lost its workers (the
+ * tasks they ran failed "killed by signal 9"). The creating thread starts
+ * a slow task on each worker and exits while they run; then another
+ * thread runs 10^4 tasks: none fails, and the workers are the first ones
+ * throughout (none was replaced). */
+typedef struct maker {
+  mp_pool *pool;
+  mp_result *slow[2];
+  pid_t workers[2];
+  size_t nworkers;
+} maker;
+
+static int slow_pid(const void *arg, size_t len, mp_task_out *out) {
+  (void)arg;
+  (void)len;
+  nap(0.3);
+  int pid = getpid();
+  return mp_task_out_set(out, &pid, sizeof pid);
+}
+
+static int pid_of(const void *arg, size_t len, mp_task_out *out) {
+  (void)arg;
+  (void)len;
+  int pid = getpid();
+  return mp_task_out_set(out, &pid, sizeof pid);
+}
+
+static void *make_pool(void *arg) {
+  maker *m = arg;
+  m->pool = mp_pool_new(&(mp_pool_opts){.processes = 2});
+  if (!m->pool)
+    return NULL;
+  mp_process **list;
+  if (mp_active_children(&list, &m->nworkers) == 0) {
+    for (size_t i = 0; i < m->nworkers && i < 2; i++)
+      m->workers[i] = mp_process_pid(list[i]);
+    mp_process_list_free(list, m->nworkers);
+  }
+  for (int i = 0; i < 2; i++)
+    m->slow[i] = mp_pool_apply_async(m->pool, slow_pid, NULL, 0, NULL);
+  return NULL; /* the thread ends while both tasks run */
+}
+
+static void test_pool_outlives_creating_thread(void **state) {
+  (void)state;
+  mp_test_watchdog(120);
+  maker m = {0};
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, make_pool, &m), 0);
+  assert_int_equal(pthread_join(t, NULL), 0);
+  assert_non_null(m.pool);
+  assert_int_equal(m.nworkers, 2);
+  int failures = 0;
+  for (int i = 0; i < 2; i++) {
+    assert_non_null(m.slow[i]);
+    const void *d;
+    size_t len;
+    int r = mp_result_get(m.slow[i], 30, &d, &len);
+    if (r != 0)
+      print_message("slow task %d: %s\n", i, mp_strerror(r));
+    failures += r != 0;
+    mp_result_free(m.slow[i]);
+  }
+  int n = UNDER_ASAN ? 2000 : 10000;
+  int *in = calloc((size_t)n, sizeof *in), *out = calloc((size_t)n, sizeof *out);
+  mp_error err = {0};
+  int r = mp_pool_map(m.pool, pid_of, in, (size_t)n, sizeof(int), out, sizeof(int),
+                      &(mp_call_opts){.chunksize = 1}, &err);
+  if (r != 0)
+    print_message("map: %s: %s\n", mp_strerror(r), err.message);
+  failures += r != 0;
+  int strangers = 0;
+  for (int i = 0; i < n; i++)
+    strangers += out[i] != m.workers[0] && out[i] != m.workers[1];
+  print_message("pool from an ended thread: %d failures, %d of %d tasks run by "
+                "a replacement worker\n", failures, strangers, n);
+  assert_int_equal(failures, 0);
+  assert_int_equal(strangers, 0);
+  assert_int_equal(mp_pool_close(m.pool), 0);
+  assert_int_equal(mp_pool_join(m.pool, 60), 0);
+  mp_pool_free(m.pool);
+  free(in);
+  free(out);
+}
+
 /* A program that exits with its pool still running (tasks in flight, never
  * closed or freed) exits at once and leaves no process behind. */
 static void test_exit_with_live_pool(void **state) {
@@ -427,6 +513,7 @@ int main(void) {
       /* First: its plain fork() child must not inherit the process area's
        * state (LeakSanitizer reports that copy in the child at exit). */
       cmocka_unit_test(test_exit_with_live_pool),
+      cmocka_unit_test(test_pool_outlives_creating_thread),
       cmocka_unit_test(test_crashes),
       cmocka_unit_test(test_crash_every_api),
       cmocka_unit_test(test_random_kills),

@@ -10,6 +10,9 @@
  * about a process's death or exit skip (a thread-process is neither killed
  * nor exits: its children are the program's). */
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -73,32 +76,108 @@ static const char g_not_a_process[] =
     "a thread-process is not killed and does not exit: its children are "
     "the program's";
 
+/* Starts a middle process running fn and reads its grandchildren's pids
+ * into pids; pfd gets the pipe, closed by kill_middle. */
+static mp_process *start_middle(mp_target_fn fn, int pfd[2], pid_t *pids) {
+  assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
+  mp_process *mid = mp_test_process(fn, NULL, 0);
+  mp_test_pass_fd(mid, pfd[1]);
+  assert_int_equal(mp_process_start(mid), 0);
+  assert_int_equal(mp__read_full(pfd[0], pids, NGRAND * sizeof *pids),
+                   NGRAND * sizeof *pids);
+  return mid;
+}
+
+/* SIGKILLs the middle process; its daemonic grandchildren must die of
+ * SIGKILL with it. Frees mid and closes pfd. */
+static void kill_middle(mp_process *mid, int pfd[2], const pid_t *pids) {
+  assert_int_equal(mp_process_kill(mid), 0);
+  assert_int_equal(mp_process_join(mid, MP_FOREVER), 0);
+  int code;
+  assert_int_equal(mp_process_exitcode(mid, &code), 1);
+  assert_int_equal(code, -SIGKILL);
+  for (int i = 0; i < NGRAND; i++) {
+    int st = wait_gone(pids[i], 5.0);
+    assert_true(st != -1);
+    assert_true(WIFSIGNALED(st));
+    assert_int_equal(WTERMSIG(st), SIGKILL);
+  }
+  mp_process_free(mid);
+  close(pfd[0]);
+  close(pfd[1]);
+}
+
 static void test_sigkilled_parent_takes_daemons(void **state) {
   mp_test_skip_method("thread", g_not_a_process);
   for (int round = 0; round < 5; round++) {
     mp_test_watchdog(30);
     int pfd[2];
-    assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
-    mp_process *mid = mp_test_process(t_middle, NULL, 0);
-    mp_test_pass_fd(mid, pfd[1]);
-    assert_int_equal(mp_process_start(mid), 0);
     pid_t pids[NGRAND];
-    assert_int_equal(mp__read_full(pfd[0], pids, sizeof pids), sizeof pids);
-    assert_int_equal(mp_process_kill(mid), 0);
-    assert_int_equal(mp_process_join(mid, MP_FOREVER), 0);
-    int code;
-    assert_int_equal(mp_process_exitcode(mid, &code), 1);
-    assert_int_equal(code, -SIGKILL);
-    for (int i = 0; i < NGRAND; i++) {
-      int st = wait_gone(pids[i], 5.0);
-      assert_true(st != -1);
-      assert_true(WIFSIGNALED(st));
-      assert_int_equal(WTERMSIG(st), SIGKILL);
-    }
-    mp_process_free(mid);
-    close(pfd[0]);
-    close(pfd[1]);
+    mp_process *mid = start_middle(t_middle, pfd, pids);
+    kill_middle(mid, pfd, pids);
   }
+}
+
+/* Issue 13, defect 2: a daemonic child's death signal follows the thread
+ * that started it. t_middle_threaded starts its grandchildren from a
+ * thread that ends at once; they must live on until the middle process
+ * itself is killed, and then die with it. */
+static void *start_daemons(void *arg) {
+  pid_t *pids = arg;
+  mp_process_opts o = {.daemon = MP_DAEMON_YES};
+  for (int i = 0; i < NGRAND; i++) {
+    mp_process *g = mp_process_new(t_sleep_forever, NULL, 0, &o);
+    if (!g || mp_process_start(g) < 0)
+      return NULL;
+    pids[i] = mp_process_pid(g);
+  }
+  return pids;
+}
+
+static int t_middle_threaded(void *arg, size_t len) {
+  int fd = mp_inherited_fd(0);
+  pid_t pids[NGRAND];
+  pthread_t t;
+  void *ok = NULL;
+  if (pthread_create(&t, NULL, start_daemons, pids) != 0 || pthread_join(t, &ok) != 0 ||
+      !ok)
+    return 1;
+  if (mp__write_full(fd, pids, sizeof pids) < 0)
+    return 2;
+  for (;;)
+    pause();
+}
+
+/* Whether pid runs (exists and is no zombie). */
+static bool running(pid_t pid) {
+  char path[64], st = 0;
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return false;
+  int n = fscanf(f, "%*d (%*[^)]) %c", &st);
+  fclose(f);
+  return n == 1 && st != 'Z' && st != 'X';
+}
+
+static void test_daemons_outlive_starting_thread(void **state) {
+  mp_test_skip_method("thread", g_not_a_process);
+  int rounds = 20, survived = 0;
+  for (int round = 0; round < rounds; round++) {
+    mp_test_watchdog(30);
+    int pfd[2];
+    pid_t pids[NGRAND];
+    mp_process *mid = start_middle(t_middle_threaded, pfd, pids);
+    usleep(100 * 1000); /* the death signal, if any, came long ago */
+    int alive = 0;
+    for (int i = 0; i < NGRAND; i++)
+      alive += running(pids[i]);
+    survived += alive == NGRAND;
+    kill_middle(mid, pfd, pids);
+  }
+  print_message("daemons started by an ended thread: alive in %d/%d rounds, all "
+                "killed with their parent\n", survived, rounds);
+  assert_int_equal(survived, rounds);
 }
 
 /* Returns from its target while it has a daemonic child that would run
@@ -213,6 +292,7 @@ int main(void) {
     mp_test_skip("PR_SET_CHILD_SUBREAPER not available");
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_sigkilled_parent_takes_daemons),
+      cmocka_unit_test(test_daemons_outlive_starting_thread),
       cmocka_unit_test(test_child_exit_function),
       cmocka_unit_test(test_main_exit_function),
   };

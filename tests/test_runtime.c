@@ -211,7 +211,7 @@ static void test_logging(void **state) {
   mp_log(MP_LOG_SUBWARNING, "sub");
   mp_log(45, "odd");
   assert_string_equal(g_lines, "[INFO/MainProcess] child process calling self.run() 1\n"
-                               "[SUBWARNING/MainProcess] sub\n"
+                               "[Level 25/MainProcess] sub\n"
                                "[Level 45/MainProcess] odd\n");
   g_len = 0;
   char big[3000];
@@ -219,7 +219,15 @@ static void test_logging(void **state) {
   big[sizeof big - 1] = 0;
   mp_log(MP_LOG_ERROR, "%s", big);
   assert_true(g_len < 1024 && g_lines[g_len - 1] == '\n');
-  assert_string_equal(mp_log_level_name(MP_LOG_SUBDEBUG), "SUBDEBUG");
+  assert_string_equal(mp_log_level_name(MP_LOG_SUBDEBUG), "Level 5");
+  assert_string_equal(mp_log_level_name(MP_LOG_SUBWARNING), "Level 25");
+  assert_string_equal(mp_log_level_name(MP_LOG_WARNING), "WARNING");
+  mp_log(MP_LOG_SUBDEBUG, "subdebug");
+  mp_logger_set_level(lg, MP_LOG_SUBDEBUG);
+  g_len = 0;
+  mp_log(MP_LOG_SUBDEBUG, "subdebug");
+  assert_string_equal(g_lines, "[Level 5/MainProcess] subdebug\n");
+  mp_logger_set_level(lg, MP_LOG_INFO);
   assert_ptr_equal(mp_log_to_stderr(-1), lg);
   assert_int_equal(mp_logger_get_level(lg), MP_LOG_INFO);
   mp_logger_set_handler(lg, NULL, NULL);

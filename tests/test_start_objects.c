@@ -5,7 +5,10 @@
  * Barrier, Queue, SimpleQueue, JoinableQueue, Value, Array, the process's
  * result). Each
  * case proves the child reached the parent's object, not a copy: the child
- * sees state only the parent set, or the parent sees what the child did. */
+ * sees state only the parent set, or the parent sees what the child did.
+ * The matrix runs twice: with the handle calls, and with the one call per
+ * side (mp_process_pass(p, obj) / mp_inherited(0, &obj)); the child learns
+ * which from its argument byte. */
 #include <errno.h>
 
 #include "mp_test.h"
@@ -16,21 +19,39 @@ static const char *const g_methods[] = {"fork", "spawn", "forkserver",
 
 /* ---- child sides: 0 = success, anything else names the failing step ---- */
 
-/* Declares var, opened from the first passed handle (h) by the expression
- * open; returns 10 or 11 from the target when that fails. */
+/* Whether the parent passed with mp_process_pass (the argument 'o'). */
+static bool one_call(const void *arg, size_t len) {
+  return len == 1 && *(const char *)arg == 'o';
+}
+
+/* Declares var, opened from the first passed object: by mp_inherited, or
+ * from its handle (h) by the expression open; returns 10 or 11 from the
+ * target when that fails. */
 #define OPEN_PASSED(type, var, open)                                           \
-  mp_handle h;                                                                 \
-  if (mp_inherited_handle(0, &h) != 0)                                         \
-    return 10;                                                                 \
-  type *var = (open);                                                          \
+  type *var = NULL;                                                            \
+  if (one_call(arg, len)) {                                                    \
+    if (mp_inherited(0, &var) != 0)                                            \
+      return 10;                                                               \
+  } else {                                                                     \
+    mp_handle h;                                                               \
+    if (mp_inherited_handle(0, &h) != 0)                                       \
+      return 10;                                                               \
+    var = (open);                                                              \
+  }                                                                            \
   if (!var)                                                                    \
     return 11
 
 static int c_conn(void *arg, size_t len) {
-  int fd = mp_inherited_fd(0);
-  if (fd < 0)
-    return 10;
-  mp_conn *c = mp_conn_from_fd(dup(fd), true, true);
+  mp_conn *c = NULL;
+  if (one_call(arg, len)) {
+    if (mp_inherited(0, &c) != 0)
+      return 10;
+  } else {
+    int fd = mp_inherited_fd(0);
+    if (fd < 0)
+      return 10;
+    c = mp_conn_from_fd(dup(fd), true, true);
+  }
   char buf[8];
   size_t n;
   int r = mp_conn_recv_bytes_into(c, buf, sizeof buf, 0, &n);
@@ -121,23 +142,46 @@ static int c_array(void *arg, size_t len) {
   return r ? 12 : 0;
 }
 
+/* Handed a queue, asked for a lock: the kind is checked, not assumed. */
+static int c_wrong_kind(void *arg, size_t len) {
+  mp_lock *l = NULL;
+  mp_conn *c = NULL;
+  if (mp_inherited(0, &l) != MP_ETYPE || l)
+    return 10;
+  if (strcmp(mp_last_error()->message, "the handle names a Queue, not a Lock"))
+    return 12;
+  if (mp_inherited(0, &c) != MP_ETYPE || mp_inherited(1, &l) != MP_EINDEX)
+    return 11;
+  return 0;
+}
+
 static int c_result(void *arg, size_t len) {
   return mp_process_return("result bytes", 12) ? 10 : 0;
 }
 
 /* ---- the matrix ------------------------------------------------------------- */
 
+static bool g_one_call; /* this round passes with mp_process_pass */
+
 static mp_process *child(const char *m, mp_target_fn fn) {
   mp_process_opts o = MP_PROCESS_OPTS_INIT;
   o.start_method = m;
-  mp_process *p = mp_process_new(fn, NULL, 0, &o);
+  mp_process *p = mp_process_new(fn, g_one_call ? "o" : "h", 1, &o);
   assert_non_null(p);
   return p;
 }
 
-static void pass(mp_process *p, const mp_handle *h) {
-  assert_int_equal(mp_process_pass_handle(p, h), 0);
-}
+/* Passes obj, by mp_process_pass or by its handle (handle_fn). */
+#define PASS(p, obj, handle_fn)                                                \
+  do {                                                                         \
+    if (g_one_call) {                                                          \
+      assert_int_equal(mp_process_pass(p, obj), 0);                            \
+    } else {                                                                   \
+      mp_handle h_;                                                            \
+      assert_int_equal(handle_fn(obj, &h_), 0);                                \
+      assert_int_equal(mp_process_pass_handle(p, &h_), 0);                     \
+    }                                                                          \
+  } while (0)
 
 static void start(mp_process *p) { assert_int_equal(mp_process_start(p), 0); }
 
@@ -150,13 +194,24 @@ static void finish(const char *m, const char *what, mp_process *p) {
   mp_process_free(p);
 }
 
+static void run_round(const char *m);
+
 static void run_matrix(const char *m) {
-  mp_handle h;
+  for (int round = 0; round < 2; round++) {
+    g_one_call = round == 1;
+    run_round(m);
+  }
+}
+
+static void run_round(const char *m) {
   /* connection */
   mp_conn *a, *b;
   assert_int_equal(mp_pipe(true, &a, &b), 0);
   mp_process *p = child(m, c_conn);
-  assert_int_equal(mp_process_pass_fd(p, mp_conn_fileno(b)), 0);
+  if (g_one_call)
+    assert_int_equal(mp_process_pass(p, b), 0);
+  else
+    assert_int_equal(mp_process_pass_fd(p, mp_conn_fileno(b)), 0);
   start(p);
   assert_int_equal(mp_conn_send_bytes(a, "ping", 4), 0);
   char buf[16];
@@ -172,8 +227,7 @@ static void run_matrix(const char *m) {
     mp_lock *l = rec ? mp_rlock_new() : mp_lock_new();
     assert_int_equal(mp_lock_acquire(l, 0), 0);
     p = child(m, c_lock);
-    assert_int_equal(mp_lock_handle(l, &h), 0);
-    pass(p, &h);
+    PASS(p, l, mp_lock_handle);
     start(p);
     finish(m, rec ? "rlock" : "lock", p);
     assert_int_equal(mp_lock_release(l), 0);
@@ -186,8 +240,7 @@ static void run_matrix(const char *m) {
     if (bounded)
       assert_int_equal(mp_semaphore_acquire(s, 0), 0);
     p = child(m, c_sem_release);
-    assert_int_equal(mp_semaphore_handle(s, &h), 0);
-    pass(p, &h);
+    PASS(p, s, mp_semaphore_handle);
     start(p);
     finish(m, bounded ? "bounded semaphore" : "semaphore", p);
     assert_int_equal(mp_semaphore_get_value(s), 1);
@@ -198,8 +251,7 @@ static void run_matrix(const char *m) {
   /* Event */
   mp_event *e = mp_event_new();
   p = child(m, c_event);
-  assert_int_equal(mp_event_handle(e, &h), 0);
-  pass(p, &h);
+  PASS(p, e, mp_event_handle);
   start(p);
   assert_int_equal(mp_event_wait(e, 30), 0);
   finish(m, "event", p);
@@ -209,8 +261,7 @@ static void run_matrix(const char *m) {
   mp_condition *c = mp_condition_new(NULL);
   assert_int_equal(mp_condition_acquire(c, 0), 0);
   p = child(m, c_condition);
-  assert_int_equal(mp_condition_handle(c, &h), 0);
-  pass(p, &h);
+  PASS(p, c, mp_condition_handle);
   start(p);
   assert_int_equal(mp_condition_wait(c, 30), 0);
   assert_int_equal(mp_condition_release(c), 0);
@@ -220,8 +271,7 @@ static void run_matrix(const char *m) {
   /* Barrier(2) */
   mp_barrier *bar = mp_barrier_new(2, NULL, NULL, MP_FOREVER);
   p = child(m, c_barrier);
-  assert_int_equal(mp_barrier_handle(bar, &h), 0);
-  pass(p, &h);
+  PASS(p, bar, mp_barrier_handle);
   start(p);
   assert_true(mp_barrier_wait_timeout(bar, 30) >= 0);
   finish(m, "barrier", p);
@@ -231,8 +281,7 @@ static void run_matrix(const char *m) {
   for (int simple = 0; simple < 2; simple++) {
     mp_queue *q = simple ? mp_simple_queue_new() : mp_queue_new(0);
     p = child(m, c_queue_put);
-    assert_int_equal(mp_queue_handle(q, &h), 0);
-    pass(p, &h);
+    PASS(p, q, mp_queue_handle);
     start(p);
     assert_int_equal(mp_queue_get_into(q, buf, sizeof buf, &n, 30), 0);
     assert_int_equal(n, 5);
@@ -245,8 +294,7 @@ static void run_matrix(const char *m) {
   mp_queue *jq = mp_joinable_queue_new(0);
   assert_int_equal(mp_queue_put(jq, "task", 4, 0), 0);
   p = child(m, c_joinable);
-  assert_int_equal(mp_queue_handle(jq, &h), 0);
-  pass(p, &h);
+  PASS(p, jq, mp_queue_handle);
   start(p);
   assert_int_equal(mp_queue_join(jq, 30), 0);
   finish(m, "joinable queue", p);
@@ -257,8 +305,7 @@ static void run_matrix(const char *m) {
   mp_value *v = mp_value_new(MP_CTYPE('i'), &five, NULL);
   assert_non_null(v);
   p = child(m, c_value);
-  assert_int_equal(mp_value_handle(v, &h), 0);
-  pass(p, &h);
+  PASS(p, v, mp_value_handle);
   start(p);
   finish(m, "value", p);
   int64_t x = 0;
@@ -269,13 +316,27 @@ static void run_matrix(const char *m) {
   mp_array *arr = mp_array_new(MP_CTYPE('l'), 8, init, NULL);
   assert_non_null(arr);
   p = child(m, c_array);
-  assert_int_equal(mp_array_handle(arr, &h), 0);
-  pass(p, &h);
+  PASS(p, arr, mp_array_handle);
   start(p);
   finish(m, "array", p);
   assert_int_equal(mp_array_get_int(arr, 3, &x), 0);
   assert_int_equal(x, 7);
   mp_array_free(arr);
+
+  /* one call per side: the wrong kind and an object without a handle */
+  if (g_one_call) {
+    mp_queue *q = mp_queue_new(0);
+    p = child(m, c_wrong_kind);
+    assert_int_equal(mp_process_pass(p, q), 0);
+    static _Alignas(8) unsigned char mem[256];
+    assert_true(mp_lock_memsize() <= sizeof mem);
+    mp_lock *own = mp_lock_init(mem, false);
+    assert_int_equal(mp_process_pass(p, own), MP_ENOTSUP);
+    mp_lock_free(own);
+    start(p);
+    finish(m, "wrong kind", p);
+    mp_queue_free(q);
+  }
 
   /* the process's result */
   p = child(m, c_result);

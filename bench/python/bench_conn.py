@@ -70,10 +70,10 @@ def bulk(ctx):
             raise SystemExit("bench_conn.py: short message")
 
     opts = dict(sample_s=1e-9, max_samples=20, warmup=1)
-    ns = bu.ns_per_op(once, **opts)
-    bu.row("conn.bulk.64MiB", "MB/s", BULK / 1e6 / (ns / 1e9))
-    ns = bu.ns_per_op(once_into, **opts)
-    bu.row("conn.bulk.64MiB.into", "MB/s", BULK / 1e6 / (ns / 1e9))
+    bu.ns_per_op(once, **opts)
+    bu.row_rate("conn.bulk.64MiB", "MB/s", BULK / 1e6)
+    bu.ns_per_op(once_into, **opts)
+    bu.row_rate("conn.bulk.64MiB.into", "MB/s", BULK / 1e6)
     stop(a, p)
 
 

@@ -57,7 +57,7 @@ def pingpong(ctx):
         a.put(ITEM)
         b.get()
 
-    ns = bu.ns_per_op(rt)
+    ns = bu.ns_per_op(rt, cpu_root=0)
     a.put(b"")
     p.join()
     return ns
@@ -98,6 +98,7 @@ def main():
     bu.row("queue.simple.stream.16B", "msg/s", stream_rate(ctx, True, 1))
     bu.row("queue.stream.16B.4p1c", "msg/s", stream_rate(ctx, False, 4))
     bu.row("queue.pingpong.16B", "us", pingpong(ctx) / 1e3)
+    bu.row("queue.pingpong.16B.cpu", "us", bu.last_cpu_ns / 1e3)
     big = big_item(ctx)
     bu.row("queue.item.64MiB", "MB/s", big)
     bu.row("queue.item.64MiB.copy", "MB/s", big)  # CPython always copies

@@ -60,7 +60,7 @@ def event_pingpong(ctx):
         pong_ev.wait()
         pong_ev.clear()
 
-    ns = bu.ns_per_op(op)
+    ns = bu.ns_per_op(op, cpu_root=0)
     p.kill()
     p.join()
     return ns
@@ -75,7 +75,7 @@ def barrier_cycle(ctx):
     b = ctx.Barrier(2)
     p = ctx.Process(target=barrier_loop, args=(b,), daemon=True)
     p.start()
-    ns = bu.ns_per_op(b.wait)
+    ns = bu.ns_per_op(b.wait, cpu_root=0)
     p.kill()
     p.join()
     return ns
@@ -87,7 +87,9 @@ def main():
     bu.row("sync.lock.counter_2proc", "ns",
            bu.median([counter_once(ctx) for _ in range(3)]))
     bu.row("sync.event.pingpong", "us", event_pingpong(ctx) / 1e3)
+    bu.row("sync.event.pingpong.cpu", "us", bu.last_cpu_ns / 1e3)
     bu.row("sync.barrier.cycle_2proc", "us", barrier_cycle(ctx) / 1e3)
+    bu.row("sync.barrier.cycle_2proc.cpu", "us", bu.last_cpu_ns / 1e3)
 
 
 if __name__ == "__main__":

@@ -147,21 +147,41 @@ MP_EXPORT int mp_conn_recv_bytes(mp_conn *c, void **out, size_t *len,
 MP_EXPORT int mp_conn_recv_bytes_into(mp_conn *c, void *buf, size_t buflen,
                                       size_t offset, size_t *nread);
 
-/* Python's send(obj) and recv(), for mp_obj values (mproc/obj.h) instead
- * of pickles: the object travels MessagePack-encoded as one message of the
- * same framing. So a C peer receives what a C peer sent; a Python peer
- * sees the MessagePack bytes with recv_bytes() (msgpack.unpackb reads
- * them), not a pickle.
+/* Python's send(obj) and recv(), for mp_obj values (mproc/obj.h): the
+ * object travels as one message of the same framing, encoded with the
+ * connection's object codec (mp_conn_set_codec):
+ *  - pickle (mproc/pickle.h, protocol 4 as CPython's ForkingPickler), the
+ *    default of Listener and Client connections, so Python's
+ *    Client(address, authkey=...).send(obj) arrives in mp_conn_recv_obj
+ *    and the other way round; data only: a pickle of a class instance is
+ *    MP_EDECODE naming the class (mp_last_error());
+ *  - MessagePack, the default of mp_pipe and mp_conn_from_fd (the fastest,
+ *    between mproc processes; a Python peer reads it with msgpack.unpackb).
  * mp_conn_send_obj returns 0, the encoder's error (MP_EVALUE for nesting
- * deeper than MP_OBJ_MAX_DEPTH, -EINVAL for o NULL, -ENOMEM) or
- * mp_conn_send_bytes's. Small objects are encoded on the stack.
+ * deeper than MP_OBJ_MAX_DEPTH, -EINVAL for o NULL, MP_ETYPE for an ext
+ * value over pickle, -ENOMEM) or mp_conn_send_bytes's. Small MessagePack
+ * objects are encoded on the stack.
  * mp_conn_recv_obj sets *out to a new reference (release with
- * mp_obj_unref). A message that is not exactly one valid object is
- * MP_EDECODE (MP_EVALUE for an integer beyond int64); it was consumed
+ * mp_obj_unref). A message that is not one valid object is MP_EDECODE
+ * (MessagePack: MP_EVALUE for an integer beyond int64); it was consumed
  * whole, so the connection stays usable. Other
  * errors as mp_conn_recv_bytes. On failure *out is NULL. */
 MP_EXPORT int mp_conn_send_obj(mp_conn *c, const mp_obj *o);
 MP_EXPORT int mp_conn_recv_obj(mp_conn *c, mp_obj **out);
+
+/* The object codec of send_obj/recv_obj. MP_CONN_CODEC_DEFAULT in
+ * mp_conn_opts means pickle for Listener/Client connections. */
+typedef enum mp_conn_codec {
+  MP_CONN_CODEC_DEFAULT = 0,
+  MP_CONN_CODEC_MSGPACK = 1,
+  MP_CONN_CODEC_PICKLE = 2,
+} mp_conn_codec;
+/* Sets c's codec (both directions; the peer must use the same). DEFAULT
+ * gives MessagePack. Returns 0, MP_ECLOSED or -EINVAL. Not thread-safe
+ * with send_obj/recv_obj on the same end. */
+MP_EXPORT int mp_conn_set_codec(mp_conn *c, mp_conn_codec codec);
+/* c's codec (MP_CONN_CODEC_MSGPACK or _PICKLE; DEFAULT for c NULL). */
+MP_EXPORT mp_conn_codec mp_conn_get_codec(const mp_conn *c);
 
 /* Whether a message (or end of file) is waiting to be received (Python's
  * poll(timeout)): waits up to timeout seconds (0 polls, MP_FOREVER blocks;
@@ -244,8 +264,15 @@ typedef struct mp_wait_item {
   bool ready;
 } mp_wait_item;
 
+/* C builds a compound literal; C++ (which has none before C++20's
+ * designators, and no compound literals at all) an aggregate temporary. */
+#ifdef __cplusplus
+#define MP_WAIT_CONN(c) (mp_wait_item{(c), -1, false})
+#define MP_WAIT_FD(d) (mp_wait_item{NULL, (d), false})
+#else
 #define MP_WAIT_CONN(c) ((mp_wait_item){.conn = (c), .fd = -1, .ready = false})
 #define MP_WAIT_FD(d) ((mp_wait_item){.conn = NULL, .fd = (d), .ready = false})
+#endif
 
 /* Python's multiprocessing.connection.wait(object_list, timeout): waits
  * until at least one of the n items is ready, or timeout seconds passed
@@ -335,7 +362,21 @@ typedef struct mp_conn_opts {
   bool authenticate;
   const void *authkey;
   size_t authkey_len;
+  /* Listener only: how long an accepted peer has to complete the
+   * handshake, in seconds from its connect (0: MP_HANDSHAKE_TIMEOUT;
+   * MP_FOREVER: no limit, as in Python). A peer that has not answered by
+   * then is closed and accept goes on with the others: peers are
+   * authenticated side by side, so one that sends nothing, or trickles,
+   * delays nobody. Negative or NaN: mp_listener_new fails with EINVAL. */
+  double handshake_timeout;
+  /* codec: how send_obj/recv_obj encode objects on the connections made
+   * (mp_conn_set_codec); MP_CONN_CODEC_DEFAULT is pickle, what a Python
+   * peer's send()/recv() use. */
+  mp_conn_codec codec;
 } mp_conn_opts;
+
+/* The default handshake deadline of a listener with a key, in seconds. */
+#define MP_HANDSHAKE_TIMEOUT 5.0
 
 /* Python's Listener(address, family, backlog, authkey): a socket bound to
  * address and listening. address NULL picks one: for AF_UNIX a fresh path in
@@ -352,7 +393,13 @@ MP_EXPORT mp_listener *mp_listener_new(const mp_address *address,
  * listener has a key (deliver, then answer: Python's order) and returns the
  * new connection (free with mp_conn_free). NULL with errno -MP_EAUTH when
  * authentication failed (the connection is closed; the listener stays
- * usable), -MP_ECLOSED when the listener is closed, or another errno. */
+ * usable), -MP_ECLOSED when the listener is closed, or another errno.
+ * With a key, peers that connect are challenged at once and handled side
+ * by side: the first to complete the handshake is returned, and a peer
+ * that does not complete it within handshake_timeout (mp_conn_opts) is
+ * closed without an error; peers still in their handshake wait in the
+ * listener for the next accept (at most 1024; more wait in the kernel's
+ * backlog). Calls from several threads on one listener take turns. */
 MP_EXPORT mp_conn *mp_listener_accept(mp_listener *l);
 
 /* Python's close(): closes the socket and removes the AF_UNIX path (and

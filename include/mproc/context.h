@@ -43,7 +43,12 @@
  *
  * Passing shared objects (Python's "pass resources explicitly as
  * arguments"). A pointer inside the argument bytes does not survive exec.
- * Pass objects by handle or descriptor instead, before start:
+ * Pass the object itself before start, one call on each side, typed by
+ * the object's kind (see mp_process_pass below):
+ *   parent:  int i = mp_process_pass(p, queue);       (i: 0, 1, ...)
+ *   child:   mp_queue *q;  mp_inherited(0, &q);  ... mp_queue_free(q);
+ * or by handle or descriptor, the general form, for anything with a
+ * handle:
  *   parent:  mp_lock_handle(lock, &h);
  *            int i = mp_process_pass_handle(p, &h);    (i: 0, 1, ...)
  *            mp_process_pass_fd(p, mp_conn_fileno(conn));
@@ -157,6 +162,60 @@ MP_EXPORT int mp_inherited_handle(size_t i, mp_handle *h);
 /* The i-th passed descriptor (borrowed: dup it to keep it), or MP_EINDEX,
  * MP_ETYPE (it is a handle). */
 MP_EXPORT int mp_inherited_fd(size_t i);
+
+/* ---- passing an object in one call (every method) ------------------------
+ * mp_process_pass(p, obj): passes a shared object to the child before
+ * start, whatever its kind: mp_lock (Lock and RLock), mp_semaphore,
+ * mp_event, mp_condition (with its lock), mp_barrier, mp_queue, mp_value,
+ * mp_array, mp_conn (the connection's descriptor; the caller keeps its
+ * end, and may close it once start returned). Returns the index as
+ * mp_process_pass_handle does, or its codes; MP_ENOTSUP for an object in
+ * caller-provided memory (no handle of its own: pass the memory's).
+ *
+ * mp_inherited(i, &obj): in the child, opens the i-th passed object as the
+ * kind of obj (mp_lock **, mp_queue **, ...): a new wrapper the child
+ * frees with its _free. Returns 0; MP_EINDEX (nothing passed at i);
+ * MP_ETYPE (the i-th is another kind of object); the _open function's
+ * code otherwise. A Barrier opens without an action (a function pointer
+ * means nothing in another program: use mp_barrier_open to give one).
+ *
+ * Both are _Generic selections in C11 (an object of another type does not
+ * compile) and overloads in C++; the functions they call are named
+ * mp_process_pass_<kind> and mp_inherited_<kind>. The same calls work with
+ * fork and thread, so a target is written once. Thread-safety as
+ * mp_process_pass_handle / mp_inherited_handle. */
+#define MP__PASS_KINDS(X)                                                      \
+  X(lock) X(semaphore) X(event) X(condition) X(barrier) X(queue) X(value)      \
+  X(array) X(conn)
+#define MP__PASS_DECL(k)                                                       \
+  MP_EXPORT int mp_process_pass_##k(mp_process *p, const mp_##k *obj);         \
+  MP_EXPORT int mp_inherited_##k(size_t i, mp_##k **out);
+MP__PASS_KINDS(MP__PASS_DECL)
+#undef MP__PASS_DECL
+
+#ifndef __cplusplus
+#define MP__PASS_CASE(k)                                                       \
+  mp_##k * : mp_process_pass_##k, const mp_##k * : mp_process_pass_##k,
+#define MP__INHERITED_CASE(k) mp_##k ** : mp_inherited_##k,
+/* The last association matches nothing: it only ends the list. */
+#define mp_process_pass(p, obj)                                                \
+  _Generic((obj), MP__PASS_KINDS(MP__PASS_CASE) struct mp__never * : 0)(p, obj)
+#define mp_inherited(i, out)                                                   \
+  _Generic((out), MP__PASS_KINDS(MP__INHERITED_CASE) struct mp__never * : 0)(  \
+      i, out)
+#else
+extern "C++" { /* overloads, inside the header's extern "C" block */
+#define MP__PASS_OVERLOAD(k)                                                   \
+  inline int mp_process_pass(mp_process *p, const mp_##k *obj) {              \
+    return mp_process_pass_##k(p, obj);                                        \
+  }                                                                            \
+  inline int mp_inherited(size_t i, mp_##k **out) {                            \
+    return mp_inherited_##k(i, out);                                           \
+  }
+MP__PASS_KINDS(MP__PASS_OVERLOAD)
+#undef MP__PASS_OVERLOAD
+}
+#endif
 
 /* ---- the library's constructors, through a context ------------------------ */
 

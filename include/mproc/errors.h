@@ -1,21 +1,41 @@
 /* mproc/errors.h: error codes, their names and messages, and the error record
- * that carries a failed task's details.
+ * that carries a failure's details.
  *
- * Every function that can fail returns int: 0 on success, a negative code on
- * failure. System errors are -errno (-ENOMEM, -EINVAL, ...). Python's
- * exceptions become library codes below, all in [-1999, -1000] so they never
- * collide with an errno value. Constructors return the new object, or NULL
- * with errno set to the positive value of the code: a system errno (ENOMEM)
- * or a negated library code (errno = -MP_ETIMEOUT = 1001, say).
- * mp_strerror() and mp_err_name() accept that errno as it is (either sign
- * names the same code); mp_errno_code() turns it back into the negative
- * code. (perror() knows only system errnos: it prints "Unknown error 1001"
- * for a library code; print mp_strerror(errno) instead.) A call that fails
- * never runs the callback it was given.
- *
- * Details: a failure that has more to say than its code (the class a pickle
- * named, a remote traceback, why a handshake failed) also leaves an error
- * record for the calling thread, read with mp_last_error(). */
+ * The one rule, in every area:
+ * 1. A function that can fail returns int: negative is a failure, its
+ *    code; zero or positive is success. Most return exactly 0 on success.
+ *    Those that answer a question return the answer, never negative: a
+ *    bool as 1 or 0 (mp_process_is_alive, mp_process_exitcode and
+ *    mp_process_result: 1 = there is one; mp_conn_poll: 1 = data ready;
+ *    mp_proxy_contains) or a count or index (mp_wait: how many are
+ *    ready; mp_barrier_wait: the arrival index; the _describe functions:
+ *    a length). Each says so in its comment. So `rc < 0` always tests
+ *    for failure, and `rc == 1` (not `rc != 0`) for a yes.
+ * 2. Codes: system errors are -errno (-ENOMEM, -EINVAL, ...); Python's
+ *    exceptions are the library codes below, all in [-1999, -1000] so they
+ *    never collide with an errno value. Where Python returns False (a
+ *    timed-out acquire or wait) the code is MP_ETIMEOUT; StopIteration is
+ *    MP_ESTOP in every area; EOFError (the other side is gone) MP_EEOF.
+ * 3. Constructors (functions returning a new object) return it, or NULL
+ *    with errno set to the positive value of the code: a system errno
+ *    (ENOMEM) or a negated library code (errno = -MP_ETIMEOUT = 1001,
+ *    say). mp_strerror() and mp_err_name() accept that errno as it is
+ *    (either sign names the same code); mp_errno_code(errno) turns it
+ *    back into the negative code. (perror() knows only system errnos: it
+ *    prints "Unknown error 1001" for a library code; print
+ *    mp_strerror(errno) instead.)
+ * 4. Functions returning bool (snapshots: mp_lock_locked), void (_free,
+ *    _set of an Event) or a borrowed pointer cannot fail, or say what
+ *    they return instead (NULL, 0).
+ * 5. The message: a failure that has more to say than its code (Python's
+ *    words for a state error, a task's exception, a manager's remote
+ *    error, why a handshake failed, a function that is not in the
+ *    program) leaves the calling thread's error record, read with
+ *    mp_last_error() -- the same call in every area, after a negative
+ *    return or after a constructor's NULL. Its code field is the code
+ *    that failure returned: compare it with yours, since a failure with
+ *    nothing to add leaves the record as it was.
+ * A call that fails never runs the callback it was given. */
 #ifndef MPROC_ERRORS_H
 #define MPROC_ERRORS_H
 
@@ -55,7 +75,8 @@ MP_EXTERN_C_BEGIN
   XX(EDECODE, -1025, "malformed encoded data")                                 \
   XX(EATTR, -1026, "no such method or attribute, or it is not exposed")        \
   XX(ENOTRECOVERABLE, -1027, "the lock's state was never made consistent")     \
-  XX(ENOTSUP, -1028, "not supported by this start method or object")
+  XX(ENOTSUP, -1028, "not supported by this start method or object")        \
+  XX(ESTOP, -1029, "no more items (the iteration is over)")
 
 typedef enum mp_errno {
   MP_OK = 0,

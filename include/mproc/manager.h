@@ -31,9 +31,16 @@
  * re-raises those as themselves. Any other failure in the server (a
  * system error, an error of the server itself) is MP_EREMOTE. Either way
  * the server's message is kept for the calling thread (mp_last_error() in
- * errors.h; mp_manager_last_error() is the same record).
- * An unknown or unexposed method is MP_EATTR. A server that went away gives
- * MP_EEOF (or -EPIPE / -ECONNRESET), never a hang.
+ * errors.h; mp_manager_last_error() is the same record). The built-in
+ * list, dict, Namespace and Array methods word it as CPython 3.11 does
+ * ("IndexError: list index out of range", "KeyError: 'x'", "TypeError:
+ * unhashable type: 'list'", "TypeError: list.append() takes exactly one
+ * argument (0 given)"), so printing it prints what Python prints.
+ * An unknown or unexposed method is MP_EATTR. A server that went away
+ * (shut down, killed) gives MP_EEOF on every later call of its proxies,
+ * whatever the transport saw (a reset, a refused reconnection), never a
+ * hang. An iterator-like method (a generator's __next__) ends with
+ * MP_ESTOP, Python's StopIteration, as mp_imap_next does.
  *
  * Threads and processes. Proxies and managers may be used from several
  * threads at once: each thread gets its own connection (as in CPython), so
@@ -161,8 +168,21 @@ typedef struct mp_manager_opts {
   void (*initializer)(void *initarg);
   void *initarg;
   const char *start_method;
+  /* The server's limits on connections that have not yet authenticated
+   * (the handshake and the first request, HELLO): each has
+   * handshake_timeout seconds from its connect, a deadline on the whole
+   * exchange (a peer that sends nothing, or trickles, is closed when it
+   * passes); at most max_handshakes of them at once, beyond which a new
+   * connection is closed at once, before a byte is exchanged (its client
+   * sees MP_EEOF or -ECONNRESET). 0 means MP_MANAGER_HANDSHAKE_TIMEOUT
+   * and MP_MANAGER_MAX_HANDSHAKES; negative or NaN: EINVAL. */
+  double handshake_timeout;
+  int max_handshakes;
   void *reserved[3];
 } mp_manager_opts;
+
+#define MP_MANAGER_HANDSHAKE_TIMEOUT 10.0
+#define MP_MANAGER_MAX_HANDSHAKES 1024
 
 /* A manager not yet started or connected, with the built-in types
  * registered. opts may be NULL. NULL with errno EINVAL (reserved fields
@@ -175,8 +195,18 @@ MP_EXPORT mp_manager *mp_manager_start_new(const mp_manager_opts *opts);
 /* Registers a type (copied; the pointers inside are kept) before start,
  * get_server or connect. A type_id registered twice replaces the earlier
  * one (as Python's register does). Returns 0, -EINVAL (no type_id, a
- * method without name or function, methods_of unknown), MP_ESTATE (already
- * started), -ENOMEM. */
+ * method without name or function, methods_of unknown, a name in exposed
+ * that is no method of the type), MP_ESTATE (already started), -ENOMEM.
+ *
+ * Remote managers (the reference's get_queue): the server's registration
+ * is what counts. The server side registers the type with its create
+ * function and methods_of = "Queue" (its methods are a Queue's); a client
+ * that only connects need not register anything: mp_manager_create(m,
+ * "get_queue", NULL, &q) asks the server, and the proxy learns its methods
+ * (exposed) from the server's answer. Python's client-side
+ * QueueManager.register('get_queue') only adds the method get_queue to the
+ * class; registering the same type_id on a C client (create NULL) is
+ * allowed and changes nothing. See examples/manager_remote_queue.c. */
 MP_EXPORT int mp_manager_register(mp_manager *m, const mp_type_def *def);
 
 /* Python's start(): starts the server process (an mp_process named
@@ -198,7 +228,7 @@ MP_EXPORT int mp_manager_connect(mp_manager *m);
 /* Python's shutdown(): stops the server this manager started and waits
  * for its process to end (1 s, then it is terminated, then killed). May be repeated; does nothing on a manager that
  * only connected or never started. Proxies of the manager then fail with
- * MP_EEOF (or -EPIPE / -ECONNRESET). Returns 0. */
+ * MP_EEOF; the manager's own constructors with MP_ESTATE. Returns 0. */
 MP_EXPORT int mp_manager_shutdown(mp_manager *m);
 
 /* Shuts the manager down (if it started a server) and frees it. Proxies
@@ -379,11 +409,25 @@ MP_EXPORT mp_proxy *mp_proxy_from_token(const mp_obj *token,
  * dumps: 0, -EINVAL, -ENOMEM; *buf freed with mp_free.
  * loads: a new proxy (taking its own reference in the server), or NULL
  * with errno -MP_ETYPE (not a proxy's bytes), or a connection's code
- * (-ECONNREFUSED: no server there, -MP_EAUTH, -MP_ESTALE: the object is
+ * (-ECONNREFUSED: no server there, -MP_EEOF: the server that answered
+ * there went away, -MP_EAUTH, -MP_ESTALE: the object is
  * gone). */
 MP_EXPORT int mp_proxy_dumps(const mp_proxy *p, void **buf, size_t *len);
 MP_EXPORT mp_proxy *mp_proxy_loads(const void *buf, size_t len,
                                    const void *authkey, size_t authkey_len);
+
+/* Python's slice(start, stop, step), for the key of a list or Array
+ * proxy's __getitem__ (list also __setitem__ and __delitem__), as Python
+ * 3 turns l[2:5] into l.__getitem__(slice(2, 5, None)):
+ *   mp_obj *s = mp_proxy_slice(2, 5, MP_SLICE_NONE);
+ *   mp_proxy_getitem(l, s, &part);              // l[2:5]
+ *   mp_proxy_setitem(l, s, items);              // l[2:5] = items
+ * MP_SLICE_NONE (mproc/obj.h) stands for an omitted bound. An ext value
+ * of code MP_PROXY_EXT_SLICE (a new reference), or NULL with errno
+ * ENOMEM. */
+#define MP_PROXY_EXT_SLICE 83
+MP_EXPORT mp_obj *mp_proxy_slice(ptrdiff_t start, ptrdiff_t stop,
+                                 ptrdiff_t step);
 
 /* Drops the proxy: the server frees the referent when no proxy refers to
  * it any more. NULL does nothing. */
@@ -393,7 +437,8 @@ MP_EXPORT void mp_proxy_free(mp_proxy *p);
  * Each is one mp_proxy_call; results are new references. */
 
 /* Containers: dict, list, Array (Python's p[key], p[key] = v, del p[key],
- * len(p), key in p, p.append(v)). */
+ * len(p), key in p, p.append(v)). A key may be a slice for list and Array
+ * (mp_proxy_slice). */
 MP_EXPORT int mp_proxy_getitem(mp_proxy *p, mp_obj *key, mp_obj **out);
 MP_EXPORT int mp_proxy_setitem(mp_proxy *p, mp_obj *key, mp_obj *value);
 MP_EXPORT int mp_proxy_delitem(mp_proxy *p, mp_obj *key);
@@ -412,7 +457,14 @@ MP_EXPORT int mp_proxy_delattr(mp_proxy *p, const char *name);
 MP_EXPORT int mp_proxy_get_value(mp_proxy *p, mp_obj **out);
 MP_EXPORT int mp_proxy_set_value(mp_proxy *p, mp_obj *value);
 
-/* Queue: put(item, block, timeout) and get(block, timeout): MP_EFULL /
+/* The shorthands below that wait read block and timeout as sync.h does:
+ * MP_FOREVER blocks, 0 or a negative timeout (or block false) does not
+ * wait, NaN is -EINVAL (sent nowhere). They return what their local twins
+ * return (mp_queue_put, mp_lock_acquire, mp_event_wait, mp_barrier_wait...):
+ * 0 on success, MP_ETIMEOUT where Python returns False. The generic
+ * mp_proxy_call returns Python's own value instead (True / False).
+ *
+ * Queue: put(item, block, timeout) and get(block, timeout): 0, or MP_EFULL /
  * MP_EEMPTY when it did not succeed in time (Python's Full and Empty). */
 MP_EXPORT int mp_proxy_put(mp_proxy *p, mp_obj *item, bool block,
                            double timeout);
@@ -420,26 +472,36 @@ MP_EXPORT int mp_proxy_get(mp_proxy *p, bool block, double timeout,
                            mp_obj **out);
 
 /* Lock, RLock, Semaphore, BoundedSemaphore, Condition: acquire(block,
- * timeout) returns 1 when acquired, 0 when not; release(). */
+ * timeout) returns 0 when acquired, MP_ETIMEOUT when not (as
+ * mp_lock_acquire). release() returns 0; MP_EVALUE for a Lock that is not
+ * locked or a BoundedSemaphore past its bound (as mp_lock_release and
+ * mp_semaphore_release); MP_ENOTOWNER for an RLock (or a Condition's
+ * RLock) this caller does not hold. */
 MP_EXPORT int mp_proxy_acquire(mp_proxy *p, bool block, double timeout);
 MP_EXPORT int mp_proxy_release(mp_proxy *p);
 
-/* Event: set, clear, is_set (1/0). */
+/* Event: set and clear return 0; is_set returns 1 (set) or 0 (clear), as
+ * mp_event_is_set's bool, or a negative code. */
 MP_EXPORT int mp_proxy_event_set(mp_proxy *p);
 MP_EXPORT int mp_proxy_event_clear(mp_proxy *p);
 MP_EXPORT int mp_proxy_event_is_set(mp_proxy *p);
 
-/* wait(timeout): Event and Condition return 1 (true) or 0 (timed out);
- * Barrier returns its index (0..parties-1) or MP_EBROKEN / MP_ETIMEOUT. */
+/* wait(timeout): Event and Condition return 0 (set / notified) or
+ * MP_ETIMEOUT (as mp_event_wait, mp_condition_wait); a Condition not held
+ * by the caller is MP_ENOTOWNER. Barrier returns its index
+ * (0..parties-1), or MP_EBROKEN when the barrier is or becomes broken,
+ * including by this wait's timeout (as mp_barrier_wait_timeout);
+ * timeout MP_FOREVER waits the barrier's own timeout. */
 MP_EXPORT int mp_proxy_wait(mp_proxy *p, double timeout);
 
 /* Condition.wait_for(predicate, timeout), as CPython's ConditionProxy
- * does it: predicate(arg) runs in the caller; while it returns 0 the
+ * does it: predicate(arg) runs in the caller; while it is false the
  * caller waits on the condition (which it must hold: acquire it first),
- * at most timeout seconds in all (MP_FOREVER: no limit). Returns the
- * predicate's last value (nonzero: true; 0 when the time ran out), or a
- * negative code (-EINVAL, a wait's error: MP_ENOTOWNER when not held). */
-MP_EXPORT int mp_proxy_wait_for(mp_proxy *p, int (*predicate)(void *arg),
+ * at most timeout seconds in all (MP_FOREVER: no limit). As
+ * mp_condition_wait_for: 0 when the predicate was true (at once or
+ * later), MP_ETIMEOUT when it was still false at the end, or a wait's
+ * error (MP_ENOTOWNER when not held); -EINVAL for NULL or a NaN timeout. */
+MP_EXPORT int mp_proxy_wait_for(mp_proxy *p, bool (*predicate)(void *arg),
                                 void *arg, double timeout);
 
 /* Condition: notify(n) and notify_all(). */

@@ -1,5 +1,6 @@
 /* mproc/obj.h: typed values — what Python passes around between processes
- * (None, bool, int, float, str, bytes, list, tuple, dict) as one C type,
+ * (None, bool, int, float, str, bytes, bytearray, list, tuple, dict, set,
+ * frozenset) as one C type,
  * plus an ext kind for other areas' own types (a manager's proxies),
  * mp_obj, for what needs them: connections (send_obj/recv_obj), queues
  * (put_obj/get_obj) and managers (dict and list proxies, method calls).
@@ -74,6 +75,10 @@ typedef enum mp_obj_type {
   MP_OBJ_TUPLE = 7,
   MP_OBJ_DICT = 8,
   MP_OBJ_EXT = 9, /* an application-defined MessagePack ext: code + bytes */
+  MP_OBJ_SET = 10,       /* Python's set: mutable, unhashable */
+  MP_OBJ_FROZENSET = 11, /* frozenset: a set that is hashable */
+  MP_OBJ_BYTEARRAY = 12, /* bytearray: bytes, but unhashable */
+  MP_OBJ_PYOBJ = 13, /* a Python object as its pickle recipe (pickle.h) */
 } mp_obj_type;
 
 /* How deep nested containers may go for repr, equal, hash, copy, encode and
@@ -102,11 +107,19 @@ MP_EXPORT mp_obj *mp_obj_bytes(const void *p, size_t len);
  * (copied). It lets another area carry its own kind of value inside mp_obj
  * (a manager's proxy token, say). Immutable and hashable; equal when code
  * and bytes are; repr as Python's msgpack.ExtType: ExtType(code=5,
- * data=b'...'). Code MP_OBJ_EXT_TUPLE is reserved: EINVAL. */
+ * data=b'...'). Codes MP_OBJ_EXT_TUPLE..MP_OBJ_EXT_BYTEARRAY are reserved: EINVAL. */
 MP_EXPORT mp_obj *mp_obj_ext(int8_t code, const void *data, size_t len);
 /* An empty list / dict. */
 MP_EXPORT mp_obj *mp_obj_list_new(void);
 MP_EXPORT mp_obj *mp_obj_dict_new(void);
+/* An empty set / frozenset (fill a frozenset with mp_obj_set_add before
+ * sharing it or using it as a key: it is immutable in Python). */
+MP_EXPORT mp_obj *mp_obj_set_new(void);
+MP_EXPORT mp_obj *mp_obj_frozenset_new(void);
+/* A bytearray of len bytes copied from p (p may be NULL when len is 0).
+ * It equals the bytes of the same contents, as in Python, but is not
+ * hashable. mp_obj_bytes_value reads it. */
+MP_EXPORT mp_obj *mp_obj_bytearray(const void *p, size_t len);
 /* A tuple of n items, each None until set with mp_obj_tuple_set. */
 MP_EXPORT mp_obj *mp_obj_tuple_new(size_t n);
 
@@ -153,17 +166,21 @@ MP_EXPORT void mp_obj_free(mp_obj *o);
 /* The object's type. o must not be NULL. */
 MP_EXPORT mp_obj_type mp_obj_get_type(const mp_obj *o);
 /* Python's type(o).__name__: "NoneType", "bool", "int", "float", "str",
- * "bytes", "list", "tuple", "dict" ("ExtType" for ext). A static string. */
+ * "bytes", "list", "tuple", "dict", "set", "frozenset", "bytearray"
+ * ("ExtType" for ext, "pyobject" for a Python object's recipe). A static
+ * string. */
 MP_EXPORT const char *mp_obj_type_name(const mp_obj *o);
 /* Python's bool(o): False for None, False, 0, 0.0, and empty str, bytes,
- * list, tuple and dict; True otherwise. */
+ * bytearray, list, tuple, dict, set and frozenset; True otherwise. */
 MP_EXPORT bool mp_obj_truthy(const mp_obj *o);
-/* Python's len(o) into *len: code points of a str, bytes of a bytes, items
- * of a list, tuple or dict. Other types: MP_ETYPE. */
+/* Python's len(o) into *len: code points of a str, bytes of a bytes or
+ * bytearray, items of a list, tuple, dict, set or frozenset. Other types:
+ * MP_ETYPE. */
 MP_EXPORT int mp_obj_len(const mp_obj *o, size_t *len);
 
 /* ---- Scalar accessors (wrong type: MP_ETYPE) --------------------------- */
 
+/* A bool's value into *out (an int is not a bool here: MP_ETYPE). */
 MP_EXPORT int mp_obj_bool_value(const mp_obj *o, bool *out);
 /* An int, or a bool as 0/1 (in Python bool is a subtype of int). */
 MP_EXPORT int mp_obj_int_value(const mp_obj *o, int64_t *out);
@@ -172,7 +189,8 @@ MP_EXPORT int mp_obj_float_value(const mp_obj *o, double *out);
 /* A str's UTF-8 bytes, NUL-terminated, and their number (without the NUL).
  * Borrowed: valid while o lives. len may be NULL. */
 MP_EXPORT int mp_obj_str_value(const mp_obj *o, const char **s, size_t *len);
-/* A bytes' contents (also followed by a NUL, not counted). Borrowed. */
+/* A bytes' or bytearray's contents (also followed by a NUL, not counted).
+ * Borrowed. */
 MP_EXPORT int mp_obj_bytes_value(const mp_obj *o, const void **p, size_t *len);
 /* An ext value's code and bytes (borrowed); code and len may be NULL. */
 MP_EXPORT int mp_obj_ext_value(const mp_obj *o, int8_t *code, const void **data,
@@ -304,6 +322,25 @@ MP_EXPORT int mp_obj_dict_setdefault(mp_obj *d, mp_obj *key, mp_obj *dflt,
 /* Python's d.clear(). */
 MP_EXPORT int mp_obj_dict_clear(mp_obj *d);
 
+/* ---- Sets and frozensets ------------------------------------------------
+ * Hashed like dict keys (1, 1.0 and True are one item), in insertion order
+ * (Python's order is by hash; only repr shows the difference). A set and a
+ * frozenset of equal items are equal; a frozenset hashes as Python's does.
+ * The read-only calls take either; add takes either (build a frozenset
+ * before sharing it); remove needs a set. An unhashable item: MP_ETYPE. */
+
+/* set.add(item) (borrowed / stolen). */
+MP_EXPORT int mp_obj_set_add(mp_obj *set, mp_obj *item);
+MP_EXPORT int mp_obj_set_add_steal(mp_obj *set, mp_obj *item);
+/* Python's `item in set`: 1 or 0, or a negative code. */
+MP_EXPORT int mp_obj_set_contains(const mp_obj *set, const mp_obj *item);
+/* set.remove(item): missing is MP_EKEY. */
+MP_EXPORT int mp_obj_set_remove(mp_obj *set, const mp_obj *item);
+/* The number of items (0 for other types). */
+MP_EXPORT size_t mp_obj_set_len(const mp_obj *set);
+/* Iterates as mp_obj_dict_next: *pos = 0 first; *item borrowed. */
+MP_EXPORT bool mp_obj_set_next(const mp_obj *set, size_t *pos, mp_obj **item);
+
 /* ---- Whole objects --------------------------------------------------------- */
 
 /* Python's copy.copy: a new list/dict/tuple holding the same items (new
@@ -349,12 +386,17 @@ MP_EXPORT int mp_obj_print(const mp_obj *o, FILE *f);
  * None = nil, bool = bool, int = the smallest int format, float = float 64,
  * str = str (UTF-8), bytes = bin, list = array, dict = map, tuple = ext type
  * MP_OBJ_EXT_TUPLE whose data is the msgpack array of its items (docs/
- * design-notes.md), an ext value = that ext. Decoding also accepts float 32
+ * design-notes.md), set and frozenset the same with their own ext codes,
+ * bytearray = ext MP_OBJ_EXT_BYTEARRAY of its bytes, an ext value = that
+ * ext. Decoding also accepts float 32
  * and reads any other ext type as an ext value; an unsigned value over
  * INT64_MAX is MP_EVALUE; invalid UTF-8, unhashable map keys, nesting
  * deeper than MP_OBJ_MAX_DEPTH, trailing bytes and truncation are
  * MP_EDECODE. A repeated map key keeps the last value, as Python. */
 #define MP_OBJ_EXT_TUPLE 1
+#define MP_OBJ_EXT_SET 2
+#define MP_OBJ_EXT_FROZENSET 3
+#define MP_OBJ_EXT_BYTEARRAY 4
 
 /* The encoded size of o, in *len. */
 MP_EXPORT int mp_obj_encoded_size(const mp_obj *o, size_t *len);

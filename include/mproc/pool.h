@@ -18,6 +18,10 @@
  *   mp_pool_join(pool, MP_FOREVER);
  *   mp_pool_free(pool);
  *
+ * In C++ (which has no compound literals) start from MP_POOL_OPTS_INIT:
+ * `mp_pool_opts o = MP_POOL_OPTS_INIT; o.processes = 4;`, and a captureless
+ * lambda is a task (examples/cpp_pool.cpp).
+ *
  * How Python maps to C:
  * - Pool(processes, initializer, initargs, maxtasksperchild, context) is
  *   mp_pool_new(&opts); keyword arguments are fields of mp_pool_opts and of
@@ -34,7 +38,7 @@
  * - Python raises ValueError("Pool not running") after close()/terminate():
  *   here MP_ECLOSED. Calls from a process other than the pool's creator
  *   return MP_ENOTOWNER.
- * - imap's next(timeout) is mp_imap_next(); StopIteration is MP_EEOF.
+ * - imap's next(timeout) is mp_imap_next(); StopIteration is MP_ESTOP.
  *
  * Beyond Python:
  * - A worker that dies while running a task (a crash, abort(), exit() in the
@@ -184,7 +188,12 @@ typedef struct mp_pool_opts {
   void *reserved[5];
 } mp_pool_opts;
 
+/* {} in C++: g++ -Wextra warns on {0} there (missing field initializers). */
+#ifdef __cplusplus
+#define MP_POOL_OPTS_INIT {}
+#else
 #define MP_POOL_OPTS_INIT {0}
+#endif
 
 /* A result callback: runs on the pool's result thread once r is ready, before
  * any get() on r returns (as in Python). Use mp_result_get(r, 0, ...) or
@@ -198,7 +207,10 @@ typedef void (*mp_result_cb)(mp_result *r, void *ctx);
  * - error_callback: called with the result when it failed.
  * - ctx: passed to both callbacks.
  * - progress: nonzero draws a progress bar on stderr, only when stderr is a
- *   terminal when the call is made: done/total, rate and time left.
+ *   terminal when the call is made: done/total, rate and time left. Drawn
+ *   at once, then up to ten times a second, counting items as they finish
+ *   inside chunks; it fits the terminal's width, asked again at each
+ *   redraw (so it follows a resize; no signal handler is installed).
  * - reserved: must be zero. */
 typedef struct mp_call_opts {
   size_t chunksize;
@@ -386,8 +398,8 @@ MP_EXPORT void mp_result_free(mp_result *r);
  * MP_ETIMEOUT, MP_ECLOSED) with its record in mp_imap_error(), after which
  * the iteration continues with the next item (as Python's next() raises and
  * goes on); MP_ETIMEOUT when none is ready in time (check mp_imap_error()
- * == NULL to tell it from a task's time limit); MP_EEOF when every item has
- * been returned (StopIteration). -EINVAL for NULL it or NaN timeout. One
+ * == NULL to tell it from a task's time limit); MP_ESTOP when every item
+ * has been returned (StopIteration, the code every area uses for it). -EINVAL for NULL it or NaN timeout. One
  * thread at a time per iterator. */
 MP_EXPORT int mp_imap_next(mp_imap *it, double timeout, const void **data,
                            size_t *len);

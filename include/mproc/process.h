@@ -33,6 +33,7 @@
 #ifndef MPROC_PROCESS_H
 #define MPROC_PROCESS_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -59,7 +60,10 @@ typedef int (*mp_target_fn)(void *arg, size_t len);
  * MP_PROCESS_OPTS_INIT) and set what you need: every zero field means the
  * default, so fields added later break no caller.
  * - name: the process name (copied; any length). NULL gives the default
- *   name Process-N1:N2:...:Nk, where Nk is the k-th child of its parent.
+ *   name Process-N1:N2:...:Nk, where Nk is the k-th child of its parent;
+ *   for the thread start method "Thread-N (f)" as multiprocessing.dummy
+ *   names it, f the target's name from the program's symbol table
+ *   ("Thread-N" when the program is stripped).
  * - daemon: MP_DAEMON_INHERIT (default), MP_DAEMON_YES or MP_DAEMON_NO.
  * - start_method: NULL (the default: mp_set_start_method's choice, else
  *   "fork"), "fork", "spawn", "forkserver" or "thread" (see
@@ -72,7 +76,12 @@ typedef struct mp_process_opts {
   void *reserved[6];
 } mp_process_opts;
 
+/* {} in C++: g++ -Wextra warns on {0} there (missing field initializers). */
+#ifdef __cplusplus
+#define MP_PROCESS_OPTS_INIT {}
+#else
 #define MP_PROCESS_OPTS_INIT {0}
+#endif
 
 /* Creates a process object that will run target(copy of arg, len) once
  * started. The argument bytes are copied now; the caller keeps arg. opts
@@ -107,10 +116,11 @@ MP_EXPORT int mp_process_start(mp_process *p);
 MP_EXPORT int mp_process_join(mp_process *p, double timeout);
 
 /* Whether the process is running: 1 from the moment start returns until
- * it ends, 0 before start, after it ended (it is reaped then), after close
- * and for processes this process did not create. The current process is
- * always alive; the parent process (mp_parent_process) is alive until it
- * exits. */
+ * it ends, 0 before start, after it ended (it is reaped then) and for
+ * processes this process did not create. The current process is always
+ * alive; the parent process (mp_parent_process) is alive until it exits.
+ * MP_ESTATE after mp_process_close (Python's ValueError), -EINVAL for NULL:
+ * test `== 1`, not for nonzero. */
 MP_EXPORT int mp_process_is_alive(mp_process *p);
 
 /* The process id: 0 before start and after close; getpid() for the current
@@ -141,11 +151,21 @@ MP_EXPORT int mp_process_set_name(mp_process *p, const char *name);
  * a process exits it terminates its daemonic children (SIGTERM) and then
  * joins the others, as Python does. If it is killed instead (even by
  * SIGKILL), its daemonic children get SIGKILL from the kernel
- * (PR_SET_PDEATHSIG). Linux caveat: that signal follows the *thread* that
- * called mp_process_start: a daemonic child started from a thread that
- * exits before the parent is killed with it. Start daemonic processes from
- * a thread that lives as long as they should. */
+ * (PR_SET_PDEATHSIG), and only when the whole process has ended: the
+ * thread that started it may exit first (a pool created in a short-lived
+ * thread keeps its workers). How: the kernel sends the death signal when
+ * the starting *thread* ends, so a daemonic child runs with a handler for
+ * MP_PDEATH_SIGNAL that SIGKILLs the child once its parent process is gone
+ * and ignores the signal otherwise. A target that ignores, blocks or takes
+ * over MP_PDEATH_SIGNAL gives that up (with SIG_DFL it ends when the
+ * starting thread does), and a slow system call of the child (sleep) may
+ * return early with EINTR when a thread of the parent ends. */
 MP_EXPORT int mp_process_daemon(const mp_process *p);
+
+/* The signal a daemonic child is sent when a thread of its parent ends;
+ * it is handled in the child (see mp_process_daemon). */
+/* SIGRTMAX - 1: valgrind reserves SIGRTMAX for itself. */
+#define MP_PDEATH_SIGNAL (SIGRTMAX - 1)
 
 /* Sets the daemon flag (any nonzero value means daemonic). Only before
  * start: returns 0, or MP_ESTATE once started or closed. */

@@ -73,6 +73,8 @@ MP_EXPORT mp_logger *mp_get_logger(void);
  * logger. */
 MP_EXPORT mp_logger *mp_log_to_stderr(int level);
 
+/* Python's logger.setLevel(level) and getLevel(): records below
+ * the level are dropped (MP_LOG_NOTSET, the starting level, logs nothing). */
 MP_EXPORT void mp_logger_set_level(mp_logger *lg, int level);
 MP_EXPORT int mp_logger_get_level(const mp_logger *lg);
 /* handler NULL removes the handler (nothing is logged). */
@@ -82,7 +84,11 @@ MP_EXPORT void mp_logger_set_handler(mp_logger *lg, mp_log_handler handler,
 MP_EXPORT void mp_log(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 MP_EXPORT void mp_logv(int level, const char *fmt, va_list ap);
-/* "DEBUG", "INFO", "SUBWARNING", ...; "Level N" for others. */
+/* logging.getLevelName(level): "DEBUG", "INFO", "WARNING", ...; "Level N"
+ * for others, including SUBDEBUG ("Level 5") and SUBWARNING ("Level 25"),
+ * which CPython 3.11's multiprocessing does not name (log lines read
+ * "[Level 25/Process-1] ..." there and here). A static string, or for
+ * "Level N" a thread-local buffer valid until this thread's next call. */
 MP_EXPORT const char *mp_log_level_name(int level);
 
 /* ---- CPUs --------------------------------------------------------------- */

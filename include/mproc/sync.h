@@ -38,7 +38,12 @@
  * MP_ENOTRECOVERABLE at once (the rule of POSIX robust mutexes). A waiter
  * notices a dead owner within about 50 ms. An RLock's owner is a thread:
  * a thread that ends holding an RLock counts as dead too. A Barrier whose
- * participant died breaks (MP_EBROKEN for the others). Waiters on a
+ * participant died inside wait breaks: every waiter of that round gets
+ * MP_EBROKEN within milliseconds of the death (one that dies within 1 ms
+ * of arriving may count as arrived, as if it had died just after the
+ * round: then the next round breaks; one that dies between two waits
+ * cannot be told from a slow one: the others wait for their timeout).
+ * Waiters on a
  * Condition, Event or Semaphore whose peer died are woken by their timeout.
  * Requirements: all processes share one pid namespace, and a process that
  * uses these objects after creating a child by a raw clone() (not fork())
@@ -91,6 +96,9 @@ MP_EXPORT bool mp_lock_is_mine(const mp_lock *lock);
 /* Whether it is an RLock. */
 MP_EXPORT bool mp_lock_is_recursive(const mp_lock *lock);
 
+/* Caller-provided memory (see the top of this file): the bytes a Lock or
+ * RLock needs, then mp_lock_init() builds one there, mp_lock_attach() wraps
+ * one another process built. */
 MP_EXPORT size_t mp_lock_memsize(void);
 /* Builds an unlocked Lock (recursive = false) or RLock in mem and returns a
  * wrapper over it. */
@@ -137,6 +145,8 @@ MP_EXPORT void mp_semaphore_free(mp_semaphore *sem);
 /* ---- Event ------------------------------------------------------------------ */
 typedef struct mp_event mp_event;
 
+/* Python's Event(): a flag, initially false. NULL with errno set (ENOMEM,
+ * EMFILE) on failure; free with mp_event_free(). */
 MP_EXPORT mp_event *mp_event_new(void);
 /* Sets the flag and wakes every waiter. */
 MP_EXPORT void mp_event_set(mp_event *ev);

@@ -71,8 +71,14 @@ typedef struct mp_ctype {
   char code;
   size_t size;
 } mp_ctype;
+/* Compound literals in C; aggregate temporaries in C++ (which has none). */
+#ifdef __cplusplus
+#define MP_CTYPE(code) (mp_ctype{(code), 0})
+#define MP_CTYPE_OF(T) (mp_ctype{0, sizeof(T)})
+#else
 #define MP_CTYPE(code) ((mp_ctype){(code), 0})
 #define MP_CTYPE_OF(T) ((mp_ctype){0, sizeof(T)})
+#endif
 
 /* Options for the synchronized constructors; all-zero (or NULL) is
  * Python's default, lock=True: a new RLock. */
@@ -146,6 +152,8 @@ MP_EXPORT mp_array *mp_array_new(mp_ctype t, size_t len, const void *init,
                                  const mp_value_opts *opts);
 MP_EXPORT mp_array *mp_raw_array_new(mp_ctype t, size_t len, const void *init);
 
+/* get_lock(): the lock that guards the array (borrowed: lives as long as
+ * the array); NULL for a RawArray or one made with lock = false. */
 MP_EXPORT mp_lock *mp_array_get_lock(const mp_array *a);
 /* The first element (get_obj(); the elements follow, contiguous). */
 MP_EXPORT void *mp_array_get_obj(const mp_array *a);

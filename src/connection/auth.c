@@ -125,11 +125,13 @@ static bool verify(const void *key, size_t keylen, const unsigned char *msg,
   return ok;
 }
 
-int mp_deliver_challenge_digest(mp_conn *c, const void *key, size_t keylen,
-                                const char *digest) {
-  mp__auth_key(&key, &keylen);
+_Static_assert(MP__CHALLENGE_MAX >= LIT_LEN(CHALLENGE) + DIGEST_NAME_MAX + 2 +
+                                        MP__AUTH_MESSAGE_LENGTH,
+               "room for a challenge");
+
+int mp__challenge_send(mp_conn *c, const char *digest, mp__challenge *ch) {
   /* "#CHALLENGE#" + "{name}" + 40 random bytes, or + 20 (legacy). */
-  unsigned char out[LIT_LEN(CHALLENGE) + DIGEST_NAME_MAX + 2 + MP__AUTH_MESSAGE_LENGTH];
+  unsigned char *out = ch->msg;
   size_t pos = LIT_LEN(CHALLENGE);
   memcpy(out, CHALLENGE, pos);
   size_t nrand = MP__AUTH_LEGACY_LENGTH;
@@ -147,29 +149,40 @@ int mp_deliver_challenge_digest(mp_conn *c, const void *key, size_t keylen,
   if (rc)
     return rc;
   pos += nrand;
-  rc = mp_conn_send_bytes(c, out, pos);
-  if (rc)
-    return rc;
+  ch->len = pos;
+  return mp_conn_send_bytes(c, out, pos);
+}
+
+int mp__challenge_check(mp_conn *c, const void *key, size_t keylen,
+                        const mp__challenge *ch) {
+  mp__auth_key(&key, &keylen);
   void *resp;
   size_t rlen;
-  rc = recv_auth(c, &resp, &rlen);
+  int rc = recv_auth(c, &resp, &rlen);
   if (rc)
     return rc;
-  const unsigned char *msg = out + LIT_LEN(CHALLENGE);
-  bool ok = verify(key, keylen, msg, pos - LIT_LEN(CHALLENGE), resp, rlen);
+  const unsigned char *msg = ch->msg + LIT_LEN(CHALLENGE);
+  bool ok = verify(key, keylen, msg, ch->len - LIT_LEN(CHALLENGE), resp, rlen);
   mp_free(resp);
   if (!ok) {
     (void)mp_conn_send_bytes(c, FAILURE, LIT_LEN(FAILURE));
-    return MP_EAUTH;
+    return mp__error_record(MP_EAUTH, "digest received was wrong");
   }
   return mp_conn_send_bytes(c, WELCOME, LIT_LEN(WELCOME));
+}
+
+int mp_deliver_challenge_digest(mp_conn *c, const void *key, size_t keylen,
+                                const char *digest) {
+  mp__challenge ch;
+  int rc = mp__challenge_send(c, digest, &ch);
+  return rc ? rc : mp__challenge_check(c, key, keylen, &ch);
 }
 
 int mp_deliver_challenge(mp_conn *c, const void *key, size_t keylen) {
   return mp_deliver_challenge_digest(c, key, keylen, "sha256");
 }
 
-int mp_answer_challenge(mp_conn *c, const void *key, size_t keylen) {
+int mp__answer_reply(mp_conn *c, const void *key, size_t keylen) {
   mp__auth_key(&key, &keylen);
   void *in;
   size_t len;
@@ -181,7 +194,7 @@ int mp_answer_challenge(mp_conn *c, const void *key, size_t keylen) {
   if (len < LIT_LEN(CHALLENGE) + MP__AUTH_LEGACY_LENGTH ||
       memcmp(in, CHALLENGE, LIT_LEN(CHALLENGE)) != 0) {
     mp_free(in);
-    return MP_EAUTH;
+    return mp__error_record(MP_EAUTH, "Protocol error, expected challenge");
   }
   const unsigned char *msg = (const unsigned char *)in + LIT_LEN(CHALLENGE);
   size_t mlen = len - LIT_LEN(CHALLENGE);
@@ -190,7 +203,7 @@ int mp_answer_challenge(mp_conn *c, const void *key, size_t keylen) {
   size_t plen;
   if (!digest_name_of(msg, mlen, name, &payload, &plen)) {
     mp_free(in);
-    return MP_EAUTH;
+    return mp__error_record(MP_EAUTH, "unsupported digest in the challenge");
   }
   /* The reply: bare HMAC-MD5 for a legacy challenge, else "{name}" + MAC,
    * the MAC always over the whole message, prefix included. */
@@ -209,13 +222,21 @@ int mp_answer_challenge(mp_conn *c, const void *key, size_t keylen) {
   mp_free(in);
   if (rc)
     return MP_EAUTH;
-  rc = mp_conn_send_bytes(c, reply, pos + maclen);
-  if (rc)
-    return rc;
-  rc = recv_auth(c, &in, &len);
+  return mp_conn_send_bytes(c, reply, pos + maclen);
+}
+
+int mp__answer_welcome(mp_conn *c) {
+  void *in;
+  size_t len;
+  int rc = recv_auth(c, &in, &len);
   if (rc)
     return rc;
   bool ok = len == LIT_LEN(WELCOME) && memcmp(in, WELCOME, len) == 0;
   mp_free(in);
-  return ok ? 0 : MP_EAUTH;
+  return ok ? 0 : mp__error_record(MP_EAUTH, "digest sent was rejected");
+}
+
+int mp_answer_challenge(mp_conn *c, const void *key, size_t keylen) {
+  int rc = mp__answer_reply(c, key, keylen);
+  return rc ? rc : mp__answer_welcome(c);
 }

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h> /* socklen_t */
 #include <sys/types.h> /* ssize_t, which runtime_internal.h uses */
 
 #include "mproc/connection.h"
@@ -56,6 +57,7 @@ struct mp_conn {
    * for duplex sockets, off for pipes (whose reading end CPython programs
    * share between processes under a lock). */
   bool readahead;
+  uint8_t codec; /* mp_conn_codec of send_obj/recv_obj; 0 is MessagePack */
   unsigned char *rbuf; /* allocated on first use */
   size_t rpos, rend;
   /* A message kept after MP_ETOOSHORT (Python's e.args[0]); the next
@@ -133,6 +135,41 @@ int mp__conn_fail_read(mp_conn *c, int err);
 /* Checks that c is open and may receive / send; returns 0 or the code. */
 int mp__conn_check_read(const mp_conn *c);
 int mp__conn_check_write(const mp_conn *c);
+
+/* mp_deliver_challenge in two steps, which the listener runs apart
+ * (accept.c): the challenge sent is kept in ch for the check. */
+#define MP__CHALLENGE_MAX 64
+typedef struct mp__challenge {
+  unsigned char msg[MP__CHALLENGE_MAX];
+  size_t len;
+} mp__challenge;
+/* Sends a challenge naming digest (NULL: the legacy form). 0 or -errno,
+ * -EINVAL for an unknown digest. */
+int mp__challenge_send(mp_conn *c, const char *digest, mp__challenge *ch);
+/* Receives the answer to ch and sends WELCOME or FAILURE: 0, MP_EAUTH,
+ * MP_EEOF, -errno. */
+int mp__challenge_check(mp_conn *c, const void *key, size_t keylen,
+                        const mp__challenge *ch);
+
+/* mp_answer_challenge in two steps: receives the challenge and sends the
+ * reply; then receives the WELCOME. Codes as mp_answer_challenge. */
+int mp__answer_reply(mp_conn *c, const void *key, size_t keylen);
+int mp__answer_welcome(mp_conn *c);
+
+/* The pending handshakes of a listener with a key (accept.c). */
+typedef struct mp__handshakes mp__handshakes;
+mp__handshakes *mp__handshakes_new(void);
+/* Closes the pending connections (unless an accept is running on hs:
+ * then the free does). NULL does nothing. */
+void mp__handshakes_clear(mp__handshakes *hs);
+/* Closes the pending connections too. NULL does nothing. */
+void mp__handshakes_free(mp__handshakes *hs);
+/* Accepts and authenticates the next peer that completes its handshake
+ * within timeout seconds of connecting (MP_FOREVER: no limit); *ss gets
+ * its address. NULL with errno: MP_EAUTH (a peer with the wrong key),
+ * MP_ECLOSED, ENOMEM, or the listening socket's error. */
+mp_conn *mp__accept_auth(int lfd, mp__handshakes *hs, const void *key, size_t keylen,
+                         double timeout, struct sockaddr_storage *ss, socklen_t *sslen);
 
 /* The authentication key to use: key itself, or this process's authkey
  * when key is NULL. */

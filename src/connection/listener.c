@@ -3,8 +3,9 @@
  * paths (a private temporary one when none is given, Linux abstract names
  * too) and AF_INET host and port, SO_REUSEADDR as CPython sets it, and the
  * handshake in CPython's order: the listener delivers the first challenge,
- * the client the second. */
+ * the client the second (a listener with a key accepts in accept.c). */
 #include <arpa/inet.h>
+#include <math.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
@@ -29,9 +30,12 @@ struct mp_listener {
   bool auth;
   unsigned char *key;   /* owned copy, or NULL: this process's authkey */
   size_t keylen;
+  uint8_t codec;        /* of the accepted connections (mp_conn_codec) */
   pid_t owner;          /* only the creating process removes the path */
   bool unlink_path;
   char tmpdir[MP_ADDRESS_PATH_MAX]; /* the private directory of a picked path */
+  mp__handshakes *hs;   /* with a key: the peers in their handshake */
+  double hs_timeout;
 };
 
 /* ---- Addresses ------------------------------------------------------------- */
@@ -261,6 +265,10 @@ static int listener_open(mp_listener *l, const mp_address *address,
 mp_listener *mp_listener_new(const mp_address *address, const mp_conn_opts *opts) {
   static const mp_conn_opts defaults;
   const mp_conn_opts *o = opts ? opts : &defaults;
+  if ((unsigned)o->codec > MP_CONN_CODEC_PICKLE) {
+    errno = EINVAL;
+    return NULL;
+  }
   mp_listener *l = mp__calloc(1, sizeof *l);
   if (!l) {
     errno = ENOMEM;
@@ -269,6 +277,7 @@ mp_listener *mp_listener_new(const mp_address *address, const mp_conn_opts *opts
   l->fd = -1;
   l->owner = getpid();
   l->auth = o->authkey || o->authenticate;
+  l->codec = o->codec ? (uint8_t)o->codec : MP_CONN_CODEC_PICKLE;
   if (o->authkey) {
     l->key = mp__memdup(o->authkey, o->authkey_len ? o->authkey_len : 1);
     l->keylen = o->authkey_len;
@@ -278,7 +287,13 @@ mp_listener *mp_listener_new(const mp_address *address, const mp_conn_opts *opts
       return NULL;
     }
   }
-  int rc = listener_open(l, address, o);
+  double hst = o->handshake_timeout;
+  int rc = isnan(hst) || hst < 0 ? -EINVAL : 0;
+  l->hs_timeout = hst == 0 ? MP_HANDSHAKE_TIMEOUT : hst;
+  if (!rc && l->auth && !(l->hs = mp__handshakes_new()))
+    rc = -ENOMEM;
+  if (!rc)
+    rc = listener_open(l, address, o);
   if (rc) {
     mp_listener_free(l);
     errno = -rc;
@@ -294,6 +309,7 @@ int mp_listener_close(mp_listener *l) {
     return 0;
   int rc = mp__close(l->fd);
   l->fd = -1;
+  mp__handshakes_clear(l->hs); /* the peers still in their handshake */
   if (getpid() == l->owner) {
     if (l->unlink_path)
       unlink(l->address.path);
@@ -309,6 +325,7 @@ void mp_listener_free(mp_listener *l) {
   if (!l)
     return;
   mp_listener_close(l);
+  mp__handshakes_free(l->hs);
   if (l->key)
     OPENSSL_cleanse(l->key, l->keylen);
   mp__free(l->key);
@@ -340,6 +357,15 @@ mp_conn *mp_listener_accept(mp_listener *l) {
   }
   struct sockaddr_storage ss;
   socklen_t len;
+  if (l->auth) {
+    mp_conn *c = mp__accept_auth(l->fd, l->hs, l->key, l->keylen, l->hs_timeout, &ss, &len);
+    if (c) {
+      c->codec = l->codec;
+      from_sockaddr(&ss, len, &l->last);
+      l->has_last = true;
+    }
+    return c;
+  }
   int fd;
   do {
     len = sizeof ss;
@@ -350,18 +376,8 @@ mp_conn *mp_listener_accept(mp_listener *l) {
   from_sockaddr(&ss, len, &l->last);
   l->has_last = true;
   mp_conn *c = mp_conn_from_fd(fd, true, true);
-  if (!c)
-    return NULL;
-  if (l->auth) {
-    int rc = mp_deliver_challenge(c, l->key, l->keylen);
-    if (!rc)
-      rc = mp_answer_challenge(c, l->key, l->keylen);
-    if (rc) {
-      mp_conn_free(c);
-      errno = -rc;
-      return NULL;
-    }
-  }
+  if (c)
+    c->codec = l->codec;
   return c;
 }
 
@@ -387,7 +403,8 @@ static int connect_retry(int fd, const struct sockaddr *sa, socklen_t len) {
 mp_conn *mp_client(const mp_address *address, const mp_conn_opts *opts) {
   static const mp_conn_opts defaults;
   const mp_conn_opts *o = opts ? opts : &defaults;
-  if (!address || (o->family && o->family != address->family)) {
+  if (!address || (o->family && o->family != address->family) ||
+      (unsigned)o->codec > MP_CONN_CODEC_PICKLE) {
     errno = EINVAL;
     return NULL;
   }
@@ -410,6 +427,7 @@ mp_conn *mp_client(const mp_address *address, const mp_conn_opts *opts) {
   mp_conn *c = mp_conn_from_fd(fd, true, true);
   if (!c)
     return NULL;
+  c->codec = o->codec ? (uint8_t)o->codec : MP_CONN_CODEC_PICKLE;
   if (o->authkey || o->authenticate) {
     rc = mp_answer_challenge(c, o->authkey, o->authkey_len);
     if (!rc)

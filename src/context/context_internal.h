@@ -46,6 +46,12 @@ int mp__fnref_make(const void *fn, mp__fnref *ref);
  * executable segments. Safe in a constructor. */
 int mp__fnref_resolve(const mp__fnref *ref, void **fn);
 
+/* ---- function names (fnname.c) ----------------------------------------------- */
+/* The name of the function at fn from its module's symbol tables, into buf
+ * (n bytes, truncated). Returns 0, MP_EKEY when no symbol covers fn (a
+ * stripped program), -errno when the module's file cannot be read. */
+int mp__fn_name(const void *fn, char *buf, size_t n);
+
 /* ---- the program spawn runs (context.c) -------------------------------------- */
 /* A pool-only start method of a registered pool backend: mp_get_context
  * finds it (the name must live as long as the process). */

@@ -96,7 +96,9 @@ int mp__fnref_make(const void *fn, mp__fnref *ref) {
   memset(ref, 0, sizeof *ref);
   make_ctx c = {.addr = (uintptr_t)fn, .ref = ref};
   dl_iterate_phdr(make_cb, &c);
-  return c.found ? 0 : -EINVAL;
+  return c.found ? 0
+                 : mp__error_record(-EINVAL, "%p is in no loaded module's code: "
+                                             "only functions cross exec", fn);
 }
 
 typedef struct {
@@ -126,5 +128,8 @@ int mp__fnref_resolve(const mp__fnref *ref, void **fn) {
   resolve_ctx c = {.ref = ref};
   dl_iterate_phdr(resolve_cb, &c);
   *fn = c.fn;
-  return c.fn ? 0 : MP_ESTALE;
+  return c.fn ? 0
+              : mp__error_record(MP_ESTALE, "the function is not in this "
+                                            "program image (rebuilt since, or "
+                                            "another program)");
 }

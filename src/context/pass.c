@@ -111,3 +111,53 @@ MP_EXPORT int mp_inherited_fd(size_t i) {
     return MP_EINDEX;
   return it->is_fd ? it->h.parts[0].fd : MP_ETYPE;
 }
+
+/* ---- one call per side: mp_process_pass / mp_inherited (context.h) ------ */
+
+/* The handle kinds: the parent passes obj's handle; the child opens it. */
+#define PASS_BY_HANDLE(k, open_expr)                                           \
+  MP_EXPORT int mp_process_pass_##k(mp_process *p, const mp_##k *obj) {        \
+    mp_handle h;                                                               \
+    int rc = obj ? mp_##k##_handle(obj, &h) : -EINVAL;                         \
+    return rc < 0 ? rc : mp_process_pass_handle(p, &h);                        \
+  }                                                                            \
+  MP_EXPORT int mp_inherited_##k(size_t i, mp_##k **out) {                     \
+    mp_handle h;                                                               \
+    int rc = out ? mp_inherited_handle(i, &h) : -EINVAL;                       \
+    if (rc < 0)                                                                \
+      return rc;                                                               \
+    *out = open_expr;                                                          \
+    return *out ? 0 : mp_errno_code(errno);                                    \
+  }
+PASS_BY_HANDLE(lock, mp_lock_open(&h))
+PASS_BY_HANDLE(semaphore, mp_semaphore_open(&h))
+PASS_BY_HANDLE(event, mp_event_open(&h))
+PASS_BY_HANDLE(condition, mp_condition_open(&h))
+PASS_BY_HANDLE(barrier, mp_barrier_open(&h, NULL, NULL))
+PASS_BY_HANDLE(queue, mp_queue_open(&h))
+PASS_BY_HANDLE(value, mp_value_open(&h))
+PASS_BY_HANDLE(array, mp_array_open(&h))
+
+/* A connection crosses as its descriptor; the child's end reads and writes
+ * as the descriptor allows (a pipe end one way, a socket both). */
+MP_EXPORT int mp_process_pass_conn(mp_process *p, const mp_conn *obj) {
+  int fd = obj ? mp_conn_fileno(obj) : -EINVAL;
+  return fd < 0 ? fd : mp_process_pass_fd(p, fd);
+}
+
+MP_EXPORT int mp_inherited_conn(size_t i, mp_conn **out) {
+  if (!out)
+    return -EINVAL;
+  int fd = mp_inherited_fd(i);
+  if (fd < 0)
+    return fd;
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0)
+    return -errno;
+  int own = mp__dup_cloexec(fd); /* the passed one stays the library's */
+  if (own < 0)
+    return own;
+  int mode = fl & O_ACCMODE;
+  *out = mp_conn_from_fd(own, mode != O_WRONLY, mode != O_RDONLY);
+  return *out ? 0 : mp_errno_code(errno);
+}

@@ -63,7 +63,7 @@ int64_t mp__mgr_spin_ns(int64_t want) {
   }
   if (g_spin_env >= 0)
     return g_spin_env;
-  return g_ncpu > 1 ? want : 0;
+  return g_ncpu > 1 && mp__spin_allowed() ? want : 0;
 }
 
 int mp__mgr_max_spinners(void) {

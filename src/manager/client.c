@@ -251,13 +251,28 @@ static int reply_parse(const char *buf, size_t len, int *status,
 
 static int cconn_alive(void *ctx);
 
+/* A transport failure as a proxy reports it: once a server has answered
+ * at this address, a refused or reset connection means it went away, the
+ * one code manager.h gives for that (MP_EEOF). Before, a refusal stays
+ * -ECONNREFUSED (Python's ConnectionRefusedError at connect). */
+static int gone_code(const mgr_endpoint *e, int rc) {
+  bool served = __atomic_load_n(&e->server_uid, __ATOMIC_ACQUIRE) != 0;
+  if (rc == MP_ETRUNCATED || rc == -ECONNRESET || rc == -EPIPE ||
+      (served && (rc == -ECONNREFUSED || rc == -ENOENT)))
+    return MP_EEOF;
+  return rc;
+}
+
 static int cconn_open(mgr_endpoint *e, cconn **out) {
   mp_conn_opts o = {.authkey = e->key, .authkey_len = e->keylen};
   mp_conn *conn = mp_client(&e->addr, &o);
-  if (!conn)
-    return mp__mgr_set_error(mp_errno_code(errno),
-                             "cannot connect to the manager: %s",
+  if (!conn) {
+    int rc = gone_code(e, mp_errno_code(errno));
+    return mp__mgr_set_error(rc, rc == MP_EEOF
+                                     ? "the manager went away: %s"
+                                     : "cannot connect to the manager: %s",
                              mp_strerror(mp_errno_code(errno)));
+  }
   cconn *c = mp__calloc(1, sizeof *c);
   if (!c) {
     mp_conn_free(conn);
@@ -319,7 +334,7 @@ static int cconn_open(mgr_endpoint *e, cconn **out) {
   mp_obj_unref(v);
   if (rc < 0) {
     cconn_free(c);
-    return mp__mgr_set_error(rc, "manager handshake failed: %s",
+    return mp__mgr_set_error(gone_code(e, rc), "manager handshake failed: %s",
                              mp_strerror(rc));
   }
   *out = c;
@@ -475,9 +490,8 @@ int mp__mgr_roundtrip_kw(mgr_endpoint *e, int op, uint64_t id,
     c->broken = true;
     cconn_put(e, c);
     mp_free(owned);
-    if (rc == MP_ETRUNCATED || rc == -ECONNRESET || rc == -EPIPE)
-      rc = MP_EEOF;
-    return mp__mgr_set_error(rc, "the manager went away: %s", mp_strerror(rc));
+    return mp__mgr_set_error(gone_code(e, rc), "the manager went away: %s",
+                             mp_strerror(rc));
   }
   rc = reply_parse(rep, replen, status, value);
   mp_free(owned);

@@ -267,6 +267,7 @@ static int client_code(int code) {
   case MP_EKEY: case MP_EINDEX: case MP_EVALUE: case MP_ETYPE: case MP_EATTR:
   case MP_EEMPTY: case MP_EFULL: case MP_ETIMEOUT: case MP_EBROKEN:
   case MP_ENOTOWNER: case MP_ESTATE: case MP_ENOTSUP: case MP_EREMOTE:
+  case MP_ESTOP:
     return code;
   default:
     return MP_EREMOTE;
@@ -347,7 +348,9 @@ static int do_call(mgr_server *s, mgr_sconn *c, mgr_request *rq, mgr_buf *out) {
     e->pins++;
     pthread_mutex_unlock(&s->lock);
   }
+  mp__mgr_set_call_name(t->def.type_id, rq->name);
   rc = md->fn(ref, &call);
+  mp__mgr_set_call_name(NULL, NULL);
   if (concurrent) {
     pthread_mutex_lock(&s->lock);
     e->pins--;
@@ -391,7 +394,9 @@ static int do_create(mgr_server *s, mgr_sconn *c, mgr_request *rq,
   /* Create functions of built-in sync types make their own locks; user
    * functions run under the server lock like any method. */
   tl_server = s;
+  mp__mgr_set_call_name(t->def.type_id, NULL);
   rc = t->def.create(t->def.ctx, &call);
+  mp__mgr_set_call_name(NULL, NULL);
   tl_server = NULL;
   if (rc < 0) {
     mp_obj_unref(call.result);

@@ -28,7 +28,8 @@ mp_manager *mp_manager_new(const mp_manager_opts *opts) {
       errno = EINVAL;
       return NULL;
     }
-  if (o.authkey_len > MP__AUTHKEY_MAX || (!o.authkey && o.authkey_len)) {
+  if (o.authkey_len > MP__AUTHKEY_MAX || (!o.authkey && o.authkey_len) ||
+      !(o.handshake_timeout >= 0) || o.max_handshakes < 0) {
     errno = EINVAL;
     return NULL;
   }
@@ -55,6 +56,8 @@ mp_manager *mp_manager_new(const mp_manager_opts *opts) {
   }
   m->initializer = o.initializer;
   m->initarg = o.initarg;
+  m->hs_timeout = o.handshake_timeout;
+  m->max_handshakes = o.max_handshakes;
   m->ctl = -1;
   if (o.start_method) {
     size_t n = strlen(o.start_method);
@@ -188,6 +191,7 @@ mp_server *mp_manager_get_server(mp_manager *m) {
     errno = e;
     return NULL;
   }
+  mp__mgr_server_set_limits(srv->s, m->hs_timeout, m->max_handshakes);
   return srv;
 }
 

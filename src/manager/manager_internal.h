@@ -187,8 +187,17 @@ extern const size_t mp__mgr_n_sync_types;
 /* Helpers for method implementations. */
 int mp__mgr_fail(mp_method_call *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Checks the argument count is in [min, max]; MP_ETYPE otherwise. */
+/* Checks the argument count is in [min, max]; MP_ETYPE otherwise, with
+ * the message CPython's built-in method gives ("list.append() takes
+ * exactly one argument (0 given)"), naming the call the server set. */
 int mp__mgr_nargs(mp_method_call *c, size_t min, size_t max);
+/* Set by the server around each method call (type_id and method, both
+ * borrowed; method NULL for a create) for mp__mgr_nargs's message. */
+void mp__mgr_set_call_name(const char *type_id, const char *method);
+/* A slice argument (mp_proxy_slice): 1 with v = start, stop, step
+ * (MP_SLICE_NONE for None), 0 when o is no slice, MP_EVALUE when it is
+ * one but malformed. */
+int mp__mgr_slice_of(const mp_obj *o, ptrdiff_t v[3]);
 mp_obj *mp__mgr_arg(mp_method_call *c, size_t i); /* borrowed; NULL if absent */
 /* Reads an optional timeout argument (None or absent: forever). */
 int mp__mgr_arg_timeout(mp_method_call *c, size_t i, double *timeout);
@@ -218,6 +227,10 @@ const mp_address *mp__mgr_server_address(const mgr_server *s);
 /* A socket (taken over) whose readability (a byte or a hang-up) stops
  * mp__mgr_server_run: the starting manager's shutdown. */
 void mp__mgr_server_set_control(mgr_server *s, int fd);
+/* The limits on connections still in their handshake (mp_manager_opts):
+ * timeout in seconds (0: MP_MANAGER_HANDSHAKE_TIMEOUT), max (0:
+ * MP_MANAGER_MAX_HANDSHAKES). Before mp__mgr_server_run. */
+void mp__mgr_server_set_limits(mgr_server *s, double timeout, int max);
 
 
 /* The server's insides (server.c: transport and threads; dispatch.c: the
@@ -261,6 +274,10 @@ struct mgr_server {
   int stopping;
   int spinners; /* connection threads spinning on their channels now */
   int busy;     /* requests being dispatched now */
+  /* Connections not yet through the handshake and HELLO: how many, how
+   * many may be (more are refused), and how long each has (server.c). */
+  int nhandshaking, max_handshaking;
+  int64_t handshake_ns;
 };
 
 /* One client connection, served by a thread of its own. */
@@ -273,6 +290,8 @@ struct mgr_sconn {
   uint64_t conn_id;
   uint32_t seen;
   mgr_waiter wait;
+  int64_t hs_deadline_ns; /* INT64_MAX once through (or shut down) */
+  bool handshaking;       /* counted in nhandshaking; under the lock */
   mgr_sconn *next, *prev;
 };
 
@@ -345,6 +364,8 @@ struct mp_manager {
   size_t keylen;
   void (*initializer)(void *);
   void *initarg;
+  double hs_timeout; /* mp_manager_opts' limits on unauthenticated peers */
+  int max_handshakes;
   const char *start_method; /* NULL: the default; else method_buf */
   char method_buf[16];
   int state;

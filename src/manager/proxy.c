@@ -311,28 +311,26 @@ mp_proxy *mp_proxy_loads(const void *buf, size_t len, const void *authkey,
 
 uint64_t mp__mgr_proxy_id(const mp_proxy *p) { return p->id; }
 
-int mp_proxy_wait_for(mp_proxy *p, int (*predicate)(void *arg), void *arg,
+int mp_proxy_wait_for(mp_proxy *p, bool (*predicate)(void *arg), void *arg,
                       double timeout) {
   if (!p || !predicate || isnan(timeout))
     return -EINVAL;
   /* As CPython's ConditionProxy.wait_for: the predicate runs here, in the
    * caller, between waits in the server. */
-  int r = predicate(arg);
   mp__deadline dl;
   mp__deadline_init(&dl, timeout);
-  while (r == 0) {
+  while (!predicate(arg)) {
     double left = MP_FOREVER;
     if (!mp__deadline_forever(&dl)) {
       left = (double)mp__deadline_left_ns(&dl) / 1e9;
       if (left <= 0)
-        break;
+        return MP_ETIMEOUT;
     }
     int w = mp_proxy_wait(p, left);
-    if (w < 0)
+    if (w < 0 && w != MP_ETIMEOUT)
       return w;
-    r = predicate(arg);
   }
-  return r;
+  return 0;
 }
 
 /* ---- Shorthands ----------------------------------------------------------------------------- */
@@ -440,31 +438,76 @@ static mp_obj *timeout_obj(double timeout) {
   return timeout == MP_FOREVER ? mp_obj_none() : mp_obj_float(timeout);
 }
 
+/* The shorthands read timeouts as sync.h does (NaN -EINVAL, 0 or negative
+ * polls), so they send the server threading's arguments that mean that:
+ * block=False when the call must not wait. */
+static int block_timeout(bool *block, double timeout, mp_obj **t) {
+  if (isnan(timeout))
+    return -EINVAL;
+  if (timeout <= 0)
+    *block = false;
+  *t = *block ? timeout_obj(timeout) : mp_obj_none();
+  return 0;
+}
+
+/* A bool result as sync.h gives it: true 0, false `no` (MP_ETIMEOUT when
+ * a wait ran out). An int result (a Barrier's index) is returned as is. */
+static int bool_result(mp_obj *r, int no) {
+  bool b;
+  int64_t v;
+  if (mp_obj_get_type(r) == MP_OBJ_BOOL && mp_obj_bool_value(r, &b) == 0)
+    return b ? 0 : no;
+  if (mp_obj_int_value(r, &v) == 0 && v >= 0 && v <= INT32_MAX)
+    return (int)v;
+  return MP_EPROTO;
+}
+
+static int call_bool(mp_proxy *p, const char *m, mp_obj *args, int no) {
+  mp_obj *r;
+  int rc = mp_proxy_call(p, m, args, &r);
+  if (rc < 0)
+    return rc;
+  rc = bool_result(r, no);
+  mp_obj_unref(r);
+  return rc;
+}
+
 int mp_proxy_put(mp_proxy *p, mp_obj *item, bool block, double timeout) {
+  mp_obj *t;
+  int rc = block_timeout(&block, timeout, &t);
+  if (rc < 0)
+    return rc;
   mp_obj *args = mp_obj_build("(O b X)", item ? item : mp_obj_none(),
-                              (int)block, timeout_obj(timeout));
+                              (int)block, t);
   if (!args)
     return mp_errno_code(errno);
-  int rc = mp_proxy_call(p, "put", args, NULL);
+  rc = mp_proxy_call(p, "put", args, NULL);
   mp_obj_unref(args);
   return rc;
 }
 
 int mp_proxy_get(mp_proxy *p, bool block, double timeout, mp_obj **out) {
-  mp_obj *args = mp_obj_build("(b X)", (int)block, timeout_obj(timeout));
+  mp_obj *t;
+  int rc = block_timeout(&block, timeout, &t);
+  if (rc < 0)
+    return rc;
+  mp_obj *args = mp_obj_build("(b X)", (int)block, t);
   if (!args)
     return mp_errno_code(errno);
-  int rc = mp_proxy_call(p, "get", args, out);
+  rc = mp_proxy_call(p, "get", args, out);
   mp_obj_unref(args);
   return rc;
 }
 
 int mp_proxy_acquire(mp_proxy *p, bool block, double timeout) {
-  mp_obj *args = mp_obj_build("(b X)", (int)block,
-                              block ? timeout_obj(timeout) : mp_obj_none());
+  mp_obj *t;
+  int rc = block_timeout(&block, timeout, &t);
+  if (rc < 0)
+    return rc;
+  mp_obj *args = mp_obj_build("(b X)", (int)block, t);
   if (!args)
     return mp_errno_code(errno);
-  int rc = call_int(p, "acquire", args);
+  rc = call_bool(p, "acquire", args, MP_ETIMEOUT);
   mp_obj_unref(args);
   return rc;
 }
@@ -475,10 +518,12 @@ int mp_proxy_event_clear(mp_proxy *p) { return mp_proxy_call(p, "clear", NULL, N
 int mp_proxy_event_is_set(mp_proxy *p) { return call_int(p, "is_set", NULL); }
 
 int mp_proxy_wait(mp_proxy *p, double timeout) {
-  mp_obj *args = mp_obj_build("(X)", timeout_obj(timeout));
+  if (isnan(timeout))
+    return -EINVAL;
+  mp_obj *args = mp_obj_build("(X)", timeout_obj(timeout < 0 ? 0 : timeout));
   if (!args)
     return mp_errno_code(errno);
-  int rc = call_int(p, "wait", args);
+  int rc = call_bool(p, "wait", args, MP_ETIMEOUT);
   mp_obj_unref(args);
   return rc;
 }

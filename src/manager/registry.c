@@ -39,6 +39,16 @@ int mp__mgr_type_method(const mgr_type *t, const char *name) {
   return -1;
 }
 
+static bool has_method(const mp_type_def *ops, const char *name) {
+  if (!strcmp(name, MGR_GETVALUE) || !strcmp(name, MGR_REPR) ||
+      !strcmp(name, MGR_STR))
+    return true; /* answered by every object */
+  for (size_t i = 0; i < ops->n_methods; i++)
+    if (!strcmp(ops->methods[i].name, name))
+      return true;
+  return false;
+}
+
 static int add_name(mgr_type *t, const char *name) {
   char *d = mp__strdup(name);
   if (!d)
@@ -60,10 +70,18 @@ int mp__mgr_registry_add(mgr_registry *r, const mp_type_def *def) {
   if (def->methods_of) {
     const mgr_type *o = mp__mgr_registry_find(r, def->methods_of);
     if (!o)
-      return -EINVAL;
+      return mp__mgr_set_error(-EINVAL, "methods_of: no type '%s'",
+                               def->methods_of);
     ops = o->ops;
     flags = (flags & MP_TYPE_NO_CREATE) | (o->ops->flags & ~MP_TYPE_NO_CREATE);
   }
+  /* An exposed name that is no method could never be called: refuse it
+   * here, where the mistake is made (Python finds it at the call). */
+  for (size_t k = 0; def->exposed && k < def->n_exposed; k++)
+    if (def->exposed[k] && !has_method(ops, def->exposed[k]))
+      return mp__mgr_set_error(-EINVAL, "register('%s'): exposed names '%s', "
+                                        "which is no method of the type",
+                               def->type_id, def->exposed[k]);
   mgr_type *t = mp__calloc(1, sizeof *t);
   if (!t)
     return -ENOMEM;
@@ -161,12 +179,40 @@ int mp__mgr_fail(mp_method_call *c, int code, const char *fmt, ...) {
   return code;
 }
 
+static __thread const char *tl_type, *tl_method;
+
+void mp__mgr_set_call_name(const char *type_id, const char *method) {
+  tl_type = type_id;
+  tl_method = method;
+}
+
 int mp__mgr_nargs(mp_method_call *c, size_t min, size_t max) {
   size_t n = mp_obj_list_len(c->args);
-  if (n < min || n > max)
-    return mp__mgr_fail(c, MP_ETYPE, "expected %zu to %zu arguments, got %zu",
-                        min, max, n);
-  return 0;
+  if (n >= min && n <= max)
+    return 0;
+  /* CPython's words for a built-in method called with the wrong count;
+   * for a create, the type's own ("dict expected at most 1 argument"). */
+  const char *t = tl_type ? tl_type : "?";
+  const char *m = tl_method ? tl_method : t;
+  const char *dot = tl_method ? "." : "";
+  if (!tl_method)
+    t = "";
+  if (max == 0)
+    return mp__mgr_fail(c, MP_ETYPE, "TypeError: %s%s%s() takes no arguments "
+                                     "(%zu given)", t, dot, m, n);
+  if (min == 1 && max == 1)
+    return mp__mgr_fail(c, MP_ETYPE, "TypeError: %s%s%s() takes exactly one "
+                                     "argument (%zu given)", t, dot, m, n);
+  if (min == max)
+    return mp__mgr_fail(c, MP_ETYPE, "TypeError: %s expected %zu arguments, "
+                                     "got %zu", m, min, n);
+  if (n < min)
+    return mp__mgr_fail(c, MP_ETYPE, "TypeError: %s expected at least %zu "
+                                     "argument%s, got %zu", m, min,
+                        min == 1 ? "" : "s", n);
+  return mp__mgr_fail(c, MP_ETYPE, "TypeError: %s expected at most %zu "
+                                   "argument%s, got %zu", m, max,
+                      max == 1 ? "" : "s", n);
 }
 
 mp_obj *mp__mgr_arg(mp_method_call *c, size_t i) {

@@ -8,7 +8,15 @@
  * slices and looks at the socket between them, so a client killed (even
  * mid-call) frees its thread and references; the accept loop watches the
  * starting process through a pidfd, so the server ends when that process
- * does, however it ends. */
+ * does, however it ends.
+ *
+ * Unauthenticated peers (issue 13): the handshake and HELLO together have
+ * a deadline (handshake_ns from the accept), which the accept loop
+ * enforces: it wakes at the nearest one and shuts down the socket of a
+ * connection past it, so its thread's blocked read ends at once, however
+ * the peer behaves (silent, or trickling bytes, which per-read
+ * SO_RCVTIMEO cannot bound). And at most max_handshaking connections may
+ * be in that phase: beyond it a new connection is closed at once. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -26,13 +34,18 @@
 /* After a reply, how long the thread keeps spinning for the next request
  * (back-to-back calls come within microseconds). */
 #define SERVER_SPIN_NS (100 * 1000)
-#define HANDSHAKE_TIMEOUT_S 10
 
 static uint64_t next_conn_id;
 
 const mp_address *mp__mgr_server_address(const mgr_server *s) { return &s->addr; }
 
 void mp__mgr_server_set_control(mgr_server *s, int fd) { s->ctl_fd = fd; }
+
+void mp__mgr_server_set_limits(mgr_server *s, double timeout, int max) {
+  double t = timeout > 0 ? timeout : MP_MANAGER_HANDSHAKE_TIMEOUT;
+  s->handshake_ns = t > 1e9 ? (int64_t)1e18 : (int64_t)(t * 1e9); /* forever: 31 years */
+  s->max_handshaking = max > 0 ? max : MP_MANAGER_MAX_HANDSHAKES;
+}
 
 mgr_server *mp__mgr_server_new(const mp_address *addr, const mgr_registry *reg,
                                const void *key, size_t keylen) {
@@ -72,6 +85,7 @@ mgr_server *mp__mgr_server_new(const mp_address *addr, const mgr_registry *reg,
   if (!s->lst)
     goto fail;
   s->addr = *mp_listener_address(s->lst);
+  mp__mgr_server_set_limits(s, 0, 0);
   pthread_mutex_init(&s->lock, NULL);
   mp__mgr_cond_init(&s->idle);
   return s;
@@ -245,6 +259,8 @@ static void sconn_link(mgr_server *s, mgr_sconn *c, bool add) {
       s->conns = c->next;
     if (c->next)
       c->next->prev = c->prev;
+    if (c->handshaking)
+      s->nhandshaking--;
     if (c->client && --c->client->nconns == 0)
       mp__mgr_client_release(s, c->client);
     if (--s->nconns == 0)
@@ -257,15 +273,21 @@ static void *sconn_main(void *arg) {
   mgr_sconn *c = arg;
   mgr_server *s = c->srv;
   mp__mgr_set_call_alive(sconn_alive, c);
-  struct timeval tv = {.tv_sec = HANDSHAKE_TIMEOUT_S};
-  setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  /* The accept loop shuts the socket down if this takes too long. */
   int rc = mp_deliver_challenge(c->conn, s->key, s->keylen);
   if (rc == 0)
     rc = mp_answer_challenge(c->conn, s->key, s->keylen);
   if (rc == 0)
     rc = sconn_hello(c);
-  tv.tv_sec = 0;
-  setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  pthread_mutex_lock(&s->lock);
+  if (rc == 0 && c->hs_deadline_ns != INT64_MAX) { /* through, in time */
+    c->hs_deadline_ns = INT64_MAX;
+    c->handshaking = false;
+    s->nhandshaking--;
+  } else if (rc == 0) {
+    rc = MP_ETIMEOUT; /* shut down at the deadline meanwhile */
+  }
+  pthread_mutex_unlock(&s->lock);
   mgr_buf out = {0};
   while (rc == 0) {
     const void *req;
@@ -301,6 +323,8 @@ static int start_conn(mgr_server *s, mp_conn *conn) {
   c->srv = s;
   c->conn = conn;
   c->fd = mp_conn_fileno(conn);
+  c->hs_deadline_ns = mp__now_ns() + s->handshake_ns;
+  c->handshaking = true;
   c->conn_id = __atomic_add_fetch(&next_conn_id, 1, __ATOMIC_RELAXED);
   c->wait = (mgr_waiter){.spin_ns = mp__mgr_spin_ns(SERVER_SPIN_NS),
                          .slice_ns = IDLE_SLICE_NS,
@@ -308,6 +332,16 @@ static int start_conn(mgr_server *s, mp_conn *conn) {
                          .ctx = c,
                          .spinners = &s->spinners,
                          .max_spinners = mp__mgr_max_spinners()};
+  pthread_mutex_lock(&s->lock);
+  bool full = s->nhandshaking >= s->max_handshaking;
+  if (!full)
+    s->nhandshaking++;
+  pthread_mutex_unlock(&s->lock);
+  if (full) { /* refused: closed before a byte is read or sent */
+    mp_conn_free(conn);
+    mp__free(c);
+    return -EBUSY;
+  }
   sconn_link(s, c, true);
   pthread_attr_t at;
   pthread_attr_init(&at);
@@ -331,15 +365,38 @@ static int start_conn(mgr_server *s, mp_conn *conn) {
   return 0;
 }
 
+/* Shuts down the connections past their handshake deadline; returns the
+ * poll timeout (ms) until the next one, -1 for none. */
+static int expire_handshakes(mgr_server *s) {
+  int64_t now = mp__now_ns(), next = INT64_MAX;
+  pthread_mutex_lock(&s->lock);
+  for (mgr_sconn *c = s->nhandshaking ? s->conns : NULL; c; c = c->next) {
+    if (c->hs_deadline_ns == INT64_MAX)
+      continue;
+    if (c->hs_deadline_ns <= now) {
+      c->hs_deadline_ns = INT64_MAX; /* the thread sees it: not in time */
+      shutdown(c->fd, SHUT_RDWR);
+    } else if (c->hs_deadline_ns < next) {
+      next = c->hs_deadline_ns;
+    }
+  }
+  pthread_mutex_unlock(&s->lock);
+  if (next == INT64_MAX)
+    return -1;
+  int64_t ms = (next - now + 999999) / 1000000;
+  return ms > INT32_MAX ? INT32_MAX : (int)ms;
+}
+
 int mp__mgr_server_run(mgr_server *s, int parent_pidfd) {
   int lfd = mp_listener_fileno(s->lst);
   while (!__atomic_load_n(&s->stopping, __ATOMIC_ACQUIRE)) {
+    int ms = expire_handshakes(s);
     /* A negative fd is ignored by poll. */
     struct pollfd p[4] = {{.fd = lfd, .events = POLLIN},
                           {.fd = s->stop_pipe[0], .events = POLLIN},
                           {.fd = parent_pidfd, .events = POLLIN},
                           {.fd = s->ctl_fd, .events = POLLIN}};
-    int n = poll(p, 4, -1);
+    int n = poll(p, 4, ms);
     if (n < 0) {
       if (errno == EINTR)
         continue;

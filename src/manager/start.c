@@ -118,9 +118,9 @@ static int encode_manager(const mp_manager *m, void **buf, size_t *len) {
     }
   }
   mp_obj *init = types ? mp__mgr_fn_obj((const void *)m->initializer, &rc) : NULL;
-  mp_obj *o = init ? mp_obj_build("[y# b y# X X]", &m->addr, sizeof m->addr,
+  mp_obj *o = init ? mp_obj_build("[y# b y# X X d i]", &m->addr, sizeof m->addr,
                                   (int)m->has_addr, m->key, m->keylen, init,
-                                  types)
+                                  types, m->hs_timeout, m->max_handshakes)
                    : NULL;
   if (!init)
     mp_obj_unref(types);
@@ -255,6 +255,13 @@ static int decode_manager(const void *buf, size_t len, decoded *d,
   d->m.has_addr = mp_obj_truthy(has);
   memcpy(d->m.key, k, kn);
   d->m.keylen = kn;
+  mp_obj *hst, *hsm;
+  int64_t max = 0;
+  if (mp_obj_list_get(*o, 5, &hst) < 0 || mp_obj_float_value(hst, &d->m.hs_timeout) < 0 ||
+      mp_obj_list_get(*o, 6, &hsm) < 0 || mp_obj_int_value(hsm, &max) < 0 || max < 0 ||
+      max > INT32_MAX)
+    return MP_EDECODE;
+  d->m.max_handshakes = (int)max;
   void *fn;
   if ((rc = mp__mgr_fn_of(init, &fn)) < 0)
     return rc;
@@ -309,6 +316,8 @@ static int server_target(void *arg, size_t len) {
                            m->keylen);
     if (!s)
       rep.status = mp_errno_code(errno);
+    else
+      mp__mgr_server_set_limits(s, m->hs_timeout, m->max_handshakes);
   }
   if (s)
     rep.addr = *mp__mgr_server_address(s);
@@ -391,14 +400,16 @@ static int read_report(mp_process *p, int fd, report *rep) {
   return n == (ssize_t)sizeof *rep ? rep->status : MP_EEOF;
 }
 
-/* Names the process as CPython does: SyncManager-<its identity>. */
+/* Names the process as CPython does: SyncManager-<its identity>, taken
+ * from the default name ("Process-1", or "Thread-1 (serve)" when the
+ * server is a thread). */
 static void name_it(mp_process *p) {
   const char *n = mp_process_name(p);
-  const char *id = n && !strncmp(n, "Process-", 8) ? n + 8 : NULL;
+  const char *id = n ? strchr(n, '-') : NULL;
   if (!id)
     return;
   char buf[128];
-  snprintf(buf, sizeof buf, "SyncManager-%s", id);
+  snprintf(buf, sizeof buf, "SyncManager%.*s", (int)strcspn(id, " "), id);
   mp_process_set_name(p, buf);
 }
 

@@ -1,8 +1,10 @@
 /* types_obj.c: the built-in container types a manager holds: dict, list
- * (CPython's DictProxy and ListProxy method sets, plus __getslice__ and
- * friends for slices, which mp_obj has no type for), Namespace, Value and
- * Array. They run under the server lock (their referents are mp_obj
- * values that may be nested in one another). */
+ * (CPython's DictProxy and ListProxy method sets; slices come as
+ * __getitem__'s key, an mp_proxy_slice value, as in Python 3), Namespace,
+ * Value and Array. They run under the server lock (their referents are
+ * mp_obj values that may be nested in one another). Their failures carry
+ * CPython 3.11's own messages ("IndexError: list index out of range"), so
+ * a program printing them prints what Python prints. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,14 +26,25 @@
       return fail_code(c, rc_);                                                \
   } while (0)
 
+/* A code the mp_obj call gave without a message of its own. */
 static int fail_code(mp_method_call *c, int rc) {
+  if (c->message[0]) /* a helper said it already, in Python's words */
+    return rc;
   const char *what = rc == MP_EKEY     ? "KeyError"
-                     : rc == MP_EINDEX ? "IndexError: index out of range"
+                     : rc == MP_EINDEX ? "IndexError: list index out of range"
                      : rc == MP_EVALUE ? "ValueError"
-                     : rc == MP_ETYPE  ? "TypeError"
+                     : rc == MP_ETYPE  ? "TypeError: unhashable type"
                                        : mp_strerror(rc);
   return mp__mgr_fail(c, rc, "%s", what);
 }
+
+/* Python's TypeError for a value no operation of its kind accepts. */
+static int fail_type(mp_method_call *c, const char *fmt, const mp_obj *o) {
+  return mp__mgr_fail(c, MP_ETYPE, fmt, o ? mp_obj_type_name(o) : "NoneType");
+}
+
+/* A dict key's failure: unhashable (a list, a dict) or absent. */
+static int key_code(mp_method_call *c, int rc, mp_obj *key);
 
 static int fail_key(mp_method_call *c, mp_obj *key) {
   char *r = NULL;
@@ -46,34 +59,58 @@ static int ret_int(mp_method_call *c, int64_t v) {
   return c->result ? 0 : -ENOMEM;
 }
 
-static int get_index(mp_method_call *c, size_t i, ptrdiff_t *out) {
+/* The integer argument at i. what: "list" for a subscript ("list indices
+ * must be integers or slices, not str"); NULL for an argument such as
+ * pop's ("'str' object cannot be interpreted as an integer"). */
+static int get_index(mp_method_call *c, size_t i, const char *what,
+                     ptrdiff_t *out) {
   int64_t v;
   mp_obj *o = ARG(i);
-  if (!o || mp_obj_int_value(o, &v) < 0)
-    return mp__mgr_fail(c, MP_ETYPE, "TypeError: indices must be integers");
+  mp_obj_type t = mp_obj_get_type(o);
+  if (!o || (t != MP_OBJ_INT && t != MP_OBJ_BOOL) ||
+      mp_obj_int_value(o, &v) < 0) {
+    if (!what)
+      return fail_type(c, "TypeError: '%s' object cannot be interpreted as an "
+                          "integer", o);
+    if (strcmp(what, "list") != 0) /* array's words name no type */
+      return mp__mgr_fail(c, MP_ETYPE, "TypeError: %s indices must be "
+                                       "integers", what);
+    return fail_type(c, "TypeError: list indices must be integers or slices, "
+                        "not %s", o);
+  }
   *out = (ptrdiff_t)v;
   return 0;
 }
 
-/* A slice bound: None (or absent) is MP_SLICE_NONE. */
-static int get_bound(mp_method_call *c, size_t i, ptrdiff_t *out) {
-  mp_obj *o = ARG(i);
-  if (!o || mp_obj_get_type(o) == MP_OBJ_NONE) {
-    *out = MP_SLICE_NONE;
-    return 0;
-  }
-  return get_index(c, i, out);
+/* The slice key at i (mp_proxy_slice): 1 with sl filled, 0 when the key
+ * is no slice. */
+static int slice_arg(mp_method_call *c, size_t i, ptrdiff_t sl[3]) {
+  int k = mp__mgr_slice_of(ARG(i), sl);
+  if (k < 0)
+    return mp__mgr_fail(c, MP_ETYPE, "TypeError: slice indices must be "
+                                     "integers or None or have an __index__ "
+                                     "method");
+  if (k == 1 && sl[2] == 0)
+    return mp__mgr_fail(c, MP_EVALUE, "ValueError: slice step cannot be zero");
+  return k;
 }
 
 /* ---- dict ------------------------------------------------------------------------------ */
+
+static int key_code(mp_method_call *c, int rc, mp_obj *key) {
+  if (rc == MP_EKEY)
+    return fail_key(c, key);
+  if (rc == MP_ETYPE)
+    return fail_type(c, "TypeError: unhashable type: '%s'", key);
+  return fail_code(c, rc);
+}
 
 static int d_getitem(void *self, mp_method_call *c) {
   NARGS(1, 1);
   mp_obj *v;
   int rc = mp_obj_dict_get(self, ARG(0), &v);
-  if (rc == MP_EKEY)
-    return fail_key(c, ARG(0));
-  CHECK(rc);
+  if (rc < 0)
+    return key_code(c, rc, ARG(0));
   c->result = mp_obj_ref(v);
   return 0;
 }
@@ -84,31 +121,29 @@ static int d_get(void *self, mp_method_call *c) {
   int rc = mp_obj_dict_get(self, ARG(0), &v);
   if (rc == MP_EKEY)
     v = ARG(1) ? ARG(1) : mp_obj_none();
-  else
-    CHECK(rc);
+  else if (rc < 0)
+    return key_code(c, rc, ARG(0));
   c->result = mp_obj_ref(v);
   return 0;
 }
 
 static int d_setitem(void *self, mp_method_call *c) {
   NARGS(2, 2);
-  CHECK(mp_obj_dict_set(self, ARG(0), ARG(1)));
-  return 0;
+  int rc = mp_obj_dict_set(self, ARG(0), ARG(1));
+  return rc < 0 ? key_code(c, rc, ARG(0)) : 0;
 }
 
 static int d_delitem(void *self, mp_method_call *c) {
   NARGS(1, 1);
   int rc = mp_obj_dict_delete(self, ARG(0));
-  if (rc == MP_EKEY)
-    return fail_key(c, ARG(0));
-  CHECK(rc);
-  return 0;
+  return rc < 0 ? key_code(c, rc, ARG(0)) : 0;
 }
 
 static int d_contains(void *self, mp_method_call *c) {
   NARGS(1, 1);
   int rc = mp_obj_dict_contains(self, ARG(0));
-  CHECK(rc);
+  if (rc < 0)
+    return key_code(c, rc, ARG(0));
   c->result = mp_obj_bool(rc);
   return 0;
 }
@@ -136,10 +171,26 @@ static int d_items(void *self, mp_method_call *c) {
   return 0;
 }
 
+/* dict(x) and d.update(x) of something that is no mapping or sequence
+ * of pairs, in Python's words. */
+static int update_code(mp_method_call *c, int rc, mp_obj *arg) {
+  mp_obj_type t = mp_obj_get_type(arg);
+  if (rc == MP_ETYPE && t != MP_OBJ_LIST && t != MP_OBJ_TUPLE)
+    return fail_type(c, "TypeError: '%s' object is not iterable", arg);
+  if (rc == MP_ETYPE)
+    return mp__mgr_fail(c, rc, "TypeError: cannot convert dictionary update "
+                               "sequence element to a sequence");
+  if (rc == MP_EVALUE)
+    return mp__mgr_fail(c, rc, "ValueError: dictionary update sequence "
+                               "element has the wrong length; 2 is required");
+  return fail_code(c, rc);
+}
+
 static int d_update(void *self, mp_method_call *c) {
   NARGS(0, 1);
-  if (ARG(0))
-    CHECK(mp_obj_dict_update(self, ARG(0)));
+  int rc = ARG(0) ? mp_obj_dict_update(self, ARG(0)) : 0;
+  if (rc < 0)
+    return update_code(c, rc, ARG(0));
   if (c->kwargs) /* d.update(a=1) */
     CHECK(mp_obj_dict_update(self, c->kwargs));
   return 0;
@@ -148,10 +199,7 @@ static int d_update(void *self, mp_method_call *c) {
 static int d_pop(void *self, mp_method_call *c) {
   NARGS(1, 2);
   int rc = mp_obj_dict_pop(self, ARG(0), ARG(1), &c->result);
-  if (rc == MP_EKEY)
-    return fail_key(c, ARG(0));
-  CHECK(rc);
-  return 0;
+  return rc < 0 ? key_code(c, rc, ARG(0)) : 0;
 }
 
 static int d_popitem(void *self, mp_method_call *c) {
@@ -168,7 +216,9 @@ static int d_popitem(void *self, mp_method_call *c) {
 static int d_setdefault(void *self, mp_method_call *c) {
   NARGS(1, 2);
   mp_obj *v;
-  CHECK(mp_obj_dict_setdefault(self, ARG(0), ARG(1), &v));
+  int rc = mp_obj_dict_setdefault(self, ARG(0), ARG(1), &v);
+  if (rc < 0)
+    return key_code(c, rc, ARG(0));
   c->result = mp_obj_ref(v);
   return 0;
 }
@@ -194,7 +244,7 @@ static int d_create(void *ctx, mp_method_call *c) {
     int rc = mp_obj_dict_update(d, ARG(0));
     if (rc < 0) {
       mp_obj_unref(d);
-      return fail_code(c, rc);
+      return update_code(c, rc, ARG(0));
     }
   }
   c->result = d;
@@ -214,61 +264,74 @@ static const mp_method_def dict_methods[] = {
 
 /* ---- list ------------------------------------------------------------------------------ */
 
-static int l_getitem(void *self, mp_method_call *c) {
+/* seq[i] and seq[a:b:s] for a list, or for the list inside an Array
+ * (what: "array", whose messages say so). */
+static int seq_getitem(mp_obj *seq, mp_method_call *c, const char *what) {
   NARGS(1, 1);
-  ptrdiff_t i = 0;
-  CHECK(get_index(c, 0, &i));
+  ptrdiff_t sl[3], i = 0;
+  int k = slice_arg(c, 0, sl);
+  if (k < 0)
+    return k;
+  if (k)
+    return mp_obj_list_get_slice(seq, sl[0], sl[1], sl[2], &c->result) < 0
+               ? -ENOMEM
+               : 0;
+  CHECK(get_index(c, 0, what, &i));
   mp_obj *v;
-  CHECK(mp_obj_list_get(self, i, &v));
+  if (mp_obj_list_get(seq, i, &v) < 0)
+    return mp__mgr_fail(c, MP_EINDEX, "IndexError: %s index out of range",
+                        what);
   c->result = mp_obj_ref(v);
   return 0;
 }
 
+static int l_getitem(void *self, mp_method_call *c) {
+  return seq_getitem(self, c, "list");
+}
+
 static int l_setitem(void *self, mp_method_call *c) {
   NARGS(2, 2);
-  ptrdiff_t i = 0;
-  CHECK(get_index(c, 0, &i));
-  CHECK(mp_obj_list_set(self, i, ARG(1)));
+  ptrdiff_t sl[3], i = 0;
+  int k = slice_arg(c, 0, sl);
+  if (k < 0)
+    return k;
+  if (k) {
+    mp_obj *items = ARG(1);
+    mp_obj_type t = mp_obj_get_type(items);
+    if (t != MP_OBJ_LIST && t != MP_OBJ_TUPLE)
+      return mp__mgr_fail(c, MP_ETYPE, "TypeError: can only assign an "
+                                       "iterable");
+    int rc = mp_obj_list_set_slice(self, sl[0], sl[1], sl[2], items);
+    if (rc == MP_EVALUE) { /* an extended slice of another size */
+      mp_obj *part = NULL;
+      mp_obj_list_get_slice(self, sl[0], sl[1], sl[2], &part);
+      mp__mgr_fail(c, rc, "ValueError: attempt to assign sequence of size %zu "
+                          "to extended slice of size %zu",
+                   mp_obj_list_len(items), mp_obj_list_len(part));
+      mp_obj_unref(part);
+      return rc;
+    }
+    return rc < 0 ? fail_code(c, rc) : 0;
+  }
+  CHECK(get_index(c, 0, "list", &i));
+  if (mp_obj_list_set(self, i, ARG(1)) < 0)
+    return mp__mgr_fail(c, MP_EINDEX, "IndexError: list assignment index out "
+                                      "of range");
   return 0;
 }
 
 static int l_delitem(void *self, mp_method_call *c) {
   NARGS(1, 1);
-  ptrdiff_t i = 0;
-  CHECK(get_index(c, 0, &i));
-  CHECK(mp_obj_list_delete(self, i));
-  return 0;
-}
-
-static int l_getslice(void *self, mp_method_call *c) {
-  NARGS(2, 3);
-  ptrdiff_t a = MP_SLICE_NONE, b = MP_SLICE_NONE, s = MP_SLICE_NONE;
-  CHECK(get_bound(c, 0, &a));
-  CHECK(get_bound(c, 1, &b));
-  CHECK(get_bound(c, 2, &s));
-  CHECK(mp_obj_list_get_slice(self, a, b, s, &c->result));
-  return 0;
-}
-
-static int l_setslice(void *self, mp_method_call *c) {
-  NARGS(3, 4);
-  ptrdiff_t a = MP_SLICE_NONE, b = MP_SLICE_NONE, s = MP_SLICE_NONE;
-  mp_obj *items = ARG(mp_obj_list_len(c->args) - 1);
-  CHECK(get_bound(c, 0, &a));
-  CHECK(get_bound(c, 1, &b));
-  if (mp_obj_list_len(c->args) == 4)
-    CHECK(get_bound(c, 2, &s));
-  CHECK(mp_obj_list_set_slice(self, a, b, s, items));
-  return 0;
-}
-
-static int l_delslice(void *self, mp_method_call *c) {
-  NARGS(2, 3);
-  ptrdiff_t a = MP_SLICE_NONE, b = MP_SLICE_NONE, s = MP_SLICE_NONE;
-  CHECK(get_bound(c, 0, &a));
-  CHECK(get_bound(c, 1, &b));
-  CHECK(get_bound(c, 2, &s));
-  CHECK(mp_obj_list_del_slice(self, a, b, s));
+  ptrdiff_t sl[3], i = 0;
+  int k = slice_arg(c, 0, sl);
+  if (k < 0)
+    return k;
+  if (k)
+    return mp_obj_list_del_slice(self, sl[0], sl[1], sl[2]) < 0 ? -ENOMEM : 0;
+  CHECK(get_index(c, 0, "list", &i));
+  if (mp_obj_list_delete(self, i) < 0)
+    return mp__mgr_fail(c, MP_EINDEX, "IndexError: list assignment index out "
+                                      "of range");
   return 0;
 }
 
@@ -295,14 +358,15 @@ static int l_append(void *self, mp_method_call *c) {
 
 static int l_extend(void *self, mp_method_call *c) {
   NARGS(1, 1);
-  CHECK(mp_obj_list_extend(self, ARG(0)));
+  if (mp_obj_list_extend(self, ARG(0)) < 0)
+    return fail_type(c, "TypeError: '%s' object is not iterable", ARG(0));
   return 0;
 }
 
 static int l_insert(void *self, mp_method_call *c) {
   NARGS(2, 2);
   ptrdiff_t i = 0;
-  CHECK(get_index(c, 0, &i));
+  CHECK(get_index(c, 0, NULL, &i));
   CHECK(mp_obj_list_insert(self, i, ARG(1)));
   return 0;
 }
@@ -311,10 +375,13 @@ static int l_pop(void *self, mp_method_call *c) {
   NARGS(0, 1);
   ptrdiff_t i = -1;
   if (ARG(0))
-    CHECK(get_index(c, 0, &i));
+    CHECK(get_index(c, 0, NULL, &i));
   int rc = mp_obj_list_pop(self, i, &c->result);
   if (rc == MP_EINDEX)
-    return mp__mgr_fail(c, rc, "IndexError: pop from empty list or bad index");
+    return mp__mgr_fail(c, rc, mp_obj_list_len(self) ? "IndexError: pop index "
+                                                       "out of range"
+                                                     : "IndexError: pop from "
+                                                       "empty list");
   CHECK(rc);
   return 0;
 }
@@ -332,8 +399,13 @@ static int l_index(void *self, mp_method_call *c) {
   NARGS(1, 1);
   size_t pos;
   int rc = mp_obj_list_index(self, ARG(0), &pos);
-  if (rc == MP_EVALUE)
-    return mp__mgr_fail(c, rc, "ValueError: value is not in list");
+  if (rc == MP_EVALUE) {
+    char *r = NULL;
+    mp_obj_repr(ARG(0), &r, NULL);
+    mp__mgr_fail(c, rc, "ValueError: %s is not in list", r ? r : "?");
+    mp_free(r);
+    return rc;
+  }
   CHECK(rc);
   return ret_int(c, (int64_t)pos);
 }
@@ -351,10 +423,30 @@ static int l_reverse(void *self, mp_method_call *c) {
   return 0;
 }
 
+/* Python's TypeError for a list it cannot sort: the first later item that
+ * does not compare with an earlier one, as the sort's first comparison of
+ * them (later < earlier) reads. */
+static int sort_code(mp_method_call *c, int rc, mp_obj *list) {
+  size_t n = mp_obj_list_len(list);
+  for (size_t j = 1; rc == MP_ETYPE && j < n; j++)
+    for (size_t i = 0; i < j; i++) {
+      mp_obj *a, *b;
+      bool lt;
+      mp_obj_list_get(list, (ptrdiff_t)j, &a);
+      mp_obj_list_get(list, (ptrdiff_t)i, &b);
+      if (mp_obj_less(a, b, &lt) == MP_ETYPE)
+        return mp__mgr_fail(c, rc, "TypeError: '<' not supported between "
+                                   "instances of '%s' and '%s'",
+                            mp_obj_type_name(a), mp_obj_type_name(b));
+    }
+  return fail_code(c, rc);
+}
+
+/* reverse arrives positionally: kwargs.c maps sort(reverse=...) onto it. */
 static int l_sort(void *self, mp_method_call *c) {
   NARGS(0, 1);
-  CHECK(mp_obj_list_sort(self, ARG(0) && mp_obj_truthy(ARG(0))));
-  return 0;
+  int rc = mp_obj_list_sort(self, ARG(0) && mp_obj_truthy(ARG(0)));
+  return rc < 0 ? sort_code(c, rc, self) : 0;
 }
 
 static int l_create(void *ctx, mp_method_call *c) {
@@ -366,7 +458,7 @@ static int l_create(void *ctx, mp_method_call *c) {
     int rc = mp_obj_list_extend(l, ARG(0));
     if (rc < 0) {
       mp_obj_unref(l);
-      return fail_code(c, rc);
+      return fail_type(c, "TypeError: '%s' object is not iterable", ARG(0));
     }
   }
   c->result = l;
@@ -376,9 +468,8 @@ static int l_create(void *ctx, mp_method_call *c) {
 static const mp_method_def list_methods[] = {
     {"__contains__", l_contains, NULL}, {"__delitem__", l_delitem, NULL},
     {"__getitem__", l_getitem, NULL},   {"__len__", l_len, NULL},
-    {"__setitem__", l_setitem, NULL},   {"__getslice__", l_getslice, NULL},
-    {"__setslice__", l_setslice, NULL}, {"__delslice__", l_delslice, NULL},
-    {"__iadd__", l_extend, NULL},       {"append", l_append, NULL},
+    {"__setitem__", l_setitem, NULL},   {"__iadd__", l_extend, NULL},
+    {"append", l_append, NULL},
     {"count", l_count, NULL},           {"extend", l_extend, NULL},
     {"index", l_index, NULL},           {"insert", l_insert, NULL},
     {"pop", l_pop, NULL},               {"remove", l_remove, NULL},
@@ -420,7 +511,9 @@ static int ns_del(void *self, mp_method_call *c) {
   const char *name;
   CHECK(ns_name(c, &name));
   if (mp_obj_dict_delete(self, ARG(0)) < 0)
-    return mp__mgr_fail(c, MP_EATTR, "AttributeError: %s", name);
+    return mp__mgr_fail(c, MP_EATTR,
+                        "AttributeError: 'Namespace' object has no attribute "
+                        "'%s'", name);
   return 0;
 }
 
@@ -648,21 +741,22 @@ static int array_len(void *self, mp_method_call *c) {
 }
 
 static int array_getitem(void *self, mp_method_call *c) {
-  return l_getitem(((mgr_value *)self)->v, c);
-}
-
-static int array_getslice(void *self, mp_method_call *c) {
-  return l_getslice(((mgr_value *)self)->v, c);
+  return seq_getitem(((mgr_value *)self)->v, c, "array");
 }
 
 static int array_setitem(void *self, mp_method_call *c) {
   NARGS(2, 2);
   mgr_value *a = self;
-  ptrdiff_t i = 0;
-  CHECK(get_index(c, 0, &i));
+  ptrdiff_t i = 0, sl[3];
+  if (mp__mgr_slice_of(ARG(0), sl) != 0)
+    return fail_type(c, "TypeError: can only assign array (not \"%s\") to "
+                        "array slice", ARG(1));
+  CHECK(get_index(c, 0, "array", &i));
   mp_obj *conv;
   CHECK(array_item(c, a->typecode[0], ARG(1), &conv));
-  CHECK(mp_obj_list_set_steal(a->v, i, conv));
+  if (mp_obj_list_set_steal(a->v, i, conv) < 0)
+    return mp__mgr_fail(c, MP_EINDEX, "IndexError: array assignment index out "
+                                      "of range");
   return 0;
 }
 
@@ -692,8 +786,8 @@ static int array_repr(void *self, char **out) {
 
 static const mp_method_def array_methods[] = {
     {"__len__", array_len, NULL},         {"__getitem__", array_getitem, NULL},
-    {"__setitem__", array_setitem, NULL}, {"__getslice__", array_getslice, NULL},
-    {"tolist", array_tolist, NULL},       {"#GETVALUE", array_tolist, NULL},
+    {"__setitem__", array_setitem, NULL}, {"tolist", array_tolist, NULL},
+    {"#GETVALUE", array_tolist, NULL},
 };
 
 /* ---- The table --------------------------------------------------------------------------- */

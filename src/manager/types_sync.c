@@ -154,7 +154,8 @@ static int lock_release_locked(mlock *l, mp_method_call *c) {
     return mp__mgr_fail(c, MP_ENOTOWNER,
                         "RuntimeError: cannot release un-acquired lock");
   if (!l->count)
-    return mp__mgr_fail(c, MP_ESTATE, "RuntimeError: release unlocked lock");
+    /* MP_EVALUE, the code of mp_lock_release's "not locked". */
+    return mp__mgr_fail(c, MP_EVALUE, "RuntimeError: release unlocked lock");
   if (--l->count == 0) /* broadcast: a waiter may be one whose client died */
     pthread_cond_broadcast(&l->b.cv);
   return 0;

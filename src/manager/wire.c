@@ -1,8 +1,8 @@
 /* wire.c: the manager's wire format and the shared-memory channel's
  * waiting: request headers and their decoder (every byte of which comes
  * from another process, so it checks everything and a fuzz target drives
- * it), error replies, proxy tokens, and descriptor passing for setting up
- * a channel (chan.c holds how the two ends of a channel wait). */
+ * it), error replies, proxy tokens, slices, and descriptor passing for
+ * setting up a channel (chan.c holds how the two ends of a channel wait). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -259,4 +259,37 @@ int mp__mgr_recv_fd(int sock, int *fd) {
   }
   *fd = got;
   return 0;
+}
+
+/* A slice crosses as an ext value of three big-endian int64s (start, stop,
+ * step; INT64_MIN for None): mp_obj has no slice type of its own. */
+mp_obj *mp_proxy_slice(ptrdiff_t start, ptrdiff_t stop, ptrdiff_t step) {
+  unsigned char b[24];
+  ptrdiff_t v[3] = {start, stop, step};
+  for (int i = 0; i < 3; i++) {
+    uint64_t x = v[i] == MP_SLICE_NONE ? (uint64_t)INT64_MIN : (uint64_t)v[i];
+    for (int k = 0; k < 8; k++)
+      b[i * 8 + k] = (unsigned char)(x >> (56 - 8 * k));
+  }
+  return mp_obj_ext(MP_PROXY_EXT_SLICE, b, sizeof b);
+}
+
+int mp__mgr_slice_of(const mp_obj *o, ptrdiff_t v[3]) {
+  int8_t code;
+  const void *data;
+  size_t len;
+  if (!o || mp_obj_get_type(o) != MP_OBJ_EXT ||
+      mp_obj_ext_value(o, &code, &data, &len) < 0 || code != MP_PROXY_EXT_SLICE)
+    return 0;
+  if (len != 24)
+    return MP_EVALUE;
+  const unsigned char *b = data;
+  for (int i = 0; i < 3; i++) {
+    uint64_t x = 0;
+    for (int k = 0; k < 8; k++)
+      x = x << 8 | b[i * 8 + k];
+    int64_t s = (int64_t)x;
+    v[i] = s == INT64_MIN || s < PTRDIFF_MIN + 1 ? MP_SLICE_NONE : (ptrdiff_t)s;
+  }
+  return 1;
 }

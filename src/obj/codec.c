@@ -51,6 +51,23 @@ static int seq_size(const mp_obj *o, int depth, size_t *out) {
   return 0;
 }
 
+/* The array of a set's items (the body of its ext). */
+static int set_body_size(const mp_obj *o, int depth, size_t *out) {
+  if (o->u.d.len > UINT32_MAX)
+    return MP_ETOOBIG;
+  size_t n = coll_head(o->u.d.len), pos = 0;
+  mp_obj *item;
+  while (mp_obj_set_next(o, &pos, &item)) {
+    size_t k;
+    int r = size_of(item, depth + 1, &k);
+    if (r < 0)
+      return r;
+    n += k;
+  }
+  *out = n;
+  return 0;
+}
+
 static int size_of(const mp_obj *o, int depth, size_t *out) {
   if (depth > MP_OBJ_MAX_DEPTH)
     return MP_EVALUE;
@@ -67,14 +84,19 @@ static int size_of(const mp_obj *o, int depth, size_t *out) {
            (o->type == MP_OBJ_STR ? str_head(o->u.s.len) : bin_head(o->u.s.len));
     return 0;
   case MP_OBJ_EXT:
+  case MP_OBJ_BYTEARRAY:
     if (o->u.s.len > UINT32_MAX)
       return MP_ETOOBIG;
     *out = ext_head(o->u.s.len) + o->u.s.len;
     return 0;
+  case MP_OBJ_PYOBJ: return MP_ETYPE; /* only pickle carries it */
   case MP_OBJ_LIST: return seq_size(o, depth, out);
-  case MP_OBJ_TUPLE: {
+  case MP_OBJ_TUPLE:
+  case MP_OBJ_SET:
+  case MP_OBJ_FROZENSET: {
     size_t body;
-    int r = seq_size(o, depth, &body);
+    int r = o->type == MP_OBJ_TUPLE ? seq_size(o, depth, &body)
+                                    : set_body_size(o, depth, &body);
     if (r < 0)
       return r;
     if (body > UINT32_MAX)
@@ -142,6 +164,22 @@ static void pack(msgpack_packer *pk, const mp_obj *o) {
   case MP_OBJ_EXT:
     msgpack_pack_ext_with_body(pk, o->u.s.data, o->u.s.len, o->code);
     return;
+  case MP_OBJ_BYTEARRAY:
+    msgpack_pack_ext_with_body(pk, o->u.s.data, o->u.s.len,
+                               MP_OBJ_EXT_BYTEARRAY);
+    return;
+  case MP_OBJ_SET:
+  case MP_OBJ_FROZENSET: {
+    size_t body = 0, pos = 0;
+    mp_obj *item;
+    set_body_size(o, 0, &body);
+    msgpack_pack_ext(pk, body, o->type == MP_OBJ_SET ? MP_OBJ_EXT_SET
+                                                     : MP_OBJ_EXT_FROZENSET);
+    msgpack_pack_array(pk, o->u.d.len);
+    while (mp_obj_set_next(o, &pos, &item))
+      pack(pk, item);
+    return;
+  }
   case MP_OBJ_TUPLE:
   case MP_OBJ_LIST:
     if (o->type == MP_OBJ_TUPLE) { /* an ext whose body is the array */
@@ -239,6 +277,8 @@ MP_EXPORT int mp_obj_encode_append(const mp_obj *o, void **buf, size_t *len,
 
 typedef struct reader {
   const unsigned char *p, *end;
+  mp__arena *arena; /* small ints and strs (obj_internal.h), shared by
+                       the readers of nested ext bodies */
 } reader;
 
 static size_t left(const reader *r) { return (size_t)(r->end - r->p); }
@@ -312,7 +352,7 @@ static int dec_str(reader *r, mp_obj_type type, uint64_t n, mp_obj **out) {
     return MP_ETRUNCATED;
   if (type == MP_OBJ_STR && !mp__utf8_valid((const char *)r->p, (size_t)n))
     return MP_EDECODE;
-  mp_obj *o = mp__obj_alloc_str(type, (size_t)n);
+  mp_obj *o = mp__arena_str(r->arena, type, (size_t)n);
   if (!o)
     return -ENOMEM;
   memcpy(o->u.s.data, r->p, (size_t)n);
@@ -330,11 +370,13 @@ static int dec_ext(reader *r, int depth, uint64_t n, mp_obj **out) {
     return e;
   if (n > left(r))
     return MP_ETRUNCATED;
-  if (type != MP_OBJ_EXT_TUPLE) {
-    mp_obj *o = mp__obj_alloc_str(MP_OBJ_EXT, (size_t)n);
+  bool set = type == MP_OBJ_EXT_SET || type == MP_OBJ_EXT_FROZENSET;
+  if (type != MP_OBJ_EXT_TUPLE && !set) {
+    bool ba = type == MP_OBJ_EXT_BYTEARRAY;
+    mp_obj *o = mp__obj_alloc_str(ba ? MP_OBJ_BYTEARRAY : MP_OBJ_EXT, (size_t)n);
     if (!o)
       return -ENOMEM;
-    o->code = (int8_t)(uint8_t)type;
+    o->code = ba ? 0 : (int8_t)(uint8_t)type;
     memcpy(o->u.s.data, r->p, (size_t)n);
     r->p += n;
     *out = o;
@@ -342,7 +384,7 @@ static int dec_ext(reader *r, int depth, uint64_t n, mp_obj **out) {
   }
   if (n == 0)
     return MP_EDECODE;
-  reader body = {r->p, r->p + n};
+  reader body = {r->p, r->p + n, r->arena};
   uint64_t head = *body.p++, count;
   if (head >= 0x90 && head <= 0x9f)
     count = head & 0x0f, e = 0;
@@ -362,6 +404,25 @@ static int dec_ext(reader *r, int depth, uint64_t n, mp_obj **out) {
   if (e < 0) /* the ext said how long it is: short inside it is malformed */
     return e == MP_ETRUNCATED ? MP_EDECODE : e;
   r->p = body.end;
+  if (set) { /* the items, read as a tuple, into a set */
+    mp_obj *st = mp__set_alloc(type == MP_OBJ_EXT_SET ? MP_OBJ_SET
+                                                      : MP_OBJ_FROZENSET);
+    for (size_t i = 0; st && e == 0 && i < t->u.seq.len; i++) {
+      int64_t hash;
+      mp_obj *item = t->u.seq.items[i];
+      e = mp_obj_hash(item, &hash) < 0
+              ? MP_EDECODE
+              : mp__set_add_hashed(st, mp__obj_ref(item), hash);
+    }
+    mp_obj_unref(t);
+    if (!st)
+      return -ENOMEM;
+    if (e < 0) {
+      mp_obj_unref(st);
+      return e;
+    }
+    t = st;
+  }
   *out = t;
   return 0;
 }
@@ -375,7 +436,7 @@ static int dec(reader *r, int depth, mp_obj **out) {
   uint64_t n;
   int e = 0;
   if (c <= 0x7f || c >= 0xe0) { /* positive and negative fixint */
-    *out = mp_obj_int((int8_t)c);
+    *out = mp__arena_int(r->arena, (int8_t)c);
     return *out ? 0 : -ENOMEM;
   }
   if (c >= 0x80 && c <= 0x8f)
@@ -419,7 +480,7 @@ static int dec(reader *r, int depth, mp_obj **out) {
       return e;
     if (n > INT64_MAX)
       return MP_EVALUE; /* a Python int beyond int64 */
-    *out = mp_obj_int((int64_t)n);
+    *out = mp__arena_int(r->arena, (int64_t)n);
     return *out ? 0 : -ENOMEM;
   case 0xd0: case 0xd1: case 0xd2: case 0xd3: { /* int 8..64 */
     int bytes = 1 << (c - 0xd0);
@@ -429,7 +490,7 @@ static int dec(reader *r, int depth, mp_obj **out) {
     int64_t v = bytes == 8 ? (int64_t)n
                            : (int64_t)(n ^ (1ULL << (8 * bytes - 1))) -
                                  (int64_t)(1ULL << (8 * bytes - 1));
-    *out = mp_obj_int(v);
+    *out = mp__arena_int(r->arena, v);
     return *out ? 0 : -ENOMEM;
   }
   case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8: /* fixext */
@@ -454,9 +515,11 @@ MP_EXPORT int mp_obj_decode_prefix(const void *buf, size_t len, size_t *used,
     return -EINVAL;
   if (len == 0)
     return MP_ETRUNCATED;
-  reader r = {buf, (const unsigned char *)buf + len};
+  mp__arena arena = {.off = len < MP__ARENA_MIN_INPUT};
+  reader r = {buf, (const unsigned char *)buf + len, &arena};
   mp_obj *o = NULL;
   int e = dec(&r, 0, &o);
+  mp__arena_done(&arena);
   if (e < 0)
     return e;
   *used = (size_t)(r.p - (const unsigned char *)buf);

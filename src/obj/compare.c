@@ -55,11 +55,26 @@ static int item_eq(const mp_obj *a, const mp_obj *b, int depth) {
   return a == b ? 1 : mp__obj_eq(a, b, depth);
 }
 
+/* Whether every item of set a is in set b. */
+static bool set_within(const mp_obj *a, const mp_obj *b) {
+  for (size_t k = 0; k < a->u.d.nents; k++) {
+    const mp__dent *e = &a->u.d.ents[k];
+    if (e->key && !mp__dict_lookup(b, e->key, e->hash))
+      return false;
+  }
+  return true;
+}
+
 int mp__obj_eq(const mp_obj *a, const mp_obj *b, int depth) {
   if (depth > MP_OBJ_MAX_DEPTH)
     return -1;
   if (mp__obj_is_num(a) && mp__obj_is_num(b))
     return cmp_num(a, b) == 0;
+  if (mp__obj_is_bytes(a) && mp__obj_is_bytes(b)) /* b'a' == bytearray(b'a') */
+    return a->u.s.len == b->u.s.len &&
+           memcmp(a->u.s.data, b->u.s.data, a->u.s.len) == 0;
+  if (mp__obj_is_set(a) && mp__obj_is_set(b)) /* set() == frozenset() */
+    return a->u.d.len == b->u.d.len && set_within(a, b);
   if (a->type != b->type)
     return 0;
   switch (a->type) {
@@ -72,6 +87,10 @@ int mp__obj_eq(const mp_obj *a, const mp_obj *b, int depth) {
   case MP_OBJ_BYTES:
     return a->u.s.len == b->u.s.len &&
            memcmp(a->u.s.data, b->u.s.data, a->u.s.len) == 0;
+  case MP_OBJ_PYOBJ: /* the same recipe: kind, global, args, state */
+    if (a->code != b->code)
+      return 0;
+    __attribute__((fallthrough));
   case MP_OBJ_LIST:
   case MP_OBJ_TUPLE:
     if (a->u.seq.len != b->u.seq.len)
@@ -118,9 +137,14 @@ static int less(const mp_obj *a, const mp_obj *b, int depth, bool *out) {
     *out = cmp_num(a, b) == -1;
     return 0;
   }
-  if (a->type != b->type)
+  if (mp__obj_is_set(a) && mp__obj_is_set(b)) { /* a proper subset */
+    *out = a->u.d.len < b->u.d.len && set_within(a, b);
+    return 0;
+  }
+  bool bytes_like = mp__obj_is_bytes(a) && mp__obj_is_bytes(b);
+  if (a->type != b->type && !bytes_like)
     return MP_ETYPE;
-  switch (a->type) {
+  switch (bytes_like ? MP_OBJ_BYTES : a->type) {
   case MP_OBJ_EXT: /* a (code, data) namedtuple in Python */
     if (a->code != b->code) {
       *out = a->code < b->code;
@@ -208,6 +232,7 @@ int64_t mp__hash_double(double v) {
 
 static uint64_t g_sipkey[2];
 static pthread_once_t g_sipkey_once = PTHREAD_ONCE_INIT;
+static bool g_sipkey_ready; /* set (release) once the key is drawn */
 
 static void sipkey_init(void) {
   if (mp__random_bytes(g_sipkey, sizeof g_sipkey) < 0) {
@@ -215,6 +240,7 @@ static void sipkey_init(void) {
     g_sipkey[0] = (uint64_t)mp__now_ns() ^ 0x9e3779b97f4a7c15ULL;
     g_sipkey[1] = (uint64_t)(uintptr_t)&g_sipkey ^ 0xbf58476d1ce4e5b9ULL;
   }
+  __atomic_store_n(&g_sipkey_ready, true, __ATOMIC_RELEASE);
 }
 
 #define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
@@ -232,9 +258,11 @@ static uint64_t siphash13(uint64_t k0, uint64_t k1, const unsigned char *p,
   uint64_t v0 = k0 ^ 0x736f6d6570736575ULL, v1 = k1 ^ 0x646f72616e646f6dULL;
   uint64_t v2 = k0 ^ 0x6c7967656e657261ULL, v3 = k1 ^ 0x7465646279746573ULL;
   for (; n >= 8; p += 8, n -= 8) {
-    uint64_t m = 0;
-    for (int i = 7; i >= 0; i--) /* little-endian on every host */
-      m = (m << 8) | p[i];
+    uint64_t m;
+    memcpy(&m, p, 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    m = __builtin_bswap64(m); /* the words are little-endian on every host */
+#endif
     v3 ^= m;
     SIPROUND;
     v0 ^= m;
@@ -256,7 +284,8 @@ static uint64_t siphash13(uint64_t k0, uint64_t k1, const unsigned char *p,
 int64_t mp__hash_bytes(const void *p, size_t n) {
   if (n == 0)
     return 0; /* as Python: hash('') == hash(b'') == 0 */
-  pthread_once(&g_sipkey_once, sipkey_init);
+  if (!__atomic_load_n(&g_sipkey_ready, __ATOMIC_ACQUIRE))
+    pthread_once(&g_sipkey_once, sipkey_init);
   int64_t h = (int64_t)siphash13(g_sipkey[0], g_sipkey[1], p, n);
   return h == -1 ? -2 : h;
 }
@@ -305,7 +334,22 @@ static int hash(const mp_obj *o, int depth, int64_t *out) {
     *out = xx_end(acc, 2);
     return 0;
   }
-  default: return MP_ETYPE; /* list, dict: unhashable */
+  case MP_OBJ_FROZENSET: { /* CPython's frozenset_hash */
+    uint64_t h = 0;
+    for (size_t k = 0; k < o->u.d.nents; k++) {
+      const mp__dent *e = &o->u.d.ents[k];
+      if (e->key) {
+        uint64_t x = (uint64_t)e->hash;
+        h ^= ((x ^ 89869747ULL) ^ (x << 16)) * 3644798167ULL;
+      }
+    }
+    h ^= ((uint64_t)o->u.d.len + 1) * 1927868237ULL;
+    h ^= (h >> 11) ^ (h >> 25);
+    h = h * 69069U + 907133923ULL;
+    *out = h == (uint64_t)-1 ? 590923713 : (int64_t)h;
+    return 0;
+  }
+  default: return MP_ETYPE; /* list, dict, set, bytearray: unhashable */
   }
 }
 

@@ -107,8 +107,40 @@ static int rebuild(mp_obj *d, size_t want) {
   return 0;
 }
 
+/* As find_slot, and *freeslot = where key would be inserted (the first
+ * deleted slot on its probe sequence, else the empty one that ended it),
+ * so an insertion probes once. */
+static int32_t *find_or_free(const mp_obj *d, const mp_obj *key, int64_t hash,
+                             int32_t **freeslot) {
+  *freeslot = NULL;
+  if (!d->u.d.index)
+    return NULL;
+  PROBE_INIT(d, hash, i, perturb);
+  for (;;) {
+    int32_t ix = d->u.d.index[i];
+    if (ix == SLOT_EMPTY) {
+      if (!*freeslot)
+        *freeslot = &d->u.d.index[i];
+      return NULL;
+    }
+    if (ix == SLOT_DUMMY && !*freeslot)
+      *freeslot = &d->u.d.index[i];
+    if (ix >= 0 && key_matches(&d->u.d.ents[ix], key, hash))
+      return &d->u.d.index[i];
+    PROBE_NEXT(d, i, perturb);
+  }
+}
+
+int mp__dict_reserve(mp_obj *d, size_t more) {
+  size_t want = d->u.d.len + more;
+  if (want <= d->u.d.cap - (d->u.d.nents - d->u.d.len) && d->u.d.fill + more <= d->u.d.cap)
+    return 0;
+  return rebuild(d, want < 8 ? 8 : want);
+}
+
 int mp__dict_set_hashed(mp_obj *d, mp_obj *key, int64_t hash, mp_obj *value) {
-  int32_t *slot = find_slot(d, key, hash);
+  int32_t *freeslot;
+  int32_t *slot = find_or_free(d, key, hash, &freeslot);
   if (slot) { /* Python keeps the key first inserted */
     mp__dent *e = &d->u.d.ents[*slot];
     mp_obj *old = e->value;
@@ -126,15 +158,19 @@ int mp__dict_set_hashed(mp_obj *d, mp_obj *key, int64_t hash, mp_obj *value) {
       mp_obj_unref(value);
       return r;
     }
+    freeslot = NULL; /* the index was rebuilt: probe again below */
   }
   size_t k = d->u.d.nents++;
   d->u.d.ents[k] = (mp__dent){key, value, hash};
   d->u.d.len++;
-  PROBE_INIT(d, hash, i, perturb);
-  while (d->u.d.index[i] >= 0)
-    PROBE_NEXT(d, i, perturb);
-  d->u.d.fill += d->u.d.index[i] == SLOT_EMPTY;
-  d->u.d.index[i] = (int32_t)k;
+  if (!freeslot) {
+    PROBE_INIT(d, hash, i, perturb);
+    while (d->u.d.index[i] >= 0)
+      PROBE_NEXT(d, i, perturb);
+    freeslot = &d->u.d.index[i];
+  }
+  d->u.d.fill += *freeslot == SLOT_EMPTY;
+  *freeslot = (int32_t)k;
   return 0;
 }
 
@@ -149,6 +185,17 @@ static void remove_slot(mp_obj *d, int32_t *slot, mp_obj **key,
   d->u.d.len--;
   while (d->u.d.nents && !d->u.d.ents[d->u.d.nents - 1].key)
     d->u.d.nents--; /* trailing holes: reuse them (popitem stays O(1)) */
+}
+
+bool mp__dict_del_hashed(mp_obj *d, const mp_obj *key, int64_t hash) {
+  int32_t *slot = find_slot(d, key, hash);
+  if (!slot)
+    return false;
+  mp_obj *k, *v;
+  remove_slot(d, slot, &k, &v);
+  mp_obj_unref(k);
+  mp_obj_unref(v);
+  return true;
 }
 
 void mp__dict_release(mp_obj *d, mp_obj **stack) {

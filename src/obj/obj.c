@@ -20,13 +20,15 @@ int mp__obj_null_err(void) {
   return e ? mp_errno_code(e) : -ENOMEM;
 }
 
-static mp_obj *obj_alloc(mp_obj_type type, size_t extra) {
-  mp_obj *o = mp__malloc(sizeof *o + extra);
+/* An object of `size` bytes (MP__OBJ_SIZE_*, plus a str's bytes): only
+ * the header and its kind's member exist. */
+static mp_obj *obj_alloc(mp_obj_type type, size_t size) {
+  mp_obj *o = mp__malloc(size);
   if (!o) {
     errno = ENOMEM;
     return NULL;
   }
-  memset(o, 0, sizeof *o);
+  memset(o, 0, size < MP__OBJ_SIZE_FULL ? size : MP__OBJ_SIZE_FULL);
   o->refcnt = 1;
   o->type = (uint8_t)type;
   return o;
@@ -36,29 +38,29 @@ MP_EXPORT mp_obj *mp_obj_none(void) { return &g_none; }
 MP_EXPORT mp_obj *mp_obj_bool(bool v) { return v ? &g_true : &g_false; }
 
 MP_EXPORT mp_obj *mp_obj_int(int64_t v) {
-  mp_obj *o = obj_alloc(MP_OBJ_INT, 0);
+  mp_obj *o = obj_alloc(MP_OBJ_INT, MP__OBJ_SIZE_SCALAR);
   if (o)
     o->u.i = v;
   return o;
 }
 
 MP_EXPORT mp_obj *mp_obj_float(double v) {
-  mp_obj *o = obj_alloc(MP_OBJ_FLOAT, 0);
+  mp_obj *o = obj_alloc(MP_OBJ_FLOAT, MP__OBJ_SIZE_SCALAR);
   if (o)
     o->u.f = v;
   return o;
 }
 
 mp_obj *mp__obj_alloc_str(mp_obj_type type, size_t len) {
-  if (len > SIZE_MAX - sizeof(mp_obj) - 1) {
+  if (len > SIZE_MAX - MP__OBJ_SIZE_STR - 1) {
     errno = ENOMEM;
     return NULL;
   }
-  mp_obj *o = obj_alloc(type, len + 1);
+  mp_obj *o = obj_alloc(type, MP__OBJ_SIZE_STR + len + 1);
   if (!o)
     return NULL;
   o->u.s.len = len;
-  o->u.s.data = (char *)(o + 1);
+  o->u.s.data = (char *)o + MP__OBJ_SIZE_STR;
   o->u.s.data[len] = 0;
   return o;
 }
@@ -124,8 +126,16 @@ MP_EXPORT mp_obj *mp_obj_bytes(const void *p, size_t len) {
   return o;
 }
 
+MP_EXPORT mp_obj *mp_obj_bytearray(const void *p, size_t len) {
+  mp_obj *o = mp_obj_bytes(p, len);
+  if (o)
+    o->type = MP_OBJ_BYTEARRAY;
+  return o;
+}
+
 MP_EXPORT mp_obj *mp_obj_ext(int8_t code, const void *data, size_t len) {
-  if ((!data && len) || code == MP_OBJ_EXT_TUPLE) {
+  if ((!data && len) ||
+      (code >= MP_OBJ_EXT_TUPLE && code <= MP_OBJ_EXT_BYTEARRAY)) {
     errno = EINVAL;
     return NULL;
   }
@@ -139,7 +149,7 @@ MP_EXPORT mp_obj *mp_obj_ext(int8_t code, const void *data, size_t len) {
 }
 
 mp_obj *mp__obj_alloc_seq(mp_obj_type type, size_t len, size_t cap) {
-  mp_obj *o = obj_alloc(type, 0);
+  mp_obj *o = obj_alloc(type, MP__OBJ_SIZE_FULL);
   if (!o)
     return NULL;
   if (cap) {
@@ -165,7 +175,13 @@ MP_EXPORT mp_obj *mp_obj_tuple_new(size_t n) {
   return mp__obj_alloc_seq(MP_OBJ_TUPLE, n, n);
 }
 
-MP_EXPORT mp_obj *mp_obj_dict_new(void) { return obj_alloc(MP_OBJ_DICT, 0); }
+MP_EXPORT mp_obj *mp_obj_dict_new(void) {
+  return obj_alloc(MP_OBJ_DICT, MP__OBJ_SIZE_FULL);
+}
+
+mp_obj *mp__set_alloc(mp_obj_type type) {
+  return obj_alloc(type, MP__OBJ_SIZE_FULL);
+}
 
 /* ---- References ----------------------------------------------------------- */
 
@@ -174,19 +190,57 @@ MP_EXPORT mp_obj *mp_obj_ref(mp_obj *o) { return mp__obj_ref(o); }
 /* Frees o and everything only it held. Children that die are pushed on a
  * stack linked through next_free instead of being freed recursively, so a
  * list nested a million deep frees without exhausting the C stack. */
+/* Frees dead object x's own memory; arena objects of one block are
+ * counted in *run / *nrun and settled together. */
+static void free_one(mp_obj *x, mp_obj **run, uint32_t *nrun) {
+  if (!(x->flags & MP__OBJ_IN_ARENA)) {
+    mp__free(x);
+  } else if (*run && mp__arena_block_of(*run) == mp__arena_block_of(x)) {
+    (*nrun)++;
+  } else {
+    if (*run)
+      mp__arena_release(*run, *nrun);
+    *run = x, *nrun = 1;
+  }
+}
+
+/* Drops a container's reference to item: a dying item that holds nothing
+ * (a number, a str) is freed at once instead of going through the stack. */
+static inline void drop_item(mp_obj *item, mp_obj **stack, mp_obj **run,
+                             uint32_t *nrun) {
+  if (item->flags & MP__OBJ_IMMORTAL)
+    return;
+  if (item->type <= MP_OBJ_BYTES &&
+      __atomic_load_n(&item->refcnt, __ATOMIC_ACQUIRE) == 1)
+    free_one(item, run, nrun);
+  else
+    mp__obj_unref_push(item, stack);
+}
+
 void mp__obj_free_stack(mp_obj *stack) {
+  mp_obj *run = NULL; /* arena objects freed from one block, not yet settled */
+  uint32_t nrun = 0;
   while (stack) {
     mp_obj *x = stack;
     stack = x->next_free;
-    if (mp__obj_is_seq(x)) {
+    if (mp__obj_is_seq(x) || x->type == MP_OBJ_PYOBJ) {
       for (size_t i = 0; i < x->u.seq.len; i++)
-        mp__obj_unref_push(x->u.seq.items[i], &stack);
+        drop_item(x->u.seq.items[i], &stack, &run, &nrun);
       mp__free(x->u.seq.items);
-    } else if (x->type == MP_OBJ_DICT) {
-      mp__dict_release(x, &stack);
+    } else if (mp__obj_is_hashtab(x)) {
+      for (size_t k = 0; k < x->u.d.nents; k++) {
+        if (x->u.d.ents[k].key) {
+          drop_item(x->u.d.ents[k].key, &stack, &run, &nrun);
+          drop_item(x->u.d.ents[k].value, &stack, &run, &nrun);
+        }
+      }
+      mp__free(x->u.d.ents);
+      mp__free(x->u.d.index);
     }
-    mp__free(x);
+    free_one(x, &run, &nrun);
   }
+  if (run)
+    mp__arena_release(run, nrun);
 }
 
 static void obj_destroy(mp_obj *o) {
@@ -197,7 +251,9 @@ static void obj_destroy(mp_obj *o) {
 MP_EXPORT void mp_obj_unref(mp_obj *o) {
   if (!o || (o->flags & MP__OBJ_IMMORTAL))
     return;
-  if (__atomic_sub_fetch(&o->refcnt, 1, __ATOMIC_ACQ_REL) == 0)
+  /* 1 is the caller's own reference: see mp__obj_unref_push. */
+  if (__atomic_load_n(&o->refcnt, __ATOMIC_ACQUIRE) == 1 ||
+      __atomic_sub_fetch(&o->refcnt, 1, __ATOMIC_ACQ_REL) == 0)
     obj_destroy(o);
 }
 
@@ -213,7 +269,8 @@ MP_EXPORT const char *mp_obj_type_name(const mp_obj *o) {
   static const char *const names[] = {"NoneType", "bool",  "int",
                                       "float",    "str",   "bytes",
                                       "list",     "tuple", "dict",
-                                      "ExtType"};
+                                      "ExtType",  "set",   "frozenset",
+                                      "bytearray", "pyobject"};
   if (!o || o->type >= MP__ARRAY_SIZE(names))
     return "NULL";
   return names[o->type];
@@ -228,10 +285,13 @@ MP_EXPORT bool mp_obj_truthy(const mp_obj *o) {
   case MP_OBJ_INT: return o->u.i != 0;
   case MP_OBJ_FLOAT: return o->u.f != 0.0;
   case MP_OBJ_STR:
-  case MP_OBJ_BYTES: return o->u.s.len != 0;
+  case MP_OBJ_BYTES:
+  case MP_OBJ_BYTEARRAY: return o->u.s.len != 0;
   case MP_OBJ_LIST:
   case MP_OBJ_TUPLE: return o->u.seq.len != 0;
-  case MP_OBJ_DICT: return o->u.d.len != 0;
+  case MP_OBJ_DICT:
+  case MP_OBJ_SET:
+  case MP_OBJ_FROZENSET: return o->u.d.len != 0;
   }
   return true; /* ext: a 2-tuple in Python */
 }
@@ -247,10 +307,13 @@ MP_EXPORT int mp_obj_len(const mp_obj *o, size_t *len) {
     *len = n;
     return 0;
   }
-  case MP_OBJ_BYTES: *len = o->u.s.len; return 0;
+  case MP_OBJ_BYTES:
+  case MP_OBJ_BYTEARRAY: *len = o->u.s.len; return 0;
   case MP_OBJ_LIST:
   case MP_OBJ_TUPLE: *len = o->u.seq.len; return 0;
-  case MP_OBJ_DICT: *len = o->u.d.len; return 0;
+  case MP_OBJ_DICT:
+  case MP_OBJ_SET:
+  case MP_OBJ_FROZENSET: *len = o->u.d.len; return 0;
   default: return MP_ETYPE;
   }
 }
@@ -309,7 +372,9 @@ MP_EXPORT int mp_obj_str_value(const mp_obj *o, const char **s, size_t *len) {
 }
 
 MP_EXPORT int mp_obj_bytes_value(const mp_obj *o, const void **p, size_t *len) {
-  return str_like_value(o, MP_OBJ_BYTES, (const char **)p, len);
+  return str_like_value(o, o && o->type == MP_OBJ_BYTEARRAY ? MP_OBJ_BYTEARRAY
+                                                            : MP_OBJ_BYTES,
+                        (const char **)p, len);
 }
 
 MP_EXPORT int mp_obj_ext_value(const mp_obj *o, int8_t *code, const void **data,
@@ -336,6 +401,8 @@ MP_EXPORT mp_obj *mp_obj_copy(mp_obj *o) {
     c->u.seq.len = o->u.seq.len;
     return c;
   }
+  if (o->type == MP_OBJ_SET || o->type == MP_OBJ_BYTEARRAY)
+    return mp__obj_copy_mutable(o);
   if (o->type == MP_OBJ_DICT) {
     mp_obj *c = mp_obj_dict_new();
     if (!c)
@@ -356,6 +423,8 @@ static mp_obj *deepcopy(mp_obj *o, int depth) {
     errno = -MP_EVALUE;
     return NULL;
   }
+  if (o->type == MP_OBJ_SET || o->type == MP_OBJ_BYTEARRAY)
+    return mp__obj_copy_mutable(o); /* a set's items are immutable */
   if (mp__obj_is_seq(o)) {
     mp_obj *c = mp__obj_alloc_seq(o->type, 0, o->u.seq.len);
     if (!c)
@@ -495,6 +564,14 @@ bool mp__utf8_valid(const char *s, size_t n) {
   const unsigned char *p = (const unsigned char *)s;
   size_t i = 0;
   while (i < n) {
+    if (n - i >= 8) { /* ASCII eight bytes at a time */
+      uint64_t w;
+      memcpy(&w, p + i, 8);
+      if (!(w & 0x8080808080808080ULL)) {
+        i += 8;
+        continue;
+      }
+    }
     if (p[i] < 0x80) { /* the common case, one byte at a time */
       i++;
       continue;

@@ -220,6 +220,62 @@ typedef struct repr_ctx {
   int depth;
 } repr_ctx;
 
+static int repr(repr_ctx *c, const mp_obj *o);
+
+/* set() / {1, 2} / frozenset() / frozenset({1, 2}). Items are hashable, so
+ * no set holds itself: no cycle check, only the depth. */
+static int repr_set(repr_ctx *c, const mp_obj *o) {
+  mp__sbuf *b = &c->b;
+  bool frozen = o->type == MP_OBJ_FROZENSET;
+  if (!o->u.d.len) {
+    mp__sbuf_adds(b, frozen ? "frozenset()" : "set()");
+    return 0;
+  }
+  if (c->depth > MP_OBJ_MAX_DEPTH)
+    return MP_EVALUE;
+  c->open[c->depth++] = o;
+  mp__sbuf_adds(b, frozen ? "frozenset({" : "{");
+  size_t pos = 0, i = 0;
+  mp_obj *item;
+  int r = 0;
+  while (r == 0 && mp_obj_set_next(o, &pos, &item)) {
+    if (i++)
+      mp__sbuf_adds(b, ", ");
+    r = repr(c, item);
+  }
+  mp__sbuf_adds(b, frozen ? "})" : "}");
+  c->depth--;
+  return r;
+}
+
+/* A Python object's recipe (pickle.h) as Python prints the usual ones: an
+ * exception KeyError('x') as name(args...), a bare global as its class
+ * <class 'module.name'>. Items: module, name, args (None: a bare global),
+ * state. */
+static int repr_pyobj(repr_ctx *c, const mp_obj *o) {
+  mp__sbuf *b = &c->b;
+  const mp_obj *module = o->u.seq.items[0], *name = o->u.seq.items[1];
+  const mp_obj *args = o->u.seq.items[2];
+  if (args->type != MP_OBJ_TUPLE) {
+    mp__sbuf_addf(b, "<class '%s.%s'>", module->u.s.data, name->u.s.data);
+    return 0;
+  }
+  if (c->depth > MP_OBJ_MAX_DEPTH)
+    return MP_EVALUE;
+  c->open[c->depth++] = o;
+  mp__sbuf_add(b, name->u.s.data, name->u.s.len);
+  mp__sbuf_addc(b, '(');
+  int r = 0;
+  for (size_t i = 0; r == 0 && i < args->u.seq.len; i++) {
+    if (i)
+      mp__sbuf_adds(b, ", ");
+    r = repr(c, args->u.seq.items[i]);
+  }
+  mp__sbuf_addc(b, ')');
+  c->depth--;
+  return r;
+}
+
 static int repr(repr_ctx *c, const mp_obj *o) {
   mp__sbuf *b = &c->b;
   switch (o->type) {
@@ -229,6 +285,11 @@ static int repr(repr_ctx *c, const mp_obj *o) {
   case MP_OBJ_FLOAT: repr_float(b, o->u.f); return 0;
   case MP_OBJ_STR: repr_str(b, o->u.s.data, o->u.s.len); return 0;
   case MP_OBJ_BYTES: repr_bytes(b, o->u.s.data, o->u.s.len); return 0;
+  case MP_OBJ_BYTEARRAY:
+    mp__sbuf_adds(b, "bytearray(");
+    repr_bytes(b, o->u.s.data, o->u.s.len);
+    mp__sbuf_addc(b, ')');
+    return 0;
   case MP_OBJ_EXT: /* Python's msgpack.ExtType namedtuple */
     mp__sbuf_addf(b, "ExtType(code=%d, data=", o->code);
     repr_bytes(b, o->u.s.data, o->u.s.len);
@@ -236,6 +297,10 @@ static int repr(repr_ctx *c, const mp_obj *o) {
     return 0;
   default: break;
   }
+  if (mp__obj_is_set(o))
+    return repr_set(c, o);
+  if (o->type == MP_OBJ_PYOBJ)
+    return repr_pyobj(c, o);
   const char *brackets = o->type == MP_OBJ_LIST    ? "[]"
                          : o->type == MP_OBJ_TUPLE ? "()"
                                                    : "{}";

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "pool_internal.h"
+#include "shm/shm_internal.h"
 
 #define NCLASSES 48
 #define MIN_SHIFT 6              /* 64-byte blocks at least */
@@ -62,17 +63,15 @@ pool__arena *pool__arena_new(void) {
     errno = e;
     return NULL;
   }
-  /* Address space only: MAP_NORESERVE and no file behind most of it. Try
-   * big first, smaller where RLIMIT_AS or a sanitizer's layout says no. */
-  for (size_t r = (size_t)1 << 36; r >= ((size_t)1 << 26); r >>= 1) {
-    void *m = mmap(NULL, r, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
-                   a->fd, 0);
-    if (m != MAP_FAILED) {
-      a->base = m;
-      a->reserve = r;
-      break;
-    }
-  }
+  /* Address space only: MAP_NORESERVE and no file behind most of it. Big
+   * first; where RLIMIT_AS, valgrind or a sanitizer's layout says no, a
+   * share of what is left (mp__shm_reserve), at least 64 MiB. */
+  a->base = mp__shm_reserve(a->fd, (size_t)1 << 36, (size_t)1 << 26, &a->reserve);
+  /* Under valgrind the file covers the (small) reserve from the start: its
+   * leak checker, reading every mapping at each worker's exit, would
+   * otherwise catch a fault for each page past the end. */
+  if (a->base && mp__under_valgrind() && ftruncate(a->fd, (off_t)a->reserve) == 0)
+    a->file_size = a->reserve;
   if (!a->base) {
     mp__close(a->fd);
     mp__free(a);

@@ -105,8 +105,9 @@ bool pool__help(mp_pool *p, bool (*done)(void *), void *arg,
   __atomic_add_fetch(&pool__g_helping, 1, __ATOMIC_SEQ_CST);
   bool ok = done(arg);
   /* Not done: the pool is alive (see pool__g_helping). The result thread
-   * itself, waiting inside a callback, does not help. */
-  if (!ok && !POOL__LOAD(&p->thread_done) &&
+   * itself, waiting inside a callback, does not help; nor does anyone
+   * under MP_SPIN=0 (helping is a spin). */
+  if (!ok && mp__spin_allowed() && !POOL__LOAD(&p->thread_done) &&
       !(p->thread_started && pthread_equal(pthread_self(), p->thread))) {
     __atomic_add_fetch(&p->shm->helpers_active, 1, __ATOMIC_SEQ_CST);
     int64_t end = mp__now_ns() + HELP_NS;

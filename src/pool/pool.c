@@ -389,8 +389,10 @@ static int alloc_items(mp_result *j) {
 /* Queues j and publishes what fits into the ring. On failure j is freed. */
 static int submit(mp_pool *p, mp_result *j) {
   j->refs = 2; /* the caller's, and the pool's until it is ready */
-  if (j->progress) /* a clock read per task otherwise: apply_async's cost */
+  if (j->progress) { /* a clock read per task otherwise: apply_async's cost */
     j->t_start = mp_monotonic();
+    pool__progress_start(j);
+  }
   pthread_mutex_lock(&p->mu);
   if (p->state != POOL__RUN) {
     pthread_mutex_unlock(&p->mu);

@@ -453,5 +453,10 @@ void *pool__collector_main(void *arg);
 
 /* progress.c */
 void pool__progress_draw(mp_result *j, bool final);
+/* The first frame (0 of N), at submission. */
+void pool__progress_start(mp_result *j);
+/* Redraws every live job's bar (mutex held); returns when to tick again,
+ * INT64_MAX when no live job has one. */
+int64_t pool__progress_tick(mp_pool *p);
 
 #endif

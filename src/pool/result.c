@@ -59,8 +59,10 @@ int mp_result_get(mp_result *r, double timeout, const void **data,
   int rc = mp_result_wait(r, timeout);
   if (rc)
     return rc;
-  if (r->code)
+  if (r->code) { /* the task's record is also the thread's (errors.h) */
+    mp__error_record_copy(mp_result_error(r));
     return r->code;
+  }
   const void *d = NULL;
   size_t n = 0;
   if (r->kind == POOL__JOB_APPLY) {
@@ -156,17 +158,15 @@ static bool seq_moved(void *arg) {
 }
 
 int mp_imap_next(mp_imap *it, double timeout, const void **data, size_t *len) {
-  if (!it)
+  mp__deadline dl;
+  if (!it || mp__deadline_init(&dl, timeout)) /* before the end is told */
     return -EINVAL;
   mp__free(it->last);
   it->last = NULL;
   it->last_err = NULL;
   mp_result *j = it->job;
   if (it->next >= j->n)
-    return MP_EEOF;
-  mp__deadline dl;
-  if (mp__deadline_init(&dl, timeout))
-    return -EINVAL;
+    return MP_ESTOP; /* StopIteration: errors.h's one code for it */
   size_t idx;
   bool helped = mp__deadline_passed(&dl);
   for (;;) {
@@ -202,6 +202,7 @@ int mp_imap_next(mp_imap *it, double timeout, const void **data, size_t *len) {
     else
       mp_error_set(&it->errbuf, item->code, 0, -1, "%s", mp_strerror(item->code));
     it->last_err = &it->errbuf;
+    mp__error_record_copy(&it->errbuf);
     return item->code;
   }
   if (data)

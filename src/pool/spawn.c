@@ -30,16 +30,19 @@ static void set_name(mp_pool *p, mp_process *proc) {
   static const char *const prefix[] = {
       [POOL__M_FORK] = "ForkPoolWorker", [POOL__M_SPAWN] = "SpawnPoolWorker",
       [POOL__M_FORKSERVER] = "ForkServerPoolWorker", [POOL__M_THREAD] = "Thread"};
-  const char *name = mp_process_name(proc);
-  if (strncmp(name, "Process", 7) != 0)
+  /* The default name: "Process-1", or "Thread-1 (target)" for a thread. */
+  const char *name = mp_process_name(proc), *num = strchr(name, '-');
+  if (!num)
     return;
   char buf[sizeof p->workers[0].name];
   if (p->backend) { /* a proxy thread: the backend's name for its workers */
-    snprintf(buf, sizeof buf, "%s%s", p->backend->worker_prefix, name + 7);
+    snprintf(buf, sizeof buf, "%s%.*s", p->backend->worker_prefix,
+             (int)strcspn(num, " "), num);
     mp_process_set_name(proc, buf);
     return;
   }
-  snprintf(buf, sizeof buf, "%s%s%s", prefix[p->method], name + 7,
+  snprintf(buf, sizeof buf, "%s%.*s%s", prefix[p->method],
+           (int)strcspn(num, " "), num,
            p->method == POOL__M_THREAD ? " (worker)" : "");
   mp_process_set_name(proc, buf);
 }

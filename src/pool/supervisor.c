@@ -363,6 +363,9 @@ void *pool__collector_main(void *arg) {
     int64_t limit = check_time_limits(p);
     if (limit < deadline)
       deadline = limit;
+    limit = pool__progress_tick(p); /* a bar moves while chunks run */
+    if (limit < deadline)
+      deadline = limit;
     if (p->handoff) { /* ready jobs a helping waiter left us */
       *c.done_tail = p->handoff;
       while (*c.done_tail)

@@ -5,9 +5,10 @@
  *
  * The decoder trusts nothing: every length is checked against the message
  * before it is used, so a truncated or foreign message is MP_EDECODE, and
- * every received descriptor is closed on failure. */
+ * every received descriptor is closed on failure. The argument bytes (up
+ * to MP__BOOT_MAX) are read into a buffer that grows as they arrive: an
+ * announced length alone allocates nothing. */
 #include <string.h>
-#include <sys/prctl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -144,6 +145,38 @@ static char *take_str(const unsigned char *at, size_t n) {
   return s;
 }
 
+/* Reads want bytes into a fresh buffer that grows as they arrive
+ * (doubling from 64 KiB, capped by want), as the connection reader does:
+ * never allocates what the sender merely announced. Returns 0 with *out,
+ * MP_ETRUNCATED when the stream ends first, -ENOMEM, -errno. */
+#define GROW_MIN ((size_t)64 << 10)
+static int read_growing(int sock, size_t want, void **out) {
+  size_t cap = want < GROW_MIN ? want : GROW_MIN, got = 0;
+  unsigned char *buf = mp__malloc(cap);
+  if (!buf)
+    return -ENOMEM;
+  while (got < want) {
+    if (got == cap) {
+      size_t ncap = cap > want / 2 ? want : cap * 2;
+      unsigned char *nb = mp__realloc(buf, ncap);
+      if (!nb) {
+        mp__free(buf);
+        return -ENOMEM;
+      }
+      buf = nb;
+      cap = ncap;
+    }
+    ssize_t n = mp__read_full(sock, buf + got, cap - got);
+    if (n < 0 || (size_t)n < cap - got) {
+      mp__free(buf);
+      return n < 0 ? (int)n : MP_ETRUNCATED;
+    }
+    got += (size_t)n;
+  }
+  *out = buf;
+  return 0;
+}
+
 int mp__boot_recv(int sock, mp__boot *b, const mp__deadline *dl) {
   memset(b, 0, sizeof *b);
   b->result_fd = b->parent_pidfd = -1;
@@ -183,15 +216,9 @@ int mp__boot_recv(int sock, mp__boot *b, const mp__deadline *dl) {
   b->slot = h.slot;
   b->target = h.target;
   b->len = h.arg_len;
-  if (b->len && !(b->arg = mp__malloc(b->len)))
+  if (b->len && (r = read_growing(sock, b->len, &b->arg)) < 0)
     goto fail;
-  if (b->len) {
-    got = mp__read_full(sock, b->arg, b->len);
-    r = got < 0 ? (int)got : MP_ETRUNCATED;
-    if (got != (ssize_t)b->len)
-      goto fail;
-    r = -ENOMEM;
-  }
+  r = -ENOMEM;
   const unsigned char *at = m;
   b->identity_len = h.identity_len;
   if (!(b->identity = mp__calloc(h.identity_len + 1, sizeof *b->identity)))
@@ -289,10 +316,7 @@ _Noreturn void mp__boot_run(mp__boot *b, mp_target_fn fn, pid_t direct_parent) {
   mp_process *parent = mp_parent_process();
   if (b->parent_pidfd >= 0 && parent)
     parent->pidfd = b->parent_pidfd;
-  if (p->daemon) {
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 ||
-        (direct_parent && getppid() != direct_parent))
-      raise(SIGKILL);
-  }
+  if (p->daemon)
+    mp__die_with_parent(direct_parent);
   mp__child_run(fn, b->arg, b->len);
 }

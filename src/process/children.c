@@ -189,6 +189,11 @@ static int parent_sentinel_locked(void) {
   return fd;
 }
 
+void mp__children_set_parent_sentinel(int fd) {
+  mp__close(g.parent.pidfd);
+  g.parent.pidfd = fd;
+}
+
 MP_EXPORT int mp_process_sentinel(mp_process *p) {
   if (!p)
     return -EINVAL;
@@ -216,6 +221,10 @@ MP__HOT void mp__children_after_fork(mp_process *p, pid_t parent_pid,
   size_t pn = strnlen(parent_name, sizeof g.parent_name - 1);
   memcpy(g.parent_name, parent_name, pn);
   g.parent_name[pn] = '\0';
+  /* The parent's sentinel we inherited is our grandparent's: holding a
+   * socket-pair sentinel (sentinel.c) open would hide our parent's end. */
+  if (g.has_parent)
+    mp__close(g.parent.pidfd);
   g.parent = (mp_process){
       .kind = MP__PROC_PARENT,
       .state = MP__ST_STARTED,

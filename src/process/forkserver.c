@@ -34,7 +34,8 @@ static struct {
   pthread_mutex_t lock;
   int sock; /* to the server, or -1 */
   pid_t pid;
-} g = {PTHREAD_MUTEX_INITIALIZER, -1, 0};
+  int token; /* without pidfds: the peer of the server's `self`, or -1 */
+} g = {PTHREAD_MUTEX_INITIALIZER, -1, 0, -1};
 
 typedef struct fs_child {
   int pidfd;
@@ -52,6 +53,8 @@ static void after_fork_child(void) {
     close(g.sock);
   g.sock = -1;
   g.pid = 0;
+  mp__close(g.token);
+  g.token = -1;
 }
 
 __attribute__((constructor)) static void register_atfork(void) {
@@ -63,6 +66,8 @@ static void server_stop_locked(void) {
     return;
   mp__close(g.sock);
   g.sock = -1;
+  mp__close(g.token);
+  g.token = -1;
   /* It leaves on EOF; reap it so no zombie stays. */
   waitpid(g.pid, NULL, 0);
   g.pid = 0;
@@ -72,7 +77,15 @@ static int server_start_locked(void) {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
     return -errno;
-  int self = mp__pidfd_open(mp__proc_getpid());
+  /* The server's children learn that we ended from `self`: a pidfd of
+   * us, or without pidfds (sentinel.c) a socket whose peer we hold. */
+  int self, pair[2] = {-1, -1};
+  if (mp__pidfd_missing()) {
+    int r = mp__sentinel_pair(pair);
+    self = r < 0 ? r : pair[1];
+  } else {
+    self = mp__pidfd_open(mp__proc_getpid());
+  }
   if (self < 0) {
     mp__close(sv[0]);
     mp__close(sv[1]);
@@ -96,8 +109,10 @@ static int server_start_locked(void) {
   mp__close(self);
   if (r < 0) {
     mp__close(sv[0]);
+    mp__close(pair[0]);
     return r;
   }
+  g.token = pair[0];
   mp__close(pidfd);
   g.sock = sv[0];
   g.pid = pid;
@@ -189,8 +204,17 @@ static int fs_poll(mp_process *p) {
 
 static int fs_send_signal(mp_process *p, int sig) {
   fs_child *c = p->mdata;
-  if (syscall(SYS_pidfd_send_signal, c->pidfd, sig, NULL, 0) < 0 &&
-      errno != ESRCH)
+  int r;
+  if (mp__pidfd_missing()) {
+    /* By pid: the server reaps the child, so once its code is here the
+     * pid may be another process's; before, it is still the child's. */
+    if (fs_poll(p))
+      return 0;
+    r = kill(p->pid, sig);
+  } else {
+    r = (int)syscall(SYS_pidfd_send_signal, c->pidfd, sig, NULL, 0);
+  }
+  if (r < 0 && errno != ESRCH)
     return -errno;
   return 0;
 }
@@ -295,6 +319,9 @@ static bool serve_one(int sock, int sfd, int parent_pidfd, table *t,
   int pidfd = -1;
   if (r == 0 && (pidfd = mp__pidfd_open(pid)) < 0)
     r = pidfd;
+  /* Without pidfds the program signals by pid; any descriptor fills in. */
+  if (r == -ENOSYS && (pidfd = fcntl(st[0], F_DUPFD_CLOEXEC, 3)) >= 0)
+    r = 0;
   if (r < 0) {
     mp__close(st[0]);
     mp__close(st[1]);

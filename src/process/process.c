@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "context/context_internal.h"
 #include "process_internal.h"
 
 static const mp__start_method *const g_methods[] = {
@@ -36,15 +37,28 @@ MP__HOT static bool opts_valid(const mp_process_opts *o) {
          o->daemon == MP_DAEMON_NO;
 }
 
-/* "Process-1:2": the identity path as Python's default name. */
-MP__HOT static char *default_name(const unsigned *id, size_t n) {
-  size_t cap = 8 + 11 * n + 1;
+/* "Process-1:2": the identity path as Python's default name. A process
+ * of the thread start method is a thread, named as multiprocessing.dummy
+ * (threading) names it: "Thread-N (f)", N counting this program's
+ * thread-processes (threading's counter, not the processes'), f the
+ * target's name when the symbol tables have it. */
+MP__HOT static char *default_name(const unsigned *id, size_t n, bool thread,
+                                  mp_target_fn target) {
+  static unsigned threads;
+  char fn[128] = "";
+  size_t cap = 8 + 11 * n + sizeof fn + 4;
   char *s = mp__malloc(cap);
   if (!s)
     return NULL;
-  size_t at = (size_t)snprintf(s, cap, "Process-");
-  for (size_t i = 0; i < n; i++)
-    at += (size_t)snprintf(s + at, cap - at, i ? ":%u" : "%u", id[i]);
+  if (!thread) {
+    size_t at = (size_t)snprintf(s, cap, "Process-");
+    for (size_t i = 0; i < n; i++)
+      at += (size_t)snprintf(s + at, cap - at, i ? ":%u" : "%u", id[i]);
+    return s;
+  }
+  unsigned k = __atomic_add_fetch(&threads, 1, __ATOMIC_RELAXED);
+  mp__fn_name((const void *)target, fn, sizeof fn);
+  snprintf(s, cap, *fn ? "Thread-%u (%s)" : "Thread-%u", k, fn);
   return s;
 }
 
@@ -91,7 +105,8 @@ MP__HOT MP_EXPORT mp_process *mp_process_new(mp_target_fn target, const void *ar
     memcpy(p->identity, cur->identity, cur->identity_len * sizeof *p->identity);
   p->identity[cur->identity_len] = nth;
   p->name = opts->name ? mp__strdup(opts->name)
-                       : default_name(p->identity, p->identity_len);
+                       : default_name(p->identity, p->identity_len,
+                                      method == &mp__method_thread, target);
   if (!p->name)
     goto oom;
   p->daemon = opts->daemon == MP_DAEMON_INHERIT ? mp_process_daemon(cur)
@@ -107,6 +122,22 @@ oom:
   return NULL;
 }
 
+/* MP_ESTATE, with CPython's words for why in this thread's error record
+ * (mp_last_error). verb: the call refused ("start", "join"). */
+static int state_error(const mp_process *p, const char *verb) {
+  if (p->closed)
+    return mp__error_record(MP_ESTATE, "ValueError: process object is closed");
+  if (p->kind != MP__PROC_CHILD || p->parent_pid != mp__proc_getpid() ||
+      mp__proc_is_current(p))
+    return mp__error_record(MP_ESTATE, "AssertionError: can only %s a child "
+                                       "process", verb);
+  if (p->state == MP__ST_INITIAL)
+    return mp__error_record(MP_ESTATE, "AssertionError: can only %s a "
+                                       "started process", verb);
+  return mp__error_record(MP_ESTATE, "AssertionError: cannot %s a process "
+                                     "twice", verb);
+}
+
 MP__HOT bool mp__proc_is_ours(const mp_process *p) {
   return p->kind == MP__PROC_CHILD && p->parent_pid == mp__proc_getpid() &&
          !mp__proc_is_current(p);
@@ -118,9 +149,10 @@ MP__HOT MP_EXPORT int mp_process_start(mp_process *p) {
   mp__proc_lock();
   int r = 0;
   if (p->closed || p->state != MP__ST_INITIAL || !mp__proc_is_ours(p))
-    r = MP_ESTATE;
+    r = state_error(p, "start");
   else if (mp_process_daemon(mp_current_process()))
-    r = MP_EDAEMON;
+    r = mp__error_record(MP_EDAEMON, "AssertionError: daemonic processes are "
+                                     "not allowed to have children");
   else {
     mp__children_reap();
     r = mp__result_slot_take(p);
@@ -144,6 +176,7 @@ MP__HOT MP_EXPORT int mp_process_start(mp_process *p) {
      * the allocator's pages while the child still shares them. */
     p->pid = st.pid;
     p->pidfd = st.pidfd;
+    p->pair = st.pair;
     p->mdata = st.mdata;
     /* The child has its passed descriptors now (inherited or sent): close
      * ours, so that a connection end passed to it sees its peer's EOF. A
@@ -190,7 +223,7 @@ MP__HOT MP_EXPORT int mp_process_join(mp_process *p, double timeout) {
     mp__proc_lock();
     int r = 0;
     if (p->closed || !mp__proc_is_ours(p) || p->state == MP__ST_INITIAL)
-      r = MP_ESTATE;
+      r = state_error(p, "join");
     else if (p->state != MP__ST_ENDED)
       r = MP_ETIMEOUT;
     int fd = p->pidfd;
@@ -209,12 +242,16 @@ MP__HOT MP_EXPORT int mp_process_join(mp_process *p, double timeout) {
       return 0;
     if (ev == 0)
       return MP_ETIMEOUT;
+    /* A socket-pair sentinel (sentinel.c) turns readable as the child
+     * closes its descriptors, a moment before it can be reaped. */
+    if (p->pair)
+      usleep(1000);
   }
 }
 
 MP_EXPORT int mp_process_is_alive(mp_process *p) {
   if (!p)
-    return 0;
+    return -EINVAL;
   if (p->kind == MP__PROC_MAIN || mp__proc_is_current(p))
     return 1;
   if (p->kind == MP__PROC_PARENT) {
@@ -222,8 +259,10 @@ MP_EXPORT int mp_process_is_alive(mp_process *p) {
     return parent_wait(p, &now) == MP_ETIMEOUT;
   }
   mp__proc_lock();
-  int alive = !p->closed && mp__proc_is_ours(p) &&
-              p->state == MP__ST_STARTED && !mp__proc_poll_locked(p);
+  /* Closed: the state error, as every other method (Python's ValueError). */
+  int alive = p->closed ? state_error(p, "test")
+                        : (mp__proc_is_ours(p) && p->state == MP__ST_STARTED &&
+                           !mp__proc_poll_locked(p));
   mp__proc_unlock();
   return alive;
 }
@@ -242,7 +281,7 @@ MP_EXPORT int mp_process_exitcode(mp_process *p, int *code) {
   mp__proc_lock();
   int r = 0;
   if (p->closed)
-    r = MP_ESTATE;
+    r = state_error(p, "read the exit code of");
   else if (mp__proc_is_ours(p) && mp__proc_poll_locked(p) && p->exit_known) {
     *code = p->exitcode;
     r = 1;
@@ -350,7 +389,7 @@ static int send_signal(mp_process *p, int sig) {
   mp__proc_lock();
   int r;
   if (p->closed || !mp__proc_is_ours(p) || p->state == MP__ST_INITIAL)
-    r = MP_ESTATE;
+    r = state_error(p, "signal");
   else if (p->state == MP__ST_ENDED)
     r = 0;
   else
@@ -369,11 +408,13 @@ MP_EXPORT int mp_process_close(mp_process *p) {
   if (!p)
     return -EINVAL;
   if (p->kind != MP__PROC_CHILD || mp__proc_is_current(p))
-    return MP_ESTATE;
+    return state_error(p, "close");
   mp__proc_lock();
   int r = 0;
   if (p->state == MP__ST_STARTED && !mp__proc_poll_locked(p))
-    r = MP_ESTATE;
+    r = mp__error_record(MP_ESTATE, "ValueError: Cannot close a process while "
+                                    "it is still running. You should first "
+                                    "call join() or terminate().");
   if (r == 0 && !p->closed) {
     p->closed = true;
     mp__close(p->pidfd);

@@ -43,6 +43,7 @@ typedef struct mp__started {
   pid_t pid;
   int pidfd;   /* the sentinel */
   void *mdata; /* the method's state (mp_process.mdata) */
+  bool pair;   /* the sentinel is a socket pair's end, not a pidfd */
 } mp__started;
 
 struct mp_process {
@@ -60,6 +61,7 @@ struct mp_process {
   int exitcode;
   pid_t pid;
   int pidfd;         /* the sentinel */
+  bool pair;         /* it is a socket pair's end (sentinel.c), not a pidfd */
   mp__arena *arena;  /* where the child writes its result */
   int slot;          /* its slot there, -1 when it has none */
   int result_state;  /* -1 not looked at yet, 0 none, 1 mapped, -errno */
@@ -106,6 +108,10 @@ extern const mp__start_method mp__method_fork, mp__method_spawn,
 /* The end of every child's life once its state is rebuilt: the target,
  * Python's exit function, stdio flushed, _exit with the target's code. */
 _Noreturn void mp__child_run(mp_target_fn target, void *arg, size_t len);
+/* In a daemonic child: arranges to be SIGKILLed when the process `parent`
+ * ends (not merely the thread that started us: see fork.c), or at once if
+ * it has ended already. */
+void mp__die_with_parent(pid_t parent);
 /* fork's poll and signal, which spawn shares (both make real children). */
 int mp__fork_poll(mp_process *p);
 int mp__fork_send_signal(mp_process *p, int sig);
@@ -117,6 +123,16 @@ const mp__start_method *mp__method_find(const char *name, int *err);
 const char *mp__start_method_default(void);
 /* Frees a list of passed objects (context/pass.c); NULL does nothing. */
 void mp__passed_free(struct mp__passed *list);
+
+/* ---- Without pidfds (sentinel.c) ---------------------------------------- */
+/* Whether this kernel (or valgrind) lacks pidfd_open: probed once. Then
+ * every child's sentinel is one end of a socket pair (mp__sentinel_pair,
+ * CLOEXEC), the child holding the other for life as its parent sentinel
+ * (mp__children_set_parent_sentinel). */
+bool mp__pidfd_missing(void);
+int mp__sentinel_pair(int sv[2]);
+/* In a new child: fd is its parent sentinel (taken). */
+void mp__children_set_parent_sentinel(int fd);
 
 /* ---- Lock and registry (children.c) ------------------------------------ */
 void mp__proc_lock(void);

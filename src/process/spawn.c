@@ -9,7 +9,8 @@
  * every program that links mproc, returns at once unless argv carries the
  * marker and descriptor 3 is a socket, and otherwise never returns: it runs
  * the target (or the fork server) and exits. A spawned child is a real
- * child, so fork's poll and signal serve it. */
+ * child, so fork's poll and signal serve it. Without pidfds (sentinel.c)
+ * the bootstrap socket stays open: it is the child's sentinel. */
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -32,6 +33,8 @@ extern char **environ;
 #define ANSWER_TIMEOUT 60.0
 
 int mp__pidfd_open(pid_t pid) {
+  if (mp__pidfd_missing()) /* also when forced: MPROC_NO_PIDFD=1 */
+    return -ENOSYS;
   int fd = (int)syscall(SYS_pidfd_open, pid, 0);
   return fd < 0 ? -errno : fd;
 }
@@ -39,6 +42,14 @@ int mp__pidfd_open(pid_t pid) {
 int mp__spawn_exec(int boot_sock, pid_t *pid) {
   char exe[4096];
   mp__executable_copy(exe, sizeof exe);
+  /* Valgrind refuses to exec /proc/self/exe (it would be valgrind itself);
+   * its readlink answers with the program's path, which we run instead. */
+  if (strcmp(exe, "/proc/self/exe") == 0 && mp__under_valgrind()) {
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = '\0';
+    if (n <= 0)
+      return -ENOENT;
+  }
   char fdarg[] = {'0' + MP__SPAWN_FD, '\0'};
   char *argv[] = {exe, MP__SPAWN_MARKER, fdarg, NULL};
   posix_spawn_file_actions_t fa;
@@ -78,9 +89,10 @@ static int read_answer(int sock) {
 }
 
 /* Starts a program on the bootstrap in msg. On success the child has
- * answered 0 and *pid, *pidfd are set; on failure no child is left. */
+ * answered 0 and *pid, *pidfd are set; on failure no child is left. With
+ * pair (no pidfds) the bootstrap socket stays open as the sentinel. */
 static int spawn_with(const void *msg, size_t len, const int *fds, size_t nfds,
-                      pid_t *pid_out, int *pidfd_out) {
+                      bool pair, pid_t *pid_out, int *pidfd_out) {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
     return -errno;
@@ -88,7 +100,10 @@ static int spawn_with(const void *msg, size_t len, const int *fds, size_t nfds,
   int r = mp__spawn_exec(sv[1], &pid);
   mp__close(sv[1]);
   int pidfd = -1;
-  if (r == 0 && (pidfd = mp__pidfd_open(pid)) < 0)
+  /* Without pidfds the fork server (not pair: its socket to us is its
+   * sentinel) gets none. */
+  if (r == 0 && !pair && !mp__pidfd_missing() &&
+      (pidfd = mp__pidfd_open(pid)) < 0)
     r = pidfd;
   if (r == 0)
     r = mp__send_fds(sv[0], msg, len, fds, nfds);
@@ -97,7 +112,10 @@ static int spawn_with(const void *msg, size_t len, const int *fds, size_t nfds,
   /* Gone before answering: it died, or the program does not link mproc. */
   if (r == -EPIPE || r == -ECONNRESET)
     r = MP_EPROTO;
-  mp__close(sv[0]);
+  if (r == 0 && pair)
+    pidfd = sv[0];
+  else
+    mp__close(sv[0]);
   if (r < 0) {
     if (pid > 0) {
       kill(pid, SIGKILL);
@@ -117,11 +135,15 @@ int mp__spawn_bootstrap(const mp_process *p, const mp__fnref *target,
   void *msg;
   size_t len, nfds;
   int fds[MP__BOOT_FDS];
+  /* The fork server needs no sentinel: its socket to us is one. */
+  bool pair = mp__pidfd_missing() && !(flags & MP__BOOT_SERVER);
+  if (pair)
+    flags |= MP__BOOT_PAIR;
   int r = mp__boot_encode(p, target, flags, result_fd, extra_fd, &msg, &len,
                           fds, &nfds);
   if (r < 0)
     return r;
-  r = spawn_with(msg, len, fds, nfds, pid, pidfd);
+  r = spawn_with(msg, len, fds, nfds, pair, pid, pidfd);
   mp__free(msg);
   return r;
 }
@@ -141,7 +163,7 @@ static int spawn_start(mp_process *p, mp__started *out) {
   int r = mp__spawn_bootstrap(p, &ref, 0, rfd, -1, &pid, &pidfd);
   if (r < 0)
     return r;
-  *out = (mp__started){.pid = pid, .pidfd = pidfd};
+  *out = (mp__started){.pid = pid, .pidfd = pidfd, .pair = mp__pidfd_missing()};
   return 0;
 }
 
@@ -175,7 +197,15 @@ static _Noreturn void spawn_child(int sock) {
   void *fn;
   r = mp__fnref_resolve(&b.target, &fn);
   answer(sock, r);
-  mp__close(sock);
+  /* Without pidfds the socket is the parent's sentinel of us and ours of
+   * it (sentinel.c): held, CLOEXEC, for this process's life. */
+  if (r == 0 && (b.flags & MP__BOOT_PAIR)) {
+    if (b.parent_pidfd < 0)
+      b.parent_pidfd = sock;
+    /* else kept open, unnamed: it is still the parent's sentinel of us */
+  } else {
+    mp__close(sock);
+  }
   if (r < 0)
     _exit(255);
   mp__boot_run(&b, (mp_target_fn)fn, b.parent_pid);

@@ -31,6 +31,8 @@ enum {
   MP__BOOT_SERVER = 2,       /* run the fork server, not a target */
   MP__BOOT_PARENT_PIDFD = 4, /* a pidfd of the real parent follows */
   MP__BOOT_STDIO = 8,        /* the parent's descriptors 0..2 follow */
+  MP__BOOT_PAIR = 16,        /* no pidfds (sentinel.c): keep the bootstrap
+                                socket for life, it is both sentinels */
 };
 
 /* A decoded bootstrap: owns its memory and descriptors. */
@@ -68,8 +70,8 @@ int mp__boot_recv(int sock, mp__boot *b, const mp__deadline *dl);
 void mp__boot_free(mp__boot *b);
 
 /* Runs the target fn of b as this process's life and exits with its code.
- * direct_parent: the pid a daemonic child must still have as its parent
- * after PR_SET_PDEATHSIG (0: do not check). Takes b. */
+ * direct_parent: the process a daemonic child dies with (its parent: the
+ * program under spawn, the server under forkserver). Takes b. */
 _Noreturn void mp__boot_run(mp__boot *b, mp_target_fn fn, pid_t direct_parent);
 
 /* The fork server's loop (forkserver.c), run by a spawned server. */

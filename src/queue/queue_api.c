@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "queue_internal.h"
+#include "shm/shm_internal.h"
 
 static mp_queue *make(int kind, long maxsize) {
   if (maxsize > MP_QUEUE_MAXSIZE_MAX) {
@@ -47,7 +48,7 @@ MP_EXPORT mp_queue *mp_queue_open(const mp_handle *h) {
   }
   if (h->type != MP_TYPE_QUEUE || h->nparts != 1 ||
       h->parts[0].type != MP_TYPE_QUEUE || h->parts[0].offset != 0) {
-    errno = -MP_ETYPE;
+    errno = -mp__shm_wrong_type(h->type, MP_TYPE_QUEUE);
     return NULL;
   }
   if (h->parts[0].fd < 0) {

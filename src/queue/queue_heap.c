@@ -19,11 +19,13 @@
 #include <unistd.h>
 
 #include "queue_internal.h"
+#include "shm/shm_internal.h"
 
 void (*mp__queue_hook)(int point);
 
 /* The virtual size of a queue's segment: the most it can ever hold. It
- * costs address space only (128 TiB per process on x86-64). */
+ * costs address space only (128 TiB per process on x86-64); where less is
+ * allowed the queue takes a share of what is (mp__shm_reserve). */
 #define MP__Q_REGION_DEFAULT (UINT64_C(64) << 30)
 #define MP__Q_CHUNK_DEFAULT (UINT64_C(64) << 10)
 /* Warm free blocks kept per queue before pages are given back. */
@@ -170,18 +172,24 @@ void mp__qheap_free(mp_queue *q, uint64_t blk) {
   mp__qunlock(&hp->lock);
 }
 
-static mp_queue *map_fd(int fd, uint64_t region_size) {
+/* Maps the segment of fd: region_size bytes, or with floor > 0 (a new
+ * queue) what the address space allows down to floor (mp__shm_reserve);
+ * q->map_len is the size mapped. */
+static mp_queue *map_fd(int fd, uint64_t region_size, uint64_t floor) {
   mp_queue *q = mp__calloc(1, sizeof *q);
   if (!q)
     return NULL;
-  void *p = mmap(NULL, region_size, PROT_READ | PROT_WRITE,
-                 MAP_SHARED | MAP_NORESERVE, fd, 0);
-  if (p == MAP_FAILED) {
+  size_t got = (size_t)region_size;
+  void *p = floor ? mp__shm_reserve(fd, (size_t)region_size, (size_t)floor, &got)
+                  : mmap(NULL, region_size, PROT_READ | PROT_WRITE,
+                         MAP_SHARED | MAP_NORESERVE, fd, 0);
+  if (!p || p == MAP_FAILED) {
     int e = errno;
     mp__free(q);
     errno = e;
     return NULL;
   }
+  region_size = got;
   q->base = p;
   q->h = p;
   q->map_len = region_size;
@@ -212,20 +220,24 @@ mp_queue *mp__queue_create(const mp__qparams *p) {
   }
   if (fd < 0)
     return NULL;
-  /* Sealed at its size: no process can shrink it under the others'
-   * mappings (SIGBUS). Punching holes (MADV_REMOVE) stays allowed. */
-  if (ftruncate(fd, (off_t)region) < 0 ||
-      fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+  /* The default region shrinks to what the address space allows (down
+   * to 16 MiB: ulimit -v, valgrind); a region the caller chose does not. */
+  uint64_t floor = region;
+  if (!p->region_size && floor > (UINT64_C(16) << 20))
+    floor = UINT64_C(16) << 20;
+  mp_queue *q = map_fd(fd, region, floor);
+  if (!q) {
     int e = errno;
     mp__close(fd);
     errno = e;
     return NULL;
   }
-  mp_queue *q = map_fd(fd, region);
-  if (!q) {
-    int e = errno;
-    mp__close(fd);
-    errno = e;
+  region = q->map_len;
+  /* Sealed at its size: no process can shrink it under the others'
+   * mappings (SIGBUS). Punching holes (MADV_REMOVE) stays allowed. */
+  if (ftruncate(fd, (off_t)region) < 0 ||
+      fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+    unmap_close(q);
     return NULL;
   }
   mp__qhdr *h = q->h;
@@ -288,7 +300,7 @@ mp_queue *mp__queue_attach(int fd) {
     errno = -MP_EPROTO;
     return NULL;
   }
-  mp_queue *q = map_fd(nfd, region);
+  mp_queue *q = map_fd(nfd, region, 0);
   if (!q) {
     int e = errno;
     mp__close(nfd);

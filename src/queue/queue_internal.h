@@ -38,7 +38,7 @@
 #include "mproc/queue.h"
 #include "runtime/runtime_internal.h"
 
-#define MP__Q_MAGIC 0x316575657571706dULL /* "mpqueue1" */
+#define MP__Q_MAGIC 0x326575657571706dULL /* "mpqueue2": the consumers cache the tail */
 
 enum mp__qkind { MP__Q_QUEUE = 0, MP__Q_SIMPLE = 1, MP__Q_JOINABLE = 2 };
 
@@ -65,6 +65,10 @@ typedef struct mp__qside {
   uint64_t pending;         /* producers: a chunk taken, not yet linked */
   uint64_t log_pos, log_count, log_chunk;
   uint32_t log_valid;       /* redo log: replayed by the next owner */
+  /* consumers: prod.pos as last read (0: not yet), a committed tail at or
+   * after pos, so gets up to it need not read the producers' line (which
+   * holds their lock: each read would pull it away from the producer). */
+  uint64_t tail_seen;
 } mp__qside;
 
 /* A heap block's header; the payload follows at +MP__QBLK_HDR. */

@@ -53,13 +53,14 @@ mp_log_handler mp__log_handler(void **ctx) {
   return atomic_load(&g_logger.handler);
 }
 
+/* The names logging itself registers. multiprocessing (3.x) defines
+ * SUBDEBUG and SUBWARNING but never names them, so CPython 3.11 prints
+ * them as "Level 5" and "Level 25": so do we. */
 static const char *known_level(int level) {
   switch (level) {
   case MP_LOG_NOTSET: return "NOTSET";
-  case MP_LOG_SUBDEBUG: return "SUBDEBUG";
   case MP_LOG_DEBUG: return "DEBUG";
   case MP_LOG_INFO: return "INFO";
-  case MP_LOG_SUBWARNING: return "SUBWARNING";
   case MP_LOG_WARNING: return "WARNING";
   case MP_LOG_ERROR: return "ERROR";
   case MP_LOG_CRITICAL: return "CRITICAL";
@@ -68,8 +69,12 @@ static const char *known_level(int level) {
 }
 
 MP_EXPORT const char *mp_log_level_name(int level) {
+  static __thread char buf[24];
   const char *s = known_level(level);
-  return s ? s : "Level";
+  if (s)
+    return s;
+  snprintf(buf, sizeof buf, "Level %d", level);
+  return buf;
 }
 
 MP_EXPORT void mp_logv(int level, const char *fmt, va_list ap) {

@@ -66,6 +66,14 @@ int mp__deadline_poll_ms(const mp__deadline *dl);
 /* The absolute time as a timespec on CLOCK_MONOTONIC. */
 struct timespec mp__deadline_timespec(const mp__deadline *dl);
 
+/* ---- Spinning ---------------------------------------------------------------- */
+/* Whether waiters may spin before they sleep: false when the environment
+ * says MP_SPIN=0 (read once per process; every spin-then-sleep wait in the
+ * library checks it: locks, semaphores, events, conditions, queues,
+ * manager calls), so a loaded machine, or a benchmark showing what the
+ * speed costs, can have the futex-only path. */
+bool mp__spin_allowed(void);
+
 /* ---- Futexes (process-shared: no FUTEX_PRIVATE_FLAG) --------------------- */
 /* Sleeps while *addr == val, until woken or the deadline (NULL = forever).
  * Returns 0 when woken or when *addr != val, MP_ETIMEOUT at the deadline.

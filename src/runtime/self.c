@@ -4,6 +4,7 @@
  * it through fork and get their own name from the process area. */
 #include <pthread.h>
 #include <sched.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -43,6 +44,17 @@ const char *mp__self_name(void) { return mp__self_get()->name; }
 MP_EXPORT int mp_cpu_count(void) {
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   return n > 0 ? (int)n : 1;
+}
+
+bool mp__spin_allowed(void) {
+  static int allowed = -1; /* -1 unread; a race only reads the same value twice */
+  int a = __atomic_load_n(&allowed, __ATOMIC_RELAXED);
+  if (a < 0) {
+    const char *e = getenv("MP_SPIN");
+    a = !(e && strcmp(e, "0") == 0);
+    __atomic_store_n(&allowed, a, __ATOMIC_RELAXED);
+  }
+  return a;
 }
 
 MP_EXPORT int mp_cpu_count_usable(void) {

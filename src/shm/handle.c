@@ -243,3 +243,23 @@ int mp__recv_fds(int sock, void *buf, size_t len, int *fds, size_t maxfds, size_
   *nfds = nf;
   return r;
 }
+
+static const char *type_name(uint32_t t) {
+  switch (t) {
+  case MP_TYPE_RAW: return "raw block";
+  case MP_TYPE_LOCK: return "Lock";
+  case MP_TYPE_SEMAPHORE: return "Semaphore";
+  case MP_TYPE_EVENT: return "Event";
+  case MP_TYPE_CONDITION: return "Condition";
+  case MP_TYPE_BARRIER: return "Barrier";
+  case MP_TYPE_VALUE: return "Value";
+  case MP_TYPE_ARRAY: return "Array";
+  case MP_TYPE_QUEUE: return "Queue";
+  default: return "unknown object";
+  }
+}
+
+int mp__shm_wrong_type(uint32_t got, uint32_t want) {
+  return mp__error_record(MP_ETYPE, "the handle names a %s, not a %s",
+                          type_name(got), type_name(want));
+}

@@ -369,8 +369,10 @@ static int open_locked(mp__shm_ref *ref, const mp_handle_part *part, uint32_t ty
       (off - MP__BLK_HDR) / MP__SHM_UNIT + h->units > s->nunits)
     goto out;
   r = MP_ETYPE;
-  if (h->type != type || part->type != type)
+  if (h->type != type || part->type != type) {
+    r = mp__shm_wrong_type(h->type != type ? h->type : part->type, type);
     goto out;
+  }
   r = MP_EDECODE;
   size_t cap = (size_t)h->units * MP__SHM_UNIT - MP__BLK_HDR;
   if (part->size > cap || part->size < min_size)

@@ -82,10 +82,23 @@ void mp__shm_release(mp__shm_ref *ref);
  * process's mapping. Returns 0 or -EINVAL for a zeroed ref. */
 int mp__shm_part(const mp__shm_ref *ref, mp_handle_part *part);
 
+/* A handle of the wrong kind (a Queue's opened as a Lock): MP_ETYPE, with
+ * the two kinds named in this thread's error record (mp_last_error). */
+int mp__shm_wrong_type(uint32_t got, uint32_t want);
+
 /* Drops every reference this process holds (without unmapping): for a
  * child about to _exit, so its parent can reuse the blocks it inherited.
  * Nothing may use shared objects afterwards. The process area calls it. */
 void mp__shm_exit(void);
+
+/* Maps want bytes of fd (MAP_SHARED | MAP_NORESERVE: address space only),
+ * or, when that is refused (RLIMIT_AS, valgrind), the largest power of two
+ * of at least floor bytes that a share of the remaining address space
+ * allows (reserve.c). Returns the mapping with *got its size, or NULL with
+ * errno ENOMEM. The file itself is not resized. */
+void *mp__shm_reserve(int fd, size_t want, size_t floor, size_t *got);
+/* Whether the program runs under valgrind (its preload is in LD_PRELOAD). */
+bool mp__under_valgrind(void);
 
 /* Statistics for tests: segments mapped, segments owned, live refs. */
 typedef struct mp__shm_stats {

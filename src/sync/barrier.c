@@ -2,21 +2,37 @@
  * draining, resetting, broken) kept in shared memory under an internal
  * robust lock with a condition beside it.
  *
- * Robustness: each party that has arrived writes its thread identity in a
- * slot. Waiters sleep in slices (10 ms growing to 100 ms) and after each
- * one check the identities in the slots: a dead party is removed and the
- * barrier broken, so the others get MP_EBROKEN instead of waiting forever.
- * A party that dies holding the internal lock (in the action, say) is
- * found by the lock itself (MP_EOWNERDEAD), which breaks the barrier too.
- * A party that dies before arriving cannot be told from a slow one: then
- * the others wait for their timeout, as in Python. */
+ * Robustness: a party writes its thread identity in a slot the moment it
+ * enters wait, before it takes the internal lock, and clears it when it
+ * leaves; the slot is marked ARRIVED once the party is counted. So a party
+ * killed anywhere inside wait -- counted, blocked on the internal lock, or
+ * waiting for the previous round to drain -- is in a slot. Waiters sleep in
+ * short slices (2 ms growing to 16 ms) and after a slice one of them (at
+ * most one every CHECK_NS, whoever wakes first) checks the identities: a
+ * dead party is removed and the barrier broken, so every waiter of that
+ * round gets MP_EBROKEN within milliseconds instead of waiting forever. The
+ * last party to arrive checks too before it completes the round, so a
+ * party that died counted is not taken for one that arrived -- the
+ * parties that have waited YOUNG_NS (1 ms) or more: a quick round makes no
+ * system call, and a party that dies within 1 ms of its arrival counts as
+ * arrived, as if it had died just after the round (its slot stays, and
+ * the next round sees the death and breaks). A party
+ * that dies holding the internal lock (in the action, say) is found by the
+ * lock itself (MP_EOWNERDEAD), which breaks the barrier too. There are
+ * 2 x parties slots (a round draining while the next fills); a caller
+ * beyond that waits unwatched. A party that dies outside wait (between two
+ * waits) cannot be told from a slow one: then the others wait for their
+ * timeout, as in Python. */
 #include <math.h>
 #include <string.h>
 
 #include "sync_internal.h"
 
-#define SLICE_MIN_NS 10000000
-#define SLICE_MAX_NS 100000000
+#define SLICE_MIN_NS 2000000
+#define SLICE_MAX_NS 16000000
+#define CHECK_NS 2000000
+#define YOUNG_NS 1000000
+#define ARRIVED 0x80000000u /* in a slot: counted in this round */
 #define PARTIES_MAX 65536
 
 enum { FILLING = 0, DRAINING = 1, RESETTING = -1, BROKEN = -2 };
@@ -29,7 +45,11 @@ typedef struct barrier_shm {
   uint32_t parties;
   uint32_t pad;
   double timeout;   /* the default; +inf for none */
-  uint64_t slots[]; /* identities of the parties inside wait(); 0 free */
+  int64_t checked_ns; /* when a waiter last checked the slots (monotonic) */
+  uint64_t slots[]; /* 2 x parties: identity (| ARRIVED) of each party
+                     * inside wait(); 0 free. Claimed by CAS without the
+                     * lock, otherwise changed under it. Then 2 x parties
+                     * arrival times (monotonic ns), set with ARRIVED. */
 } barrier_shm;
 
 struct mp_barrier {
@@ -43,46 +63,73 @@ static void brk(barrier_shm *b) {
   mp__cond_shm_notify(&b->cond, INT32_MAX);
 }
 
-/* Takes the internal lock. Its owner dying mid-update leaves the state
- * unknown: break the barrier and carry on. */
-static void bar_lock(barrier_shm *b) {
-  int r = mp__lock_shm_acquire(&b->mu, NULL);
-  if (r == MP_EOWNERDEAD) {
-    brk(b);
-    __atomic_fetch_and(&b->mu.word, ~(uint64_t)MP__OWNER_DIED, __ATOMIC_RELEASE);
-  }
-}
+static uint32_t nslots(const barrier_shm *b) { return 2 * b->parties; }
+static int64_t *arrived_at(barrier_shm *b) { return (int64_t *)(b->slots + nslots(b)); }
 
-static void bar_unlock(barrier_shm *b) { mp__lock_shm_release(&b->mu); }
-
-/* Removes dead parties; breaks the barrier if there was one. */
-static void reap_dead(barrier_shm *b, uint64_t me) {
+/* Removes the parties that died inside wait (a counted one from the
+ * count too); with `breaks`, breaks the barrier if there was one. Looks
+ * at every slot when arrived_before is INT64_MAX, else only at the
+ * parties counted by then. Called with the lock held. */
+static void reap_dead(barrier_shm *b, uint64_t me, bool breaks, int64_t arrived_before) {
   bool dead = false;
-  for (uint32_t i = 0; i < b->parties; i++) {
-    uint64_t id = b->slots[i];
-    if (id && id != me && !mp__ident_alive(id)) {
-      b->slots[i] = 0;
-      b->count--;
+  if (arrived_before == INT64_MAX)
+    b->checked_ns = mp__now_ns();
+  for (uint32_t i = 0; i < nslots(b); i++) {
+    uint64_t s = __atomic_load_n(&b->slots[i], __ATOMIC_ACQUIRE);
+    uint64_t id = s & ~(uint64_t)ARRIVED;
+    if (arrived_before != INT64_MAX && (!(s & ARRIVED) || arrived_at(b)[i] > arrived_before))
+      continue;
+    if (s && id != me && !mp__ident_alive(id)) {
+      __atomic_store_n(&b->slots[i], 0, __ATOMIC_RELEASE);
+      if (s & ARRIVED)
+        b->count--;
       dead = true;
     }
   }
-  if (dead)
+  if (dead && breaks)
     brk(b);
 }
+
+/* After the internal lock was taken from a dead owner: its update may be
+ * half done, so break the barrier, and drop the dead from the slots. */
+static void owner_died(barrier_shm *b, uint64_t me) {
+  brk(b);
+  reap_dead(b, me, false, INT64_MAX);
+  __atomic_fetch_and(&b->mu.word, ~(uint64_t)MP__OWNER_DIED, __ATOMIC_RELEASE);
+}
+
+static void bar_lock(barrier_shm *b, uint64_t me) {
+  if (mp__lock_shm_acquire(&b->mu, NULL) == MP_EOWNERDEAD)
+    owner_died(b, me);
+}
+
+static void bar_unlock(barrier_shm *b) { mp__lock_shm_release(&b->mu); }
 
 /* One sleep on the internal condition. Returns MP_ETIMEOUT once the
  * caller's deadline passed, 0 otherwise. */
 static int bar_sleep(barrier_shm *b, const mp__deadline *dl, int64_t *slice, uint64_t me) {
   int r = mp__cond_shm_wait(&b->cond, &b->mu, dl, *slice);
-  if (r == MP_EOWNERDEAD) {
-    brk(b);
-    __atomic_fetch_and(&b->mu.word, ~(uint64_t)MP__OWNER_DIED, __ATOMIC_RELEASE);
-  }
+  if (r == MP_EOWNERDEAD)
+    owner_died(b, me);
   if (r == 1 || r == MP_ETIMEOUT) { /* slept a whole slice: anyone dead? */
-    reap_dead(b, me);
+    if (mp__now_ns() - b->checked_ns >= CHECK_NS)
+      reap_dead(b, me, true, INT64_MAX);
     *slice = *slice * 2 > SLICE_MAX_NS ? SLICE_MAX_NS : *slice * 2;
   }
   return mp__deadline_passed(dl) ? MP_ETIMEOUT : 0;
+}
+
+/* Claims a free slot for `me` (no lock: the others only clear theirs or
+ * a dead one's). Returns its index, or -1 when all are taken. */
+static int claim_slot(barrier_shm *b, uint64_t me) {
+  for (uint32_t i = 0; i < nslots(b); i++) {
+    uint64_t zero = 0;
+    if (__atomic_load_n(&b->slots[i], __ATOMIC_RELAXED) == 0 &&
+        __atomic_compare_exchange_n(&b->slots[i], &zero, me, false, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_RELAXED))
+      return (int)i;
+  }
+  return -1;
 }
 
 static int bar_wait(mp_barrier *w, double timeout) {
@@ -93,7 +140,8 @@ static int bar_wait(mp_barrier *w, double timeout) {
     return r;
   uint64_t me = mp__ident_thread();
   int64_t slice = SLICE_MIN_NS;
-  bar_lock(b);
+  int slot = claim_slot(b, me);
+  bar_lock(b, me);
   /* Python's _enter: wait while the previous round drains or resets. */
   while (b->state == DRAINING || b->state == RESETTING) {
     if (bar_sleep(b, &dl, &slice, me) == MP_ETIMEOUT &&
@@ -103,20 +151,23 @@ static int bar_wait(mp_barrier *w, double timeout) {
     }
   }
   if (b->state != FILLING) {
+    if (slot >= 0)
+      __atomic_store_n(&b->slots[slot], 0, __ATOMIC_RELEASE);
     bar_unlock(b);
     return MP_EBROKEN;
   }
   int index = (int)b->count++;
-  for (uint32_t i = 0; i < b->parties; i++) {
-    if (!b->slots[i]) {
-      b->slots[i] = me;
-      break;
-    }
+  int64_t now = mp__now_ns();
+  if (slot >= 0) {
+    arrived_at(b)[slot] = now;
+    __atomic_store_n(&b->slots[slot], me | ARRIVED, __ATOMIC_RELEASE);
   }
   int result = index;
   if ((uint32_t)index + 1 == b->parties) {
-    /* The last to arrive runs the action, then releases the others. */
-    int ar = w->action ? w->action(w->arg) : 0;
+    /* The last to arrive: a party counted but dead has not arrived. */
+    reap_dead(b, me, true, now - YOUNG_NS);
+    /* Then runs the action, then releases the others. */
+    int ar = b->state != FILLING ? 0 : w->action ? w->action(w->arg) : 0;
     if (ar < 0) {
       brk(b);
       result = ar;
@@ -137,13 +188,9 @@ static int bar_wait(mp_barrier *w, double timeout) {
       result = MP_EBROKEN;
   }
   /* Python's _exit. */
-  for (uint32_t i = 0; i < b->parties; i++) {
-    if (b->slots[i] == me) {
-      b->slots[i] = 0;
-      b->count--;
-      break;
-    }
-  }
+  if (slot >= 0)
+    __atomic_store_n(&b->slots[slot], 0, __ATOMIC_RELEASE);
+  b->count--;
   if (b->count == 0 && (b->state == DRAINING || b->state == RESETTING)) {
     b->state = FILLING;
     mp__cond_shm_notify(&b->cond, INT32_MAX);
@@ -164,7 +211,9 @@ MP_EXPORT void mp_barrier_reset(mp_barrier *w) {
   if (!w)
     return;
   barrier_shm *b = w->o.mem;
-  bar_lock(b);
+  uint64_t me = mp__ident_thread();
+  bar_lock(b, me);
+  reap_dead(b, me, false, INT64_MAX); /* the dead wait for no release */
   if (b->count > 0) {
     if (b->state == FILLING || b->state == BROKEN)
       b->state = RESETTING;
@@ -179,7 +228,7 @@ MP_EXPORT void mp_barrier_abort(mp_barrier *w) {
   if (!w)
     return;
   barrier_shm *b = w->o.mem;
-  bar_lock(b);
+  bar_lock(b, mp__ident_thread());
   brk(b);
   bar_unlock(b);
 }
@@ -204,7 +253,7 @@ MP_EXPORT bool mp_barrier_broken(const mp_barrier *w) {
 MP_EXPORT size_t mp_barrier_memsize(int parties) {
   if (parties < 1 || parties > PARTIES_MAX)
     return 0;
-  return sizeof(barrier_shm) + (size_t)parties * sizeof(uint64_t);
+  return sizeof(barrier_shm) + 4 * (size_t)parties * sizeof(uint64_t);
 }
 
 static bool bad_args(int parties, double timeout) {

@@ -236,7 +236,7 @@ MP_EXPORT mp_condition *mp_condition_open(const mp_handle *h) {
     return NULL;
   }
   if (h->type != MP_TYPE_CONDITION || h->nparts != 2) {
-    errno = -MP_ETYPE;
+    errno = -mp__shm_wrong_type(h->type, MP_TYPE_CONDITION);
     return NULL;
   }
   mp_handle lh = {.type = MP_TYPE_LOCK, .nparts = 1, .parts = {h->parts[1]}};

@@ -120,12 +120,13 @@ bool mp__ident_alive(uint64_t ident) {
 
 uint32_t mp__spin_gen;
 __thread int64_t mp__spin_budget_ns;
+__thread int mp__spin_fails, mp__spin_skip;
 int mp__spin_ok;
 
 int mp__spin_refresh(void) {
   pthread_once(&g_once, ident_once);
   uint32_t gen = __atomic_load_n(&mp__ident_gen, __ATOMIC_ACQUIRE);
-  mp__spin_ok = mp_cpu_count_usable() > 1;
+  mp__spin_ok = mp_cpu_count_usable() > 1 && mp__spin_allowed();
   __atomic_store_n(&mp__spin_gen, gen, __ATOMIC_RELEASE);
   return mp__spin_ok;
 }

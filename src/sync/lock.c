@@ -16,6 +16,7 @@
  * and the kernel's robust list is per thread, owned by glibc. One design
  * serves Lock and RLock; an RLock's owner is a thread (its tid), a Lock's a
  * process (its pid). */
+#include <math.h>
 #include <string.h>
 
 #include "sync_internal.h"
@@ -203,7 +204,8 @@ MP_EXPORT mp_lock *mp_lock_attach(void *mem) { return mp__sync_wrap(sizeof(mp_lo
 MP_EXPORT void *mp_lock_mem(const mp_lock *lock) { return lock ? lock->o.mem : NULL; }
 
 MP_EXPORT int mp_lock_acquire(mp_lock *lock, double timeout) {
-  if (!lock)
+  /* Arguments before the fast path: a NaN must not take a free lock. */
+  if (!lock || isnan(timeout))
     return -EINVAL;
   mp__lock_shm *s = lock->o.mem;
   if (MP__LIKELY(s->kind == 0)) {

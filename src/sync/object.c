@@ -47,7 +47,7 @@ void *mp__sync_open1(size_t wsize, const mp_handle *h, uint32_t type, size_t mem
   if (!h)
     return fail(NULL, -EINVAL);
   if (h->type != type || h->nparts != 1)
-    return fail(NULL, MP_ETYPE);
+    return fail(NULL, mp__shm_wrong_type(h->type, type));
   return mp__sync_open(wsize, &h->parts[0], type, memsize);
 }
 

@@ -108,6 +108,14 @@ static int convert(const num *n, int kind, void *out) {
   }
 }
 
+/* The 64-bit signed codes ('l', 'q' on LP64) read or written as int64_t
+ * need no conversion and no range check: the shortest path, for the
+ * `with v.get_lock(): v.value += 1` loop, where every nanosecond inside
+ * the lock is one the other process waits. */
+static inline bool is_i64(const mp__sv *sv, int kind) {
+  return kind == MP__SV_INT && sv->esize == 8 && (sv->code == 'l' || sv->code == 'q');
+}
+
 int mp__sv_get_num(const mp__sv *sv, ptrdiff_t i, int kind, void *out) {
   if (!sv || !out)
     return -EINVAL;
@@ -119,6 +127,11 @@ int mp__sv_get_num(const mp__sv *sv, ptrdiff_t i, int kind, void *out) {
   int e = mp__sv_enter(sv);
   if (e < 0)
     return e;
+  if (is_i64(sv, kind)) {
+    memcpy(out, p, sizeof(int64_t));
+    mp__sv_leave(sv, e);
+    return 0;
+  }
   num n;
   int r = load(sv->code, p, &n);
   mp__sv_leave(sv, e);
@@ -133,6 +146,14 @@ int mp__sv_set_num(mp__sv *sv, ptrdiff_t i, int kind, const void *in) {
   char *p = mp__sv_elem(sv, i);
   if (!p)
     return MP_EINDEX;
+  if (is_i64(sv, kind)) {
+    int e = mp__sv_enter(sv);
+    if (e < 0)
+      return e;
+    memcpy(p, in, sizeof(int64_t));
+    mp__sv_leave(sv, e);
+    return 0;
+  }
   num n = {.kind = kind};
   if (kind == MP__SV_INT)
     n.i = *(const int64_t *)in;

@@ -173,7 +173,7 @@ mp__sv *mp__sv_open(const mp_handle *h, uint32_t type) {
   if (!h)
     return fail(-EINVAL);
   if (h->type != type || h->nparts < 1 || h->nparts > 2)
-    return fail(MP_ETYPE);
+    return fail(mp__shm_wrong_type(h->type, type));
   mp__sv *sv = sv_reopen(&h->parts[0], type);
   if (!sv)
     return NULL;
