@@ -28,6 +28,7 @@
 #include "mpi_internal.h"
 
 #define SPIN_NS 3000000 /* polling after activity, before napping */
+#define PROXY_SPIN_NS 200000 /* a proxy looking for its answer, then sleeping */
 /* Chunks in flight per worker (MP_MPI_DEPTH, 1..16, default 2): one runs
  * while the next is on the wire and a result on its way back, so a rank's
  * local pool seldom waits for a round trip; more raises the throughput of
@@ -244,7 +245,7 @@ static void be_close(void *state) {
 static void be_stop(void *state, int w) {
   epool *ep = state;
   pthread_mutex_lock(&E.mu);
-  ep->slots[w].stopped = true;
+  __atomic_store_n(&ep->slots[w].stopped, true, __ATOMIC_RELAXED);
   pthread_cond_broadcast(&ep->slots[w].cv);
   pthread_mutex_unlock(&E.mu);
 }
@@ -451,6 +452,15 @@ static int be_run(void *state, int w, mp__pool_chunk *c, size_t n) {
               .len = len, .cv = &s->cv};
   pthread_mutex_lock(&E.mu);
   outbox_put(q);
+  pthread_mutex_unlock(&E.mu);
+  /* A short answer usually comes within a few tens of microseconds: look
+   * for it a while (yielding) before sleeping, which saves a wake-up. */
+  int64_t spin_until = mpiw_now_ns() + PROXY_SPIN_NS;
+  while (__atomic_load_n(&q->state, __ATOMIC_ACQUIRE) == RQ_NEW &&
+         !__atomic_load_n(&s->stopped, __ATOMIC_RELAXED) &&
+         mpiw_now_ns() < spin_until)
+    sched_yield();
+  pthread_mutex_lock(&E.mu);
   while (q->state == RQ_NEW && !s->stopped)
     pthread_cond_wait(&s->cv, &E.mu);
   int st = q->state;
@@ -504,7 +514,7 @@ int mpiw_register(void) {
 static void abandon(int r) {
   for (ereq *q = E.ranks[r].inflight, *next; q; q = next) {
     next = q->next;
-    q->state = RQ_GONE;
+    __atomic_store_n(&q->state, RQ_GONE, __ATOMIC_RELEASE);
     if (q->proxy_left)
       req_free(q);
     else if (q->cv)
@@ -544,13 +554,15 @@ static void on_message(int src, int tag, char *buf, int n) {
   if (tag == MPIW_RESULT && (size_t)n >= sizeof *h && h->magic == MPIW_MAGIC) {
     ereq *q = inflight_take(src, h->id);
     if (q) {
-      q->state = RQ_DONE;
       if (q->proxy_left) {
+        q->state = RQ_DONE;
         req_free(q);
       } else {
         q->reply = buf;
         q->reply_len = (size_t)n;
         buf = NULL;
+        /* After the reply: a spinning proxy reads it once it sees this. */
+        __atomic_store_n(&q->state, RQ_DONE, __ATOMIC_RELEASE);
         if (q->cv)
           pthread_cond_broadcast(q->cv);
       }
@@ -606,7 +618,7 @@ static bool send_outbox(ereq **sending) {
       continue;
     }
     if (dead) { /* its proxy frees it */
-      q->state = RQ_GONE;
+      __atomic_store_n(&q->state, RQ_GONE, __ATOMIC_RELEASE);
       if (q->cv)
         pthread_cond_broadcast(q->cv);
       pthread_mutex_unlock(&E.mu);
