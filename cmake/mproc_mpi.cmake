@@ -98,6 +98,9 @@ if(MP_BUILD_EXAMPLES)
     get_filename_component(name ${src} NAME_WE)
     mp_mpi_program(ex_${name} ${src})
     target_include_directories(ex_${name} PRIVATE ${PROJECT_SOURCE_DIR}/examples)
+    if(TARGET mproc_examples) # make demo builds it
+      add_dependencies(mproc_examples ex_${name})
+    endif()
     set_target_properties(ex_${name} PROPERTIES OUTPUT_NAME ${name}
       RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/examples)
     if(MP_BUILD_TESTS AND EXISTS ${PROJECT_SOURCE_DIR}/examples/${name}.expected)

@@ -39,8 +39,9 @@ MP_EXTERN_C_BEGIN
 #define MP_START_MPI "mpi"
 
 /* Call first thing in main(), before any pool or process. Initialises MPI
- * (MPI_Init_thread, MPI_THREAD_SERIALIZED) and registers the "mpi" pool
- * start method. Rank 0 returns 0 and runs main; every other rank serves
+ * (MPI_Init_thread, MPI_THREAD_SERIALIZED); the "mpi" pool start method is
+ * registered when the library loads (a pool on it before init fails with
+ * MP_ENOTSUP saying to call this). Rank 0 returns 0 and runs main; every other rank serves
  * rank 0's pools until rank 0 finalizes or exits (or stops answering for
  * a few seconds), then calls exit(0): it never returns. Started without
  * mpirun (a singleton, one rank), it returns 0 and a pool on "mpi" fails

@@ -28,6 +28,7 @@
 #include "mpi_internal.h"
 
 #define SPIN_NS 3000000 /* polling after activity, before napping */
+#define PROXY_SPIN_NS 200000 /* a proxy looking for its answer, then sleeping */
 /* Chunks in flight per worker (MP_MPI_DEPTH, 1..16, default 2): one runs
  * while the next is on the wire and a result on its way back, so a rank's
  * local pool seldom waits for a round trip; more raises the throughput of
@@ -58,6 +59,7 @@ typedef struct ereq {
 
 typedef struct erank {
   int64_t heard_ns;
+  int64_t dead_ns;     /* when it was declared dead */
   bool dead;
   char why[96];        /* why it is gone */
   ereq *inflight;
@@ -243,7 +245,7 @@ static void be_close(void *state) {
 static void be_stop(void *state, int w) {
   epool *ep = state;
   pthread_mutex_lock(&E.mu);
-  ep->slots[w].stopped = true;
+  __atomic_store_n(&ep->slots[w].stopped, true, __ATOMIC_RELAXED);
   pthread_cond_broadcast(&ep->slots[w].cv);
   pthread_mutex_unlock(&E.mu);
 }
@@ -450,6 +452,15 @@ static int be_run(void *state, int w, mp__pool_chunk *c, size_t n) {
               .len = len, .cv = &s->cv};
   pthread_mutex_lock(&E.mu);
   outbox_put(q);
+  pthread_mutex_unlock(&E.mu);
+  /* A short answer usually comes within a few tens of microseconds: look
+   * for it a while (yielding) before sleeping, which saves a wake-up. */
+  int64_t spin_until = mpiw_now_ns() + PROXY_SPIN_NS;
+  while (__atomic_load_n(&q->state, __ATOMIC_ACQUIRE) == RQ_NEW &&
+         !__atomic_load_n(&s->stopped, __ATOMIC_RELAXED) &&
+         mpiw_now_ns() < spin_until)
+    sched_yield();
+  pthread_mutex_lock(&E.mu);
   while (q->state == RQ_NEW && !s->stopped)
     pthread_cond_wait(&s->cv, &E.mu);
   int st = q->state;
@@ -503,7 +514,7 @@ int mpiw_register(void) {
 static void abandon(int r) {
   for (ereq *q = E.ranks[r].inflight, *next; q; q = next) {
     next = q->next;
-    q->state = RQ_GONE;
+    __atomic_store_n(&q->state, RQ_GONE, __ATOMIC_RELEASE);
     if (q->proxy_left)
       req_free(q);
     else if (q->cv)
@@ -518,11 +529,10 @@ static void rank_dead(int r, const char *why) {
   if (k->dead)
     return;
   k->dead = true;
+  k->dead_ns = mpiw_now_ns();
   snprintf(k->why, sizeof k->why, "%s", why);
-  if (!E.stop) {
-    E.lost = true;
+  if (!E.stop)
     mpiw_log("rank %d (host %s) is gone: %s", r, host_of(r), why);
-  }
   abandon(r);
 }
 
@@ -544,13 +554,15 @@ static void on_message(int src, int tag, char *buf, int n) {
   if (tag == MPIW_RESULT && (size_t)n >= sizeof *h && h->magic == MPIW_MAGIC) {
     ereq *q = inflight_take(src, h->id);
     if (q) {
-      q->state = RQ_DONE;
       if (q->proxy_left) {
+        q->state = RQ_DONE;
         req_free(q);
       } else {
         q->reply = buf;
         q->reply_len = (size_t)n;
         buf = NULL;
+        /* After the reply: a spinning proxy reads it once it sees this. */
+        __atomic_store_n(&q->state, RQ_DONE, __ATOMIC_RELEASE);
         if (q->cv)
           pthread_cond_broadcast(q->cv);
       }
@@ -597,14 +609,16 @@ static bool send_outbox(ereq **sending) {
     next = q->next;
     bool chunk = q->tag == MPIW_CHUNK;
     pthread_mutex_lock(&E.mu);
-    bool dead = E.ranks[q->rank].dead || (chunk && E.stop);
-    if (q->proxy_left || (dead && !chunk)) {
+    /* Control messages go to dead ranks too: one declared dead by mistake
+     * (a long stall) must still hear END and STOP, and leave. */
+    bool dead = chunk && (E.ranks[q->rank].dead || E.stop);
+    if (q->proxy_left) {
       req_free(q);
       pthread_mutex_unlock(&E.mu);
       continue;
     }
     if (dead) { /* its proxy frees it */
-      q->state = RQ_GONE;
+      __atomic_store_n(&q->state, RQ_GONE, __ATOMIC_RELEASE);
       if (q->cv)
         pthread_cond_broadcast(q->cv);
       pthread_mutex_unlock(&E.mu);
@@ -677,14 +691,13 @@ static void beat(int64_t now) {
       rank_dead(r, why);
     }
   }
-  bool dead[mpiw_g.size];
-  for (int r = 1; r < mpiw_g.size; r++)
-    dead[r] = E.ranks[r].dead;
   pthread_mutex_unlock(&E.mu);
+  /* Dead ranks too: one declared dead by mistake must not leave for want
+   * of word from rank 0 (with mpirun's default, its exit would end the
+   * job). It gets no more work. */
   for (int r = 1; r < mpiw_g.size; r++) {
     MPI_Request rq;
-    if (!dead[r] && MPI_Isend(&one, 1, MPI_INT, r, MPIW_BEAT, MPI_COMM_WORLD,
-                              &rq) == MPI_SUCCESS)
+    if (MPI_Isend(&one, 1, MPI_INT, r, MPIW_BEAT, MPI_COMM_WORLD, &rq) == MPI_SUCCESS)
       MPI_Request_free(&rq); /* the buffer is constant: never waited for */
   }
 }
@@ -728,10 +741,11 @@ static void *engine_main(void *arg) {
       pthread_mutex_unlock(&E.mu);
       continue;
     }
-    /* While something is in flight: poll for SPIN_NS after the last
-     * activity, then nap in growing steps; with nothing in flight sleep
-     * until the next beat (a proxy's submission wakes us). */
-    if ((inflight || sending) && now - last_busy < SPIN_NS) {
+    /* Poll for SPIN_NS after the last activity (a program that just got
+     * a result often submits the next at once: no wake-up then), then nap
+     * in growing steps while something is in flight, else sleep until the
+     * next beat (a proxy's submission wakes us). */
+    if (now - last_busy < SPIN_NS) {
       pthread_mutex_unlock(&E.mu);
       sched_yield();
       continue;
@@ -772,17 +786,26 @@ int mpiw_engine_start(void) {
 void mpiw_engine_stop(void) {
   if (!E.started)
     return;
-  pthread_mutex_lock(&E.mu);
-  /* After a loss the serving ranks must not wait in MPI_Finalize for the
-   * dead one either. */
+  /* A rank is lost when it was declared dead and is not heard from again
+   * within the dead timeout (one that was only stalled speaks again: wait
+   * for that). After a loss the serving ranks must not wait in
+   * MPI_Finalize for the dead one either. */
+  int64_t until = mpiw_now_ns() + mpiw_g.dead_ns;
+  for (;;) {
+    bool lost = false;
+    pthread_mutex_lock(&E.mu);
+    for (int r = 1; r < mpiw_g.size; r++)
+      lost |= E.ranks[r].dead && E.ranks[r].heard_ns <= E.ranks[r].dead_ns;
+    E.lost = lost;
+    pthread_mutex_unlock(&E.mu);
+    if (!lost || mpiw_now_ns() >= until)
+      break;
+    struct timespec ts = {0, 10000000};
+    nanosleep(&ts, NULL);
+  }
   mpiw_stop stop = {MPIW_MAGIC, E.lost};
-  bool dead[mpiw_g.size];
   for (int r = 1; r < mpiw_g.size; r++)
-    dead[r] = E.ranks[r].dead;
-  pthread_mutex_unlock(&E.mu);
-  for (int r = 1; r < mpiw_g.size; r++)
-    if (!dead[r])
-      send_control(r, MPIW_STOP, &stop, sizeof stop);
+    send_control(r, MPIW_STOP, &stop, sizeof stop);
   pthread_mutex_lock(&E.mu);
   E.stop = true;
   /* Proxies still waiting (a pool not freed before finalize) end now. */

@@ -53,6 +53,10 @@ static int mpi_failed(const char *what, int rc) {
 
 static void at_exit(void) { mp_mpi_finalize(); }
 
+/* Linked in, the method exists before init: a pool on "mpi" made too early
+ * then says to call mp_mpi_init (MP_ENOTSUP) instead of "no such method". */
+__attribute__((constructor)) static void at_load(void) { (void)mpiw_register(); }
+
 MP_EXPORT int mp_mpi_init(int *argc, char ***argv) {
   if (g_inited)
     return MP_ESTATE;

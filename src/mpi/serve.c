@@ -471,7 +471,9 @@ _Noreturn void mpiw_serve(void) {
       send_to_0(MPIW_BEAT, &one, sizeof one);
       last_beat = now;
     }
-    if (now - heard > 2 * mpiw_g.dead_ns) {
+    /* Silence: unless what came meanwhile (we may have been stopped
+     * ourselves) says otherwise. */
+    if (now - heard > 2 * mpiw_g.dead_ns && !receive(&heard)) {
       mpiw_log("no word from rank 0 for %.1f s: leaving",
                (double)(now - heard) / 1e9);
       leave(1);

@@ -5,8 +5,9 @@
  * find a task function by (module, build-id, offset) instead of an address
  * that means nothing there; and the spawned worker's start: it maps the
  * control region and the arena from passed descriptors, rebuilds a view of
- * the pool, and runs the same worker loop as a forked worker. Also
- * mp_context_pool_new. */
+ * the pool, and runs the same worker loop as a forked worker. Also the
+ * registry of pool backends (pool_backend.h: a method name such as "mpi"
+ * that a library such as libmproc_mpi registers) and mp_context_pool_new. */
 #include <math.h>
 #include <string.h>
 #include <sys/mman.h>

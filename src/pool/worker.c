@@ -5,8 +5,10 @@
  * tell, if this process dies at any instant, which item was running and
  * which never started. It sleeps on a futex when there is no work, and
  * wakes the result thread through an eventfd only when that thread has said
- * it is asleep, so a busy pool makes no system calls per task. Also here: the
- * task-side API (mp_task_out_*). */
+ * it is asleep, so a busy pool makes no system calls per task. A backend's
+ * proxy thread (pool_backend.h) runs the same loop but hands its chunks, with
+ * others already waiting, to the backend, which posts the items through the
+ * services here (pool__core). Also here: the task-side API (mp_task_out_*). */
 #include <fcntl.h>
 #include <sched.h>
 #include <stdarg.h>

@@ -5,6 +5,9 @@
  *               rank's items fail with MP_EWORKERDIED naming the rank, every
  *               other item is right; the pool and a new pool go on with the
  *               survivors. Prints "ok kill-rank failed=N".
+ *   stall-rank  rank 0 SIGSTOPs the last serving rank past the dead
+ *               timeout, then SIGCONTs it: taken for dead, the job still
+ *               ends cleanly (no recovery mode needed).
  *   kill-root   rank 0 SIGKILLs itself mid-map: the job must end (the
  *               script checks that no process is left).
  *   singleton   started without mpirun: a pool on "mpi" fails with
@@ -57,25 +60,30 @@ static pid_t pid_of_rank(mp_pool *p, int rank) {
   return 0;
 }
 
-static int kill_rank(void) {
-  int victim = mp_mpi_size() - 1;
+enum { N = 400 };
+static int g_in[N], g_out[N];
+
+/* A pool, the pid of the last serving rank, and a map of N slow tasks
+ * running on it. */
+static mp_result *start_map(mp_pool **pp, pid_t *pid) {
   mp_pool *p = mp_pool_new(&(mp_pool_opts){.start_method = MP_START_MPI});
   CHECK(p);
-  pid_t pid = pid_of_rank(p, victim);
-  CHECK(pid > 0);
-  enum { N = 400 };
-  static int in[N], out[N];
+  *pid = pid_of_rank(p, mp_mpi_size() - 1);
+  CHECK(*pid > 0);
   for (int i = 0; i < N; i++)
-    in[i] = i;
-  mp_result *r = mp_pool_map_async(p, slow_triple, in, N, sizeof(int), out,
+    g_in[i] = i;
+  mp_result *r = mp_pool_map_async(p, slow_triple, g_in, N, sizeof(int), g_out,
                                    sizeof(int), &(mp_call_opts){.chunksize = 2});
   CHECK(r);
-  nap_ms(300);
-  CHECK(kill(pid, SIGKILL) == 0);
-  int rc = mp_result_get(r, 60, NULL, NULL);
-  CHECK(rc == MP_EWORKERDIED);
+  *pp = p;
+  return r;
+}
+
+/* The map failed only on the victim's items, naming it; the number failed. */
+static int check_map(mp_result *r) {
+  CHECK(mp_result_get(r, 60, NULL, NULL) == MP_EWORKERDIED);
   char want[32];
-  snprintf(want, sizeof want, "MPI rank %d", victim);
+  snprintf(want, sizeof want, "MPI rank %d", mp_mpi_size() - 1);
   int failed = 0;
   for (int i = 0; i < N; i++) {
     int irc = mp_result_item(r, (size_t)i, NULL, NULL);
@@ -84,17 +92,27 @@ static int kill_rank(void) {
       CHECK(irc == MP_EWORKERDIED && e && strstr(e->message, want));
       failed++;
     } else {
-      CHECK(out[i] == 3 * i);
+      CHECK(g_out[i] == 3 * g_in[i]);
     }
   }
   CHECK(failed > 0 && failed < N);
   mp_result_free(r);
+  return failed;
+}
+
+static int kill_rank(void) {
+  mp_pool *p;
+  pid_t pid;
+  mp_result *r = start_map(&p, &pid);
+  nap_ms(300);
+  CHECK(kill(pid, SIGKILL) == 0);
+  int failed = check_map(r);
   /* The same pool goes on with the survivors. */
-  memset(out, 0, sizeof out);
-  CHECK(mp_pool_map(p, slow_triple, in, 50, sizeof(int), out, sizeof(int),
+  memset(g_out, 0, sizeof g_out);
+  CHECK(mp_pool_map(p, slow_triple, g_in, 50, sizeof(int), g_out, sizeof(int),
                     &(mp_call_opts){.chunksize = 1}, NULL) == 0);
   for (int i = 0; i < 50; i++)
-    CHECK(out[i] == 3 * i);
+    CHECK(g_out[i] == 3 * i);
   mp_pool_free(p);
   /* A new pool has no slot on the dead rank. */
   p = mp_pool_new(&(mp_pool_opts){.start_method = MP_START_MPI});
@@ -111,14 +129,29 @@ static int kill_rank(void) {
   return 0;
 }
 
+/* SIGSTOP the last serving rank for longer than MP_MPI_DEAD_TIMEOUT (the
+ * script sets 1 s), then SIGCONT: it is taken for dead (its items fail
+ * naming it), the rest completes, and the job still ends cleanly. */
+static int stall_rank(void) {
+  mp_pool *p;
+  pid_t pid;
+  mp_result *r = start_map(&p, &pid);
+  nap_ms(200);
+  CHECK(kill(pid, SIGSTOP) == 0);
+  nap_ms(1500);
+  CHECK(kill(pid, SIGCONT) == 0);
+  int failed = check_map(r);
+  mp_pool_free(p);
+  printf("ok stall-rank failed=%d\n", failed);
+  fflush(stdout);
+  mp_mpi_finalize();
+  return 0;
+}
+
 static int kill_root(void) {
-  mp_pool *p = mp_pool_new(&(mp_pool_opts){.start_method = MP_START_MPI});
-  CHECK(p);
-  enum { N = 400 };
-  static int in[N], out[N];
-  mp_result *r = mp_pool_map_async(p, slow_triple, in, N, sizeof(int), out,
-                                   sizeof(int), &(mp_call_opts){.chunksize = 2});
-  CHECK(r);
+  mp_pool *p;
+  pid_t pid;
+  start_map(&p, &pid);
   nap_ms(300);
   printf("rank 0 kills itself\n");
   fflush(stdout);
@@ -127,6 +160,12 @@ static int kill_root(void) {
 }
 
 int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "singleton") == 0) {
+    /* Before mp_mpi_init: the method is known and says what is missing. */
+    mp_pool *p = mp_pool_new(&(mp_pool_opts){.start_method = MP_START_MPI});
+    CHECK(!p && mp_errno_code(errno) == MP_ENOTSUP);
+    CHECK(strstr(mp_last_error()->message, "mp_mpi_init") != NULL);
+  }
   int rc = mp_mpi_init(&argc, &argv);
   if (rc) {
     fprintf(stderr, "mp_mpi_init: %s\n", mp_strerror(rc));
@@ -150,6 +189,8 @@ int main(int argc, char **argv) {
     return kill_rank();
   if (strcmp(mode, "kill-root") == 0)
     return kill_root();
+  if (strcmp(mode, "stall-rank") == 0)
+    return stall_rank();
   fprintf(stderr, "unknown mode %s\n", mode);
   return 2;
 }

@@ -4,6 +4,8 @@
 #   rank 0 returns, the dead rank's items fail naming it, the rest is right
 #   (MP_MPI_KILL_ROUNDS rounds, default 2).
 # - The same without recovery: mpirun ends the job within seconds.
+# - A rank SIGSTOPped past the dead timeout: taken for dead, and the job
+#   still ends cleanly once it resumes.
 # - Rank 0 SIGKILLs itself: the job ends within seconds (under recovery
 #   too: the serving ranks notice rank 0's silence).
 # - Started without mpirun: a clear MP_ENOTSUP.
@@ -63,6 +65,8 @@ for round in $(seq "${MP_MPI_KILL_ROUNDS:-2}"); do
 done
 expect "kill a serving rank, tcp, recovery" 0 60 "ok kill-rank" -- \
   bash "$run" 3 tcp,self --enable-recovery -- "$prog" kill-rank
+MP_MPI_DEAD_TIMEOUT=1 expect "stall a serving rank past the dead timeout" 0 60 "ok stall-rank" -- \
+  bash "$run" 3 vader,self -- "$prog" stall-rank
 expect "kill a serving rank, no recovery" nonzero 30 "rank 2" -- \
   bash "$run" 3 vader,self -- "$prog" kill-rank
 expect "rank 0 kills itself" nonzero 30 "rank 0" -- \

@@ -206,7 +206,7 @@ static void t_imap(void) {
     CHECK_RC(mp_imap_next(it, 30, &d, &n), 0);
     CHECK(n == sizeof(int) && *(const int *)d == i * i);
   }
-  CHECK_RC(mp_imap_next(it, 1, &d, &n), MP_EEOF);
+  CHECK_RC(mp_imap_next(it, 1, &d, &n), MP_ESTOP);
   mp_imap_free(it);
   /* next with a timeout while the item is still running */
   int ms[2] = {1500, 1};
