@@ -540,6 +540,65 @@ static void test_barrier_rounds(void **state) {
   mp_array_free(a);
 }
 
+/* Back-to-back rounds with no work between them (a completed round lets
+ * its parties out at once, so a quick one is already in the next round
+ * while the others are still waking): a party that sees round r complete
+ * must see all P arrivals of round r counted, and fewer than P of round
+ * r + 1, or a round let someone through early. Handles: 0 the barrier,
+ * 1 the scratch ([0] arrivals, [1] failures). */
+enum { FAST_ROUNDS = 2000 };
+
+static int fast_rounds(int *shared, mp_barrier *b) {
+  int bad = 0;
+  for (int r = 0; r < FAST_ROUNDS; r++) {
+    __atomic_fetch_add(&shared[0], 1, __ATOMIC_SEQ_CST);
+    int idx = mp_barrier_wait_timeout(b, 30);
+    int n = __atomic_load_n(&shared[0], __ATOMIC_SEQ_CST);
+    if (idx < 0 || idx >= P || n < (r + 1) * P || n >= (r + 2) * P) {
+      __atomic_fetch_add(&shared[1], 1, __ATOMIC_RELAXED);
+      mp_barrier_abort(b); /* the others get MP_EBROKEN, not a hang */
+      bad = 1;
+      break;
+    }
+  }
+  return bad;
+}
+
+static int fast_party(void *arg, size_t len) {
+  mp_array *a;
+  int *shared = mp_test_scratch_open(1, &a);
+  CHILD_FAIL(shared);
+  CHILD_OPEN(mp_barrier, b, 0, mp_barrier_open(h, NULL, NULL));
+  int bad = fast_rounds(shared, b);
+  mp_barrier_free(b);
+  mp_array_free(a);
+  return bad;
+}
+
+static void test_barrier_fast_rounds(void **state) {
+  (void)state;
+  mp_test_watchdog(120);
+  mp_array *a;
+  int *shared = mp_test_scratch(4096, &a);
+  mp_barrier *b = mp_barrier_new(P, NULL, NULL, MP_FOREVER);
+  mp_handle h[2];
+  assert_int_equal(mp_barrier_handle(b, &h[0]), 0);
+  assert_int_equal(mp_array_handle(a, &h[1]), 0);
+  mp_process *p[P - 1];
+  for (int i = 0; i < P - 1; i++)
+    p[i] = mp_test_start(fast_party, NULL, 0, h, 2);
+  int bad = fast_rounds(shared, b);
+  for (int i = 0; i < P - 1; i++)
+    mp_test_join_ok(p[i]);
+  assert_int_equal(bad, 0);
+  assert_int_equal(shared[1], 0);
+  assert_int_equal(shared[0], FAST_ROUNDS * P);
+  assert_int_equal(mp_barrier_n_waiting(b), 0);
+  assert_false(mp_barrier_broken(b));
+  mp_barrier_free(b);
+  mp_array_free(a);
+}
+
 static int failing_action(void *arg) {
   (void)arg;
   return -EIO;
@@ -670,6 +729,7 @@ int main(void) {
       cmocka_unit_test(test_condition_processes),
       cmocka_unit_test(test_condition_notify_exact),
       cmocka_unit_test(test_barrier_rounds),
+      cmocka_unit_test(test_barrier_fast_rounds),
       cmocka_unit_test(test_barrier_break_reset),
       cmocka_unit_test(test_handles_of_all),
   };

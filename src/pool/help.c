@@ -88,6 +88,7 @@ void pool__flush(mp_pool *p, pool__col *c, bool collector) {
       p->live = j->live_next;
     if (j->live_next)
       j->live_next->live_prev = j->live_prev;
+    p->live_bars -= j->progress != 0;
     p->outstanding--;
     pool__job_unref(j);
   }

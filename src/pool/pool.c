@@ -409,6 +409,7 @@ static int submit(mp_pool *p, mp_result *j) {
   if (p->live)
     p->live->live_prev = j;
   p->live = j;
+  p->live_bars += j->progress != 0;
   p->outstanding++;
   if (p->pend_tail)
     p->pend_tail->pend_next = j;

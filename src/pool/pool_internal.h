@@ -343,6 +343,8 @@ struct mp_pool {
   uint32_t nchunks, chunks_cap, free_chunk, rq_head, rq_tail;
   mp_result *pend_head, *pend_tail;
   mp_result *live;      /* outstanding jobs */
+  size_t live_bars;     /* of them, those with a progress bar: the result
+                         * thread's tick walks p->live only when nonzero */
   size_t outstanding;
   uint64_t prod_pos;
   uint64_t ring_used;   /* cells published and not yet claimed-or-later */

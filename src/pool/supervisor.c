@@ -382,7 +382,8 @@ void *pool__collector_main(void *arg) {
       idle = 0;
       continue;
     }
-    if (idle++ < 1) { /* a short spin, without the mutex, before sleeping */
+    /* A short spin, without the mutex, before sleeping (not under MP_SPIN=0). */
+    if (idle++ < 1 && mp__spin_allowed()) {
       pthread_mutex_unlock(&p->mu);
       for (int i = 0; i < SPIN_IDLE && !pool__rings_nonempty(p); i++)
         pool__cpu_relax();

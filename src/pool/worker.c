@@ -152,9 +152,11 @@ static bool claim(wctx *c) { return claim_cell(c, NULL); }
 
 /* A chunk to run, or false when the pool shuts down. Spins a little,
  * then yields the CPU between looks (the parent that feeds us may be
- * waiting for one: workers usually number the CPUs), then sleeps. */
+ * waiting for one: workers usually number the CPUs), then sleeps; under
+ * MP_SPIN=0 it sleeps at once. */
 static bool get_work(wctx *c) {
   pool__shm *sh = c->p->shm;
+  const int spins = mp__spin_allowed() ? SPIN_CLAIM : 0;
   for (int spin = 0;; spin++) {
     if (MP__UNLIKELY(POOL__LOADR(&sh->shutdown) == 2))
       return false; /* terminate */
@@ -162,7 +164,7 @@ static bool get_work(wctx *c) {
       return true;
     if (POOL__LOAD(&sh->shutdown))
       return false;
-    if (spin < SPIN_CLAIM) {
+    if (spin < spins) {
       if (spin < SPIN_PAUSE)
         pool__cpu_relax();
       else
