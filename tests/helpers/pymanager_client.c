@@ -142,7 +142,8 @@ static void value_lock_checks(mp_pymanager *m) {
 static void proxy_checks(mp_pymanager *m) {
   mp_pyproxy *mk = create(m, "Maker", NULL, NULL), *l = NULL;
   mp_obj *args;
-  int rc = mp_pyproxy_call_proxy(mk, "make_list", mp_obj_build("(i)", 3), NULL, &l);
+  int rc = mp_pyproxy_call_proxy(mk, "make_list", args = mp_obj_build("(i)", 3), NULL, &l);
+  mp_obj_unref(args);
   CHECK(rc == 0 && l && strcmp(mp_pyproxy_typeid(l), "list") == 0, "make_list: %s",
         mp_err_name(rc));
   if (l) {
