@@ -75,6 +75,8 @@ static int round_trip(mp_conn *c, const char *ident, const char *method,
   mp_obj *reply = NULL;
   rc = mp_obj_from_pickle_opts(buf, len, &lo, NULL, &reply);
   mp_free(buf);
+  if (rc == MP_ETRUNCATED) /* a whole message without STOP: not a pickle */
+    rc = MP_EDECODE;
   if (rc)
     return rc;
   size_t n = 0;

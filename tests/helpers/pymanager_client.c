@@ -7,8 +7,16 @@
  *
  *   pymanager_client unix PATH KEY
  *   pymanager_client inet HOST PORT KEY
+ *   pymanager_client hostile PATH KEY   the script's fake server answers
+ *       each connection with a bad reply: connect must fail with the
+ *       codes listed in hostile_checks, never crash or hang
+ *   pymanager_client killed PATH KEY    creates a dict, prints "ready",
+ *       waits for a line on stdin (the script shuts the server down
+ *       meanwhile), then a call must fail and the proxy free quietly
  * Exit status 0 when every check passed; each failure is printed. */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,6 +166,70 @@ static void proxy_checks(mp_pymanager *m) {
   mp_pyproxy_free(mk);
 }
 
+/* Threads share one handle and one proxy: their calls take turns. */
+enum { THREADS = 4, PER_THREAD = 50 };
+static void *setter(void *arg) {
+  mp_pyproxy *d = arg;
+  static atomic_int next;
+  for (int i = 0; i < PER_THREAD; i++) {
+    mp_obj *args = mp_obj_build("(i i)", atomic_fetch_add(&next, 1), i), *out = NULL;
+    int rc = mp_pyproxy_call(d, "__setitem__", args, NULL, &out);
+    CHECK(rc == 0, "__setitem__ from a thread: %s", mp_err_name(rc));
+    mp_obj_unref(out);
+    mp_obj_unref(args);
+  }
+  return NULL;
+}
+
+static void thread_checks(mp_pymanager *m) {
+  mp_pyproxy *d = create(m, "dict", NULL, NULL);
+  pthread_t t[THREADS];
+  for (int i = 0; i < THREADS; i++)
+    pthread_create(&t[i], NULL, setter, d);
+  for (int i = 0; i < THREADS; i++)
+    pthread_join(t[i], NULL);
+  char want[16];
+  snprintf(want, sizeof want, "%d", THREADS * PER_THREAD);
+  expect(d, "__len__", NULL, want);
+  mp_pyproxy_free(d);
+}
+
+/* The fake server's answers, one per connection, in this order. The last,
+ * a class instance as dummy's result, is kept as an inert recipe (nothing
+ * is run), so that connect succeeds. */
+static int hostile_checks(const mp_address *a, const char *key) {
+  static const int want[] = {MP_EPROTO, MP_EPROTO, MP_EDECODE, MP_EEOF, MP_OK};
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    mp_pymanager *m = mp_pymanager_connect(a, key, strlen(key));
+    int rc = m ? 0 : mp_errno_code(errno);
+    CHECK(rc == want[i], "hostile reply %zu: %s, want %s", i, mp_err_name(rc),
+          mp_err_name(want[i]));
+    mp_pymanager_free(m);
+  }
+  return failures ? 1 : 0;
+}
+
+static int killed_checks(const mp_address *a, const char *key) {
+  mp_pymanager *m = mp_pymanager_connect(a, key, strlen(key));
+  if (!m)
+    return 1;
+  mp_pyproxy *d = create(m, "dict", NULL, NULL);
+  expect(d, "__len__", NULL, "0");
+  puts("ready");
+  fflush(stdout);
+  char line[16];
+  if (!fgets(line, sizeof line, stdin))
+    return 1;
+  mp_obj *out = NULL;
+  int rc = mp_pyproxy_call(d, "__len__", NULL, NULL, &out);
+  CHECK(rc < 0 && !out, "a call after the server is gone: %s", mp_err_name(rc));
+  rc = mp_pyproxy_call(d, "__len__", NULL, NULL, &out); /* reconnects, fails */
+  CHECK(rc < 0 && !out, "a second call after the server is gone: %s", mp_err_name(rc));
+  mp_pyproxy_free(d);
+  mp_pymanager_free(m);
+  return failures ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
   if (argc < 4) {
     fprintf(stderr, "usage: see the comment at the top of pymanager_client.c\n");
@@ -167,6 +239,10 @@ int main(int argc, char **argv) {
   const char *key = argv[argc - 1];
   mp_address a = strcmp(argv[1], "inet") == 0 ? mp_address_inet(argv[2], atoi(argv[3]))
                                               : mp_address_unix(argv[2]);
+  if (strcmp(argv[1], "hostile") == 0)
+    return hostile_checks(&a, key);
+  if (strcmp(argv[1], "killed") == 0)
+    return killed_checks(&a, key);
   mp_pymanager *bad = mp_pymanager_connect(&a, "wrong", 5);
   CHECK(!bad && mp_errno_code(errno) == MP_EAUTH, "a wrong key: %s",
         mp_err_name(mp_errno_code(errno)));
@@ -186,6 +262,7 @@ int main(int argc, char **argv) {
   queue_checks(m);
   value_lock_checks(m);
   proxy_checks(m);
+  thread_checks(m);
   mp_pyproxy *s = create(m, "shared", NULL, NULL);
   mp_pymanager_free(m); /* the proxy keeps the handle's connection alive */
   expect(s, "__setitem__", mp_obj_build("(s [i s])", "from_c", 1, "two"), "None");
