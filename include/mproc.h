@@ -18,5 +18,6 @@
 #include "mproc/context.h"
 #include "mproc/pool.h"
 #include "mproc/manager.h"
+#include "mproc/pymanager.h"
 
 #endif
