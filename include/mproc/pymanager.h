@@ -64,7 +64,7 @@ MP_EXPORT void mp_pymanager_free(mp_pymanager *m);
  * NULL ({}), both borrowed. Returns 0, MP_EREMOTE (an unknown typeid, the
  * constructor raised: Python's text in mp_last_error()) or the errors
  * above. */
-MP_EXPORT int mp_pymanager_create(mp_pymanager *m, const char *typeid,
+MP_EXPORT int mp_pymanager_create(mp_pymanager *m, const char *type_id,
                                   const mp_obj *args, const mp_obj *kwds,
                                   mp_pyproxy **out);
 
