@@ -99,9 +99,30 @@ export OMPI_MCA_mpi_yield_when_idle=1
 # Open MPI's daemons are not given ASan's leak checker's exit code.
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 echo "netns: $hosts hosts ($MP_NETNS_MAP), $ranks ranks: $*" >&2
+# The hung-round dump: 3 s before the watchdog fires, every process of the
+# run (mpirun, its daemons, the ranks) with its threads' backtraces (gdb,
+# when installed) goes to stderr, so a hang seen once can be read later.
+dump() {
+  local ns pid
+  echo "netns: hung round: the processes of the run:" >&2
+  for ns in "${made[@]}"; do
+    for pid in $(ip netns pids "$ns" 2>/dev/null); do
+      echo "== $ns pid $pid: $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" >&2
+      command -v gdb >/dev/null &&
+        timeout 20 gdb -p "$pid" -batch -ex 'thread apply all bt' 2>/dev/null |
+        grep -E '^(#|Thread)' >&2
+    done
+  done
+}
+if [ "$secs" -gt 5 ]; then
+  ( sleep $((secs - 3)) </dev/null >/dev/null 2>&1; dump ) &
+  watcher=$!
+fi
 timeout -k 5 "$secs" ip netns exec "${tag}-1" \
   mpirun --hostfile "$hostfile" --map-by node "${mpiopts[@]}" -n "$ranks" "$@"
 rc=$?
+# The watcher and its sleep (its only child) end with the run.
+[ -n "${watcher:-}" ] && { pkill -P "$watcher" sleep 2>/dev/null; kill "$watcher" 2>/dev/null; }
 [ $rc -eq 124 ] && echo "netns: watchdog: mpirun still running after $secs s" >&2
 # Nothing of the run may outlive mpirun: give dying processes 3 s, then
 # name what is left (the cleanup kills it) and fail a run that passed.

@@ -45,10 +45,15 @@ else
   echo "note: test_mpi_pool not built: the pool suite was not run across hosts"
 fi
 # The example against its .expected, through the examples' own checker
-# (tests/helpers/check_output.c: {*} wildcards, #sort).
+# (tests/helpers/check_output.c: {*} wildcards, #sort). Watchdog 120 s, not
+# the ~10 s a round takes: under load (two busy loops beside it) 1 round in
+# ~60 hung with mpirun waiting and no rank process left alive (every rank
+# had exited: Open MPI's launch/exit bookkeeping across the namespace
+# daemons, not the pool); netns.sh's hung-round dump prints every process
+# of such a round with its backtraces on stderr.
 ex="$build/examples/mpi_pool"
 if [ -x "$ex" ] && [ -f "$src/examples/mpi_pool.expected" ] && [ -x "$build/check_output" ]; then
-  if "$build/check_output" "$src/examples/mpi_pool.expected" "$(command -v bash)" "$netns" -H 3 -n 3 -t 55 "$ex"; then
+  if "$build/check_output" "$src/examples/mpi_pool.expected" "$(command -v bash)" "$netns" -H 3 -n 3 -t 120 "$ex"; then
     echo "ok: examples/mpi_pool on 3 hosts"
   else echo "FAIL: examples/mpi_pool on 3 hosts"; fail=1; fi
 else
