@@ -293,4 +293,17 @@ static inline int mp_test_count_fds_settled(void) {
   return mp_test_count_fds();
 }
 
+/* UNDER_ASAN: 1 in an AddressSanitizer build (gcc or clang), where tests
+ * that start a fresh program per child run fewer rounds. */
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#ifndef UNDER_ASAN
+#define UNDER_ASAN 0
+#endif
+
 #endif

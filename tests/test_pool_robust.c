@@ -15,17 +15,6 @@
 #include "mp_test.h"
 #include "mproc.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-#ifndef UNDER_ASAN
-#define UNDER_ASAN 0
-#endif
-
 enum { OK = 0, SEGV, ABRT, EXIT3, SELFKILL, HANG, BIG };
 
 typedef struct job {

@@ -356,17 +356,6 @@ static void test_barrier_killed_party(void **state) {
   mp_barrier_free(b);
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-#ifndef UNDER_ASAN
-#define UNDER_ASAN 0
-#endif
-
 /* 200 rounds; 40 where every child is a fresh program under ASan (spawn:
  * ~0.1 s a start, five starts a round). */
 #define BAR_ROUNDS (UNDER_ASAN && mp_test_method_is("spawn") ? 40 : 200)
